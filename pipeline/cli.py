@@ -1,8 +1,480 @@
-"""Command line of argil-batch (being written)."""
+"""The command line: parses flags, calls the library, maps its errors to exit codes.
+
+This is the only module that knows about terminals and exit codes. Exit codes (a contract):
+0 every row fine; 1 some rows failed (output written); 2 usage, config or input error
+(nothing submitted); 3 the API refused the run and it stopped; 4 another run holds the lock;
+130 interrupted (nothing lost: the next run picks up where this one stopped).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
 
 import click
 
+from pipeline import __version__
+from pipeline.config import ConfigError, load_config
+from pipeline.job import (
+    JobError,
+    JobOutcome,
+    JobSpec,
+    OutputError,
+    prepare,
+    run_job,
+    status_spec,
+)
+from pipeline.journal import JournalError, LockedError
+from pipeline.runner import Progress, RunOptions, RunSummary
+from pipeline.sheets import SheetError, read_sheet
+from pipeline.validation import format_row_errors, validate_rows, write_payloads
 
-@click.group()
+EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, EXIT_API_REFUSED, EXIT_LOCKED = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def note(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Library exceptions become one line ``Error: ...`` and their exit code."""
+    try:
+        yield
+    except LockedError as exc:
+        fail(str(exc), EXIT_LOCKED)
+    except (JobError, ConfigError, SheetError, JournalError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    except OutputError as exc:
+        fail(str(exc), EXIT_ROWS_FAILED)
+    except KeyboardInterrupt:
+        fail("interrupted; run again to pick up where this run stopped", EXIT_INTERRUPTED)
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx/httpcore log request lines at INFO/DEBUG; ours say the same with fewer words.
+    for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="argil-batch")
 def main() -> None:
-    """Turn spreadsheet rows into Argil avatar videos."""
+    """Turn spreadsheet rows into Argil avatar videos: exactly one video per row, at the
+    API's full allowed rate, with the sheet handed back with a video id on every row."""
+
+
+sheet_argument = click.argument(
+    "sheet", type=click.Path(path_type=Path, dir_okay=False, exists=False)
+)
+config_option = click.option(
+    "-c",
+    "--config",
+    "config",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML column config: how a row becomes a video.",
+)
+sheet_name_option = click.option("--sheet", "sheet_name", help="XLSX/ODS sheet (default: first).")
+encoding_option = click.option(
+    "--encoding", help="CSV text encoding (default: UTF-8, else cp1252 with a note)."
+)
+
+
+# --- run ----------------------------------------------------------------------------------
+
+
+@main.command()
+@sheet_argument
+@config_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Output sheet (.csv or .xlsx); default: beside the input, NAME.argil.EXT.",
+)
+@sheet_name_option
+@encoding_option
+@click.option("--sandbox", is_flag=True, help="Run against a local emulator: no key, no network.")
+@click.option("--dry-run", is_flag=True, help="Plan and report what would be sent; send nothing.")
+@click.option("--base-url", help="API base URL (default: $ARGIL_BASE_URL or the Argil API).")
+@click.option("--rpm", type=click.FloatRange(min=0.1), help="Requests per minute allowed.")
+@click.option("--concurrency", type=click.IntRange(min=1, max=64), help="Requests in flight.")
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Journal file (default: beside the output).",
+)
+@click.option("--rows", help="Only these spreadsheet rows, e.g. 2-50,60,70-.")
+@click.option("--render", is_flag=True, help="Start generation of each video once created.")
+@click.option("--callback-url", help="HTTPS URL the API calls when a render finishes.")
+@click.option("--wait", is_flag=True, help="Wait for rendering videos to finish.")
+@click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    help="Seconds --wait waits at most.",
+)
+@click.option(
+    "--no-preflight", is_flag=True, help="Skip checking avatars, voices, gestures, styles first."
+)
+@click.option("--retry-failed", is_flag=True, help="Send again rows that failed before.")
+@click.option(
+    "--resend-changed", is_flag=True, help="Make a new video for rows edited since theirs."
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("-v", "--verbose", count=True, help="More log lines (-vv for debug).")
+def run(
+    sheet: Path,
+    config: Path,
+    output: Path | None,
+    sheet_name: str | None,
+    encoding: str | None,
+    sandbox: bool,
+    dry_run: bool,
+    base_url: str | None,
+    rpm: float | None,
+    concurrency: int | None,
+    state: Path | None,
+    rows: str | None,
+    render: bool,
+    callback_url: str | None,
+    wait: bool,
+    wait_timeout: float,
+    no_preflight: bool,
+    retry_failed: bool,
+    resend_changed: bool,
+    no_progress: bool,
+    as_json: bool,
+    verbose: int,
+) -> None:
+    """Make one video per row of SHEET, as CONFIG says; write the sheet back with ids."""
+    _setup_logging(verbose)
+    if sandbox and dry_run:
+        fail("--sandbox and --dry-run go separately: pick one")
+    if sandbox and base_url:
+        fail("--sandbox runs against a local emulator; drop --base-url or --sandbox")
+    if callback_url and not callback_url.lower().startswith("https://"):
+        fail(f"--callback-url must be an https:// URL, got {callback_url!r}")
+    if callback_url and not render:
+        fail("--callback-url goes with --render")
+    spec = JobSpec(
+        sheet=sheet,
+        config=config,
+        output=output,
+        sheet_name=sheet_name,
+        encoding=encoding,
+        state=state,
+        sandbox=sandbox,
+        base_url=base_url,
+        rpm=rpm,
+        concurrency=concurrency,
+        rows=rows,
+        options=RunOptions(
+            render=render or wait,
+            wait=wait,
+            retry_failed=retry_failed,
+            resend_changed=resend_changed,
+            dry_run=dry_run,
+            callback_url=callback_url,
+            wait_timeout=wait_timeout,
+            preflight=not no_preflight,
+        ),
+    )
+    with user_errors():
+        prepared = prepare(spec)
+        for line in prepared.sheet.notes:
+            note(f"Note: {line}")
+        for plan in prepared.report.plans:
+            for line in format_row_errors(plan):
+                note(line)
+        if not prepared.report.plans:
+            note(f"{sheet} has no rows: nothing to do")
+        with _progress(not no_progress, as_json) as on_progress:
+            outcome = run_job(spec, prepared=prepared, on_progress=on_progress)
+    _report(outcome, as_json, sandbox=sandbox, dry_run=dry_run)
+
+
+def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) -> NoReturn:
+    summary = outcome.summary
+    if as_json:
+        data = summary.as_dict()
+        data.update(
+            output=str(outcome.output) if outcome.output else None,
+            state=str(outcome.state),
+            exit_code=outcome.exit_code,
+            sandbox=sandbox,
+            dry_run=dry_run,
+        )
+        click.echo(json.dumps(data, sort_keys=True))
+    else:
+        _print_summary(summary, dry_run)
+        if outcome.output:
+            note(f"Output: {outcome.output}")
+        if summary.stopped and not outcome.interrupted:
+            note(f"Stopped: {summary.stopped}. Unsent rows stay pending for the next run.")
+        if outcome.interrupted:
+            note("Interrupted: unsent rows stay pending; run again to finish.")
+    sys.exit(outcome.exit_code)
+
+
+def _print_summary(s: RunSummary, dry_run: bool) -> None:
+    if dry_run:
+        note(
+            f"Dry run: {s.rows} rows: {s.would_send} would be sent, {s.already} already have a "
+            f"video, {s.changed} changed, {s.failed} failed before, {s.invalid} invalid, "
+            f"{s.skipped} skipped. Nothing was sent."
+        )
+        return
+    parts = [
+        f"{s.created} created",
+        f"{s.adopted} recovered",
+        f"{s.already} already sent",
+        f"{s.failed} failed",
+        f"{s.invalid} invalid",
+        f"{s.skipped} skipped",
+    ]
+    for count, label in (
+        (s.changed, "changed"),
+        (s.pending, "pending"),
+        (s.in_doubt, "in doubt"),
+        (s.renders, "renders started"),
+        (s.done, "done"),
+        (s.rendering, "still rendering"),
+    ):
+        if count:
+            parts.append(f"{count} {label}")
+    rate = f", {s.rate_limited} rate-limited" if s.rate_limited else ""
+    note(f"{s.rows} rows: {', '.join(parts)} ({s.requests} requests{rate}, {s.elapsed:.1f} s)")
+
+
+@contextmanager
+def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None] | None]:
+    """A rich bar on a terminal; a plain line every 10 s otherwise (cron logs)."""
+    if not enabled:
+        yield None
+        return
+    if sys.stderr.isatty() and not quiet:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as Bar
+
+        with Bar(
+            TextColumn("[bold]rows"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("failed {task.fields[failed]}"),
+            TextColumn("{task.fields[rpm]:.0f} req/min"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("rows", total=None, failed=0, rpm=0.0)
+
+            def update_bar(p: Progress) -> None:
+                bar.update(task, total=p.total, completed=p.finished, failed=p.failed, rpm=p.rpm)
+
+            yield update_bar
+        return
+    last = [time.monotonic()]
+
+    def log_line(p: Progress) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 10 or p.finished == p.total:
+            last[0] = now
+            note(f"progress: {p.finished}/{p.total} rows, {p.failed} failed, {p.requests} requests")
+
+    yield log_line
+
+
+# --- status -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("target", metavar="OUTPUT_OR_STATE", type=click.Path(path_type=Path))
+@click.option("--wait", is_flag=True, help="Keep polling until every video is finished.")
+@click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    help="Seconds --wait waits at most.",
+)
+@click.option("--base-url", help="API base URL (default: the one the run used).")
+@click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("-v", "--verbose", count=True, help="More log lines (-vv for debug).")
+def status(
+    target: Path,
+    wait: bool,
+    wait_timeout: float,
+    base_url: str | None,
+    no_progress: bool,
+    as_json: bool,
+    verbose: int,
+) -> None:
+    """Refresh every unfinished video of a run and rewrite its output sheet."""
+    _setup_logging(verbose)
+    with user_errors():
+        spec = status_spec(target, wait=wait, wait_timeout=wait_timeout, base_url=base_url)
+        with _progress(not no_progress, as_json) as on_progress:
+            outcome = run_job(spec, on_progress=on_progress)
+    _report(outcome, as_json, sandbox=spec.sandbox, dry_run=False)
+
+
+# --- validate -----------------------------------------------------------------------------
+
+
+@main.command()
+@sheet_argument
+@config_option
+@sheet_name_option
+@encoding_option
+@click.option(
+    "--payloads",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write one JSON line per valid row: {row, key, body}.",
+)
+def validate(
+    sheet: Path,
+    config: Path,
+    sheet_name: str | None,
+    encoding: str | None,
+    payloads: Path | None,
+) -> None:
+    """Check every row of SHEET against CONFIG and the API's rules; send nothing."""
+    with user_errors():
+        cfg = load_config(config)
+        data = read_sheet(sheet, sheet=sheet_name or cfg.input.sheet, encoding=encoding)
+        report = validate_rows(data, cfg)
+        for line in data.notes:
+            note(f"Note: {line}")
+        for plan in report.plans:
+            for line in format_row_errors(plan):
+                click.echo(line)
+        if payloads is not None:
+            try:
+                written = write_payloads(report, payloads)
+            except OSError as exc:
+                fail(f"cannot write {payloads}: {exc.strerror or exc}")
+            note(f"Wrote {written} payloads to {payloads}")
+    minutes = report.est_seconds / 60
+    click.echo(
+        f"{len(report.plans)} rows: {report.valid} valid, {report.invalid} invalid, "
+        f"{report.skipped} skipped; {report.moments} moments, {report.chars} characters; "
+        f"estimate: about {minutes:.1f} min of video, about {report.est_credits:.0f} credits"
+    )
+    sys.exit(EXIT_ROWS_FAILED if report.invalid else EXIT_OK)
+
+
+# --- emulator -----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address only.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
+@click.option("--api-key", help="Accept only this key (default: any non-empty key).")
+@click.option("--rpm", type=click.FloatRange(min=0.1), help="Sliding-window rate limit.")
+@click.option(
+    "--rate-window",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Window of --rpm, in seconds.",
+)
+@click.option(
+    "--retry-after",
+    type=click.Choice(["seconds", "date", "ms", "none"]),
+    default="seconds",
+    show_default=True,
+    help="How a 429 says when to come back.",
+)
+@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--latency-jitter-ms", type=click.FloatRange(min=0), default=0.0)
+@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="5xx before create.")
+@click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Create, then hang up.")
+@click.option("--render-seconds", type=click.FloatRange(min=0), default=3.0, show_default=True)
+@click.option("--render-fail-rate", type=click.FloatRange(0, 1), default=0.0)
+@click.option("--credits", type=click.IntRange(min=0), help="Creates allowed before 402.")
+@click.option("--state-file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--seed", type=int)
+def emulator(
+    host: str,
+    port: int,
+    api_key: str | None,
+    rpm: float | None,
+    rate_window: float,
+    retry_after: str,
+    latency_ms: float,
+    latency_jitter_ms: float,
+    fail_rate: float,
+    drop_rate: float,
+    render_seconds: float,
+    render_fail_rate: float,
+    credits: int | None,
+    state_file: Path | None,
+    seed: int | None,
+) -> None:
+    """Serve a local Argil-compatible API (for trying things out and for tests)."""
+    from pipeline.argil.emulator import EmulatorSettings, serve
+
+    settings = EmulatorSettings(
+        api_key=api_key,
+        rpm=rpm,
+        rate_window=rate_window,
+        retry_after=retry_after,
+        latency_ms=latency_ms,
+        latency_jitter_ms=latency_jitter_ms,
+        fail_rate=fail_rate,
+        drop_rate=drop_rate,
+        render_seconds=render_seconds,
+        render_fail_rate=render_fail_rate,
+        credits=credits,
+        state_file=state_file,
+        seed=seed,
+    )
+    note(f"Argil emulator on http://{host}:{port}/v1 (Ctrl-C to stop)")
+    note(f"  use it with: argil-batch run ... --base-url http://{host}:{port}/v1")
+    try:
+        serve(settings, host=host, port=port)
+    except ValueError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port")
+
+
+# --- init ---------------------------------------------------------------------------------
+
+
+@main.command()
+@sheet_argument
+@sheet_name_option
+@encoding_option
+def init(sheet: Path, sheet_name: str | None, encoding: str | None) -> None:
+    """Print a starter config for SHEET, built from its headers."""
+    from pipeline.starter import starter_config
+
+    with user_errors():
+        data = read_sheet(sheet, sheet=sheet_name, encoding=encoding)
+    click.echo(starter_config(data), nl=False)

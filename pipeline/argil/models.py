@@ -40,11 +40,19 @@ def utf16_len(text: str) -> int:
 class _Wire(BaseModel):
     """Base of request models: camelCase on the wire, snake_case in Python."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-    )
+    # Only the wire names are accepted: the spec refuses ``avatar_id`` in a moment, so must we.
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_json_nulls(cls, data: Any, info: ValidationInfo) -> Any:
+        # No request field of the spec is nullable: a JSON null is refused, not read as unset.
+        if info.mode == "json" and isinstance(data, dict):
+            for name, spec in cls.model_fields.items():
+                wire = spec.alias or name
+                if wire in data and data[wire] is None:
+                    raise ValueError(f"{wire} may not be null")
+        return data
 
     def to_body(self) -> dict[str, Any]:
         """The exact JSON body to send: aliases, unset optional fields left out."""
@@ -240,7 +248,7 @@ class VideoCreateArgs(_OpenWire):
         if len(value) > MAX_EXTRAS:
             raise ValueError(f"extras has {len(value)} pairs, at most {MAX_EXTRAS} are allowed")
         for key, item in value.items():
-            if len(key) > MAX_EXTRA_CHARS or len(item) > MAX_EXTRA_CHARS:
+            if utf16_len(key) > MAX_EXTRA_CHARS or utf16_len(item) > MAX_EXTRA_CHARS:
                 raise ValueError(f"extras[{key[:40]!r}] is over {MAX_EXTRA_CHARS} characters")
         return value
 

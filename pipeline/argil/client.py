@@ -1,0 +1,768 @@
+"""Async HTTP client of the Argil API: auth, error mapping, retry policy and a shared rate gate.
+
+Exceptions (every message is safe to print: it never contains the API key)::
+
+    ArgilError                  base; .status (HTTP status or None), .code, .message
+    ├── RowError                400/422 and other 4xx: the request's own fault; never retried
+    ├── FatalError              401, 402, 403, a refusal that mentions credits or the plan, or
+    │                           an API key that cannot be sent: stop the whole run
+    ├── NotFound                404
+    ├── RateLimited             429, still refused after every attempt; .retry_after
+    ├── ServerError             5xx (or an unreadable 2xx) on an idempotent call, after retries
+    ├── TransportError          no usable answer on an idempotent call (connect failures,
+    │                           timeouts, dropped connections), after retries
+    └── InDoubt                 a create or render that was sent but whose answer never came
+                                (read timeout, dropped connection, 5xx, unreadable 2xx): it may
+                                have happened. Never resend blindly: look the video up.
+    InsecureURLError(ValueError)  a base URL that is not https (plain http only on loopback),
+                                  or that is not a usable base URL at all
+
+Retry policy: 429 is retried on every call (the server refused, nothing happened) and pauses
+the whole gate; connect failures are retried on every call (nothing was sent); GETs also retry
+500/502/503/504 and lost answers. A create or render never retries once its request may have
+reached the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import ipaddress
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from types import TracebackType
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+from aiolimiter import AsyncLimiter
+from pydantic import ValidationError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from pipeline.argil.models import Avatar, SubtitleStyle, SubtitleStylePage, Video, VideoPage, Voice
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ArgilClient",
+    "ArgilError",
+    "ClientStats",
+    "FatalError",
+    "InDoubt",
+    "InsecureURLError",
+    "NotFound",
+    "RateGate",
+    "RateLimited",
+    "RowError",
+    "ServerError",
+    "TransportError",
+    "check_base_url",
+]
+
+DEFAULT_BASE_URL = "https://api.argil.ai/v1"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=30.0, pool=None)
+MAX_QUOTED_CHARS = 300
+# A server that keeps announcing more pages must not keep a run paging forever.
+MAX_PAGES = 10_000
+
+logger = logging.getLogger("pipeline.argil.client")
+
+Sleep = Callable[[float], Awaitable[None]]
+_E = TypeVar("_E", bound="ArgilError")
+_M = TypeVar("_M", Video, VideoPage, Avatar, Voice, SubtitleStylePage)
+Clock = Callable[[], float]
+
+# A refusal for lack of money or plan is not the row's fault: every other row would get it too.
+_ACCOUNT_REFUSAL = re.compile(
+    r"credit|\bplans?\b|subscription|billing|payment|insufficient (?:funds|balance)", re.IGNORECASE
+)
+_RETRIED_SERVER_STATUSES = frozenset({500, 502, 503, 504})
+# Failures before any byte of the request left: retrying cannot duplicate anything.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _user_agent() -> str:
+    try:
+        version = metadata.version("argil-batch")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    return f"argil-batch/{version}"
+
+
+# --- exceptions ---------------------------------------------------------------------------
+
+
+class ArgilError(Exception):
+    """Base of every error of this module; ``message`` is safe to show to a user."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.method = method
+        self.path = path
+
+    def __str__(self) -> str:
+        if self.status is None:
+            return self.message
+        return f"HTTP {self.status}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status!r}, message={self.message!r})"
+
+
+class RowError(ArgilError):
+    """The API refused this request for a reason of its own (400/422): never retried."""
+
+
+class FatalError(ArgilError):
+    """Bad key, no permission, no credits or no plan: nothing else will succeed either."""
+
+
+class NotFound(ArgilError):
+    """404: the video (or endpoint) does not exist."""
+
+
+class RateLimited(ArgilError):
+    """429 on every attempt. ``retry_after`` is the server's last hint in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+        # The wait chosen for this refusal (hint or backoff), shared by the gate pause and the
+        # retry so that both wait the same time.
+        self.wait: float | None = None
+
+
+class ServerError(ArgilError):
+    """A 5xx (or an unreadable answer) on an idempotent call, after every retry."""
+
+
+class TransportError(ArgilError):
+    """No usable answer at all (connection refused, timeouts, dropped connections)."""
+
+
+class InDoubt(ArgilError):
+    """A create or render was sent but its answer was lost: it may or may not have happened."""
+
+
+class InsecureURLError(ValueError):
+    """The base URL is refused before any connection is made."""
+
+
+# --- base URL -----------------------------------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    if host.rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str) -> str:
+    """The base URL without its trailing slash, or InsecureURLError.
+
+    https is accepted for any host; plain http only for loopback (127.0.0.0/8, ::1, localhost),
+    because the key travels in a header that anyone on the path could read.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise InsecureURLError(f"not a valid base URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not host:
+        raise InsecureURLError("the base URL must look like https://host/path")
+    if parts.username is not None or parts.password is not None:
+        # Never echo the URL here: its user-info part is a credential.
+        raise InsecureURLError("the base URL must not contain a user name or password")
+    if parts.query or parts.fragment:
+        raise InsecureURLError("the base URL must not have a query or a fragment")
+    netloc = parts.netloc.lower()
+    normalised = f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+    if scheme == "http" and not _is_loopback(host):
+        raise InsecureURLError(
+            f"refusing plain http to {host}: use https (http is allowed only for loopback "
+            f"addresses such as 127.0.0.1 or localhost): {normalised}"
+        )
+    return normalised
+
+
+# --- rate gate ----------------------------------------------------------------------------
+
+
+class RateGate:
+    """One gate shared by every worker: a global 429 pause, a concurrency cap and a rate.
+
+    The rate is a leaky bucket of capacity 1 (aiolimiter): requests leave evenly spaced at
+    ``current_rpm``. A larger bucket would let a burst of requests out at start, which a
+    server's sliding window answers with 429s.
+
+    The rate adapts like TCP (AIMD): each 429 multiplies it by ``decrease`` (down to
+    ``min_rpm``); a quiet stretch (at least ``increase_after`` successes and
+    ``increase_every`` seconds since the last change, no 429 in between) adds
+    ``increase_step`` back, up to ``rpm * headroom``. The headroom stays under the configured
+    rate because jitter on the way bunches evenly spaced requests at the server.
+    """
+
+    def __init__(
+        self,
+        rpm: float,
+        concurrency: int,
+        *,
+        headroom: float = 0.97,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        min_rpm: float = 1.0,
+        decrease: float = 0.7,
+        increase_step: float | None = None,
+        increase_after: int = 5,
+        increase_every: float = 10.0,
+    ) -> None:
+        if not (rpm > 0 and math.isfinite(rpm)):
+            raise ValueError("rpm must be a positive number")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if not 0 < headroom <= 1:
+            raise ValueError("headroom must be in (0, 1]")
+        if not 0 < decrease < 1:
+            raise ValueError("decrease must be in (0, 1)")
+        self.rpm = float(rpm)
+        self.concurrency = concurrency
+        self.target_rpm = self.rpm * headroom
+        self.min_rpm = min(min_rpm, self.target_rpm)
+        self.decrease = decrease
+        self.increase_step = (
+            increase_step if increase_step is not None else max(1.0, self.target_rpm / 20)
+        )
+        self.increase_after = increase_after
+        self.increase_every = increase_every
+        self._clock = clock
+        self._sleep = sleep
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._paused_until = -math.inf
+        self._last_change = clock()
+        self._successes_since_change = 0
+        self.current_rpm = self.target_rpm
+        self._limiter = self._new_limiter()
+
+    def _new_limiter(self) -> AsyncLimiter:
+        # aiolimiter cannot change the rate of a limiter in place, so a rate change swaps in a
+        # new one. Workers already waiting on the old one finish at the old pace, and the new
+        # one starts empty (at most one request early): both are bounded by the concurrency
+        # cap, and a decrease comes with a pause that absorbs them.
+        return AsyncLimiter(1, 60.0 / self.current_rpm)
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds left in the current global pause (0 when not paused)."""
+        return max(0.0, self._paused_until - self._clock())
+
+    def pause(self, seconds: float) -> None:
+        """Every worker waits until now + seconds; an earlier pause end is extended, never cut."""
+        if not seconds > 0:
+            return
+        until = self._clock() + seconds
+        if until > self._paused_until:
+            self._paused_until = until
+            logger.debug("rate gate paused for %.2f s", seconds)
+
+    def on_rate_limited(self, sent_at: float | None = None) -> None:
+        """Multiplicative decrease. ``sent_at`` (clock time the refused request left the gate)
+        lets a burst of 429s to requests sent before the last decrease count once, as TCP
+        decreases once per window."""
+        self._successes_since_change = 0
+        if sent_at is not None and sent_at < self._last_change:
+            return
+        new_rpm = max(self.min_rpm, self.current_rpm * self.decrease)
+        self._last_change = self._clock()
+        if new_rpm < self.current_rpm:
+            logger.info("rate lowered from %.1f to %.1f rpm", self.current_rpm, new_rpm)
+            self.current_rpm = new_rpm
+            self._limiter = self._new_limiter()
+
+    def on_success(self) -> None:
+        """Additive increase back toward ``rpm * headroom`` after a quiet stretch."""
+        if self.current_rpm >= self.target_rpm:
+            return
+        self._successes_since_change += 1
+        now = self._clock()
+        if (
+            self._successes_since_change >= self.increase_after
+            and now - self._last_change >= self.increase_every
+        ):
+            new_rpm = min(self.target_rpm, self.current_rpm + self.increase_step)
+            logger.info("rate raised from %.1f to %.1f rpm", self.current_rpm, new_rpm)
+            self.current_rpm = new_rpm
+            self._last_change = now
+            self._successes_since_change = 0
+            self._limiter = self._new_limiter()
+
+    async def _wait_pause(self) -> None:
+        # A loop, because another worker may extend the pause while this one sleeps.
+        while (remaining := self._paused_until - self._clock()) > 0:
+            await self._sleep(remaining)
+
+    async def __aenter__(self) -> None:
+        await self._wait_pause()
+        await self._semaphore.acquire()
+        try:
+            while True:
+                await self._wait_pause()
+                await self._limiter.acquire()
+                # A 429 may have paused everyone while this worker waited for its token.
+                if self._paused_until <= self._clock():
+                    return
+        except BaseException:
+            self._semaphore.release()
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._semaphore.release()
+
+
+# --- client -------------------------------------------------------------------------------
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    in_doubt: int = 0
+
+
+def _truncate(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _parse_retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asks to wait: ``retry-after-ms``, or ``Retry-After`` as delta seconds
+    or as an HTTP date. A date is measured against the answer's own ``Date`` header when there
+    is one, so a skewed local clock does not distort it."""
+    headers = response.headers
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            value = float(raw_ms) / 1000.0
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(0.0, value)
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, value) if math.isfinite(value) else None
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = datetime.now(UTC)
+    server_date = headers.get("date")
+    if server_date:
+        with contextlib.suppress(TypeError, ValueError):
+            now = email.utils.parsedate_to_datetime(server_date)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _retryable(exc: BaseException) -> bool:
+    # ServerError is raised only for idempotent calls; a create's 5xx is InDoubt instead.
+    if isinstance(exc, ServerError):
+        return exc.status in _RETRIED_SERVER_STATUSES
+    return isinstance(exc, RateLimited | TransportError)
+
+
+def _message_of(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value:
+        # Validation frameworks often send one message per field.
+        return "; ".join(str(item) for item in value)
+    return None
+
+
+class ArgilClient:
+    """The Argil API over httpx. One instance (and its gate) is shared by every worker."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        rpm: float = 60,
+        concurrency: int = 4,
+        timeout: httpx.Timeout | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_attempts: int = 6,
+        max_backoff: float = 30.0,
+        max_retry_after: float = 120.0,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.base_url = check_base_url(base_url)
+        key = api_key.strip()
+        # h11 would refuse such a value with an error that quotes it; refuse it here instead.
+        if not all(" " <= char <= "~" for char in key):
+            raise FatalError("the API key contains characters that cannot be sent in a header")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._api_key = key
+        self.max_attempts = max_attempts
+        self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+        self._sleep = sleep
+        self._clock = clock
+        self._backoff = wait_random_exponential(multiplier=1, max=max_backoff)
+        self.gate = RateGate(rpm, concurrency, clock=clock, sleep=sleep)
+        self.stats = ClientStats()
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            headers={
+                "x-api-key": key,
+                "User-Agent": _user_agent(),
+                "Accept": "application/json",
+            },
+            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+            transport=transport,
+            # A redirect would carry the key to wherever it points.
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"ArgilClient(base_url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ArgilClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- endpoints ----------------------------------------------------------------------
+
+    async def create_video(self, body: Mapping[str, Any]) -> Video:
+        """``POST /videos`` with ``body`` sent as is; InDoubt when the answer is lost."""
+        data = await self._call("POST", "videos", json_body=dict(body), idempotent=False)
+        return self._parse(Video, data, "POST", "videos", idempotent=False)
+
+    async def render_video(self, video_id: str, callback_url: str | None = None) -> Video:
+        """``POST /videos/{id}/render``; InDoubt when the answer is lost."""
+        path = f"videos/{quote(video_id, safe='')}/render"
+        body = {"callbackUrl": callback_url} if callback_url else {}
+        data = await self._call("POST", path, json_body=body, idempotent=False)
+        return self._parse(Video, data, "POST", path, idempotent=False)
+
+    async def get_video(self, video_id: str) -> Video:
+        path = f"videos/{quote(video_id, safe='')}"
+        data = await self._call("GET", path)
+        return self._parse(Video, data, "GET", path)
+
+    async def list_videos(
+        self,
+        page: int = 1,
+        limit: int = 100,
+        extras_filter: Mapping[str, str] | None = None,
+    ) -> VideoPage:
+        params: dict[str, str | int] = {"page": page, "limit": limit}
+        if extras_filter:
+            params["extrasFilter"] = json.dumps(dict(extras_filter), separators=(",", ":"))
+        data = await self._call("GET", "videos", params=params)
+        return self._parse(VideoPage, data, "GET", "videos")
+
+    async def find_videos(
+        self, extras_filter: Mapping[str, str], *, page_size: int = 100
+    ) -> list[Video]:
+        """Every video whose extras contain all of ``extras_filter``, across all pages.
+
+        The pairs are checked here again: if the server ever ignored the filter, a run would
+        otherwise adopt somebody else's video as the one it created.
+        """
+        wanted = dict(extras_filter)
+        found: list[Video] = []
+        page = 1
+        while page <= MAX_PAGES:
+            result = await self.list_videos(page=page, limit=page_size, extras_filter=wanted)
+            found.extend(
+                video
+                for video in result.videos
+                if all((video.extras or {}).get(key) == value for key, value in wanted.items())
+            )
+            if not result.videos or page >= result.total_pages:
+                break
+            page += 1
+        return found
+
+    async def list_avatars(self) -> list[Avatar]:
+        data = await self._call("GET", "avatars")
+        return [self._parse(Avatar, item, "GET", "avatars") for item in self._items(data)]
+
+    async def list_voices(self) -> list[Voice]:
+        data = await self._call("GET", "voices")
+        return [self._parse(Voice, item, "GET", "voices") for item in self._items(data)]
+
+    async def list_subtitle_styles(self, *, page_size: int = 100) -> list[SubtitleStyle]:
+        """Every page of ``GET /subtitles``."""
+        styles: list[SubtitleStyle] = []
+        page = 1
+        while page <= MAX_PAGES:
+            params = {"page": page, "pageSize": page_size}
+            data = await self._call("GET", "subtitles", params=params)
+            result = self._parse(SubtitleStylePage, data, "GET", "subtitles")
+            styles.extend(result.items)
+            if not result.items or len(styles) >= result.total_items:
+                break
+            page += 1
+        return styles
+
+    # --- machinery ----------------------------------------------------------------------
+
+    @staticmethod
+    def _items(data: Any) -> list[Any]:
+        # The documented answer is a bare array; a wrapped one is accepted too.
+        if isinstance(data, dict):
+            for key in ("items", "data", "avatars", "voices"):
+                if isinstance(data.get(key), list):
+                    return list(data[key])
+        return list(data) if isinstance(data, list) else []
+
+    def _parse(
+        self,
+        model: type[_M],
+        data: Any,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool = True,
+    ) -> _M:
+        try:
+            return model.model_validate(data)
+        except ValidationError:
+            message = f"unexpected answer to {method} /{path} (not a {model.__name__})"
+            if idempotent:
+                raise ServerError(message, method=method, path=path) from None
+            self.stats.in_doubt += 1
+            raise InDoubt(message, method=method, path=path) from None
+
+    def _safe(self, text: str) -> str:
+        """Quoted server text, truncated, with the key blanked should the server echo it."""
+        text = _truncate(text)
+        if self._api_key:
+            text = text.replace(self._api_key, "***")
+        return text
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+        idempotent: bool = True,
+    ) -> Any:
+        # A new AsyncRetrying per call: its state (attempt number, outcome) must not be shared
+        # by concurrent calls.
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(_retryable),
+            sleep=self._sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._attempt(
+                    method,
+                    path,
+                    params=params,
+                    json_body=json_body,
+                    idempotent=idempotent,
+                    retry_state=attempt.retry_state,
+                )
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _wait(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, RateLimited) and exc.wait is not None:
+            return exc.wait
+        return float(self._backoff(retry_state))
+
+    def _before_sleep(self, retry_state: RetryCallState) -> None:
+        self.stats.retries += 1
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        if isinstance(exc, ArgilError):
+            logger.info(
+                "retrying %s /%s after %s (attempt %d of %d, waiting %.2f s)",
+                exc.method,
+                exc.path,
+                f"HTTP {exc.status}" if exc.status is not None else type(exc).__name__,
+                retry_state.attempt_number,
+                self.max_attempts,
+                wait,
+            )
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None,
+        json_body: Any,
+        idempotent: bool,
+        retry_state: RetryCallState,
+    ) -> Any:
+        request = self._http.build_request(method, path, params=params, json=json_body)
+        async with self.gate:
+            sent_at = self._clock()
+            self.stats.requests += 1
+            try:
+                response = await self._http.send(request)
+            except _NOT_SENT as exc:
+                logger.debug("%s /%s: could not connect (%s)", method, path, type(exc).__name__)
+                raise TransportError(
+                    f"could not connect to {self.base_url} ({type(exc).__name__})",
+                    method=method,
+                    path=path,
+                ) from None
+            except httpx.HTTPError as exc:
+                logger.debug("%s /%s: no answer (%s)", method, path, type(exc).__name__)
+                what = f"no answer to {method} /{path} ({type(exc).__name__})"
+                if idempotent:
+                    raise TransportError(what, method=method, path=path) from None
+                self.stats.in_doubt += 1
+                raise InDoubt(
+                    f"{what}: it may have been done; look it up before resending",
+                    method=method,
+                    path=path,
+                ) from None
+        logger.debug("%s /%s -> HTTP %d", method, path, response.status_code)
+        if response.status_code != 429:
+            # Any answer but a 429 (a 404 too) shows the server accepted the pace.
+            self.gate.on_success()
+        if response.is_success:
+            try:
+                return response.json()
+            except ValueError:
+                message = f"unreadable answer to {method} /{path} (HTTP {response.status_code})"
+                if idempotent:
+                    raise ServerError(
+                        message, status=response.status_code, method=method, path=path
+                    ) from None
+                self.stats.in_doubt += 1
+                raise InDoubt(
+                    message, status=response.status_code, method=method, path=path
+                ) from None
+        self._raise_for(response, method, path, idempotent, sent_at, retry_state)
+
+    def _raise_for(
+        self,
+        response: httpx.Response,
+        method: str,
+        path: str,
+        idempotent: bool,
+        sent_at: float,
+        retry_state: RetryCallState,
+    ) -> NoReturn:
+        status = response.status_code
+        code, message = self._error_body(response)
+
+        def error(cls: type[_E], text: str = message) -> _E:
+            return cls(text, status=status, code=code, method=method, path=path)
+
+        if status == 429:
+            self.stats.rate_limited += 1
+            limited = error(RateLimited)
+            limited.retry_after = _parse_retry_after(response)
+            if limited.retry_after is not None:
+                limited.wait = min(limited.retry_after, self.max_retry_after)
+            else:
+                limited.wait = min(float(self._backoff(retry_state)), self.max_backoff)
+            # Everyone waits, not only this worker: the limit is per key, not per connection.
+            self.gate.pause(limited.wait)
+            self.gate.on_rate_limited(sent_at=sent_at)
+            logger.info(
+                "%s /%s -> HTTP 429, pausing all workers %.2f s", method, path, limited.wait
+            )
+            raise limited
+        if status in (401, 402, 403):
+            raise error(FatalError)
+        if status == 404:
+            raise error(NotFound)
+        if 400 <= status < 500:
+            raise error(FatalError if _ACCOUNT_REFUSAL.search(message) else RowError)
+        if not idempotent:
+            self.stats.in_doubt += 1
+            raise error(
+                InDoubt,
+                f"{message}; the request may have been done: look it up before resending",
+            )
+        raise error(ServerError)
+
+    def _error_body(self, response: httpx.Response) -> tuple[int | None, str]:
+        """``(code, message)`` from an ``{code, message}`` body, or a generic message."""
+        generic = f"the server answered {response.status_code} {response.reason_phrase}".strip()
+        try:
+            data = response.json()
+        except ValueError:
+            text = response.text.strip()
+            content_type = response.headers.get("content-type", "")
+            if text and "html" not in content_type and not text.startswith("<"):
+                return None, self._safe(f"{generic}: {text}")
+            return None, generic
+        if not isinstance(data, dict):
+            return None, generic
+        code = data.get("code") if isinstance(data.get("code"), int) else None
+        message = _message_of(data.get("message")) or _message_of(data.get("error"))
+        return code, self._safe(message) if message else generic

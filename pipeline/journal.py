@@ -1,0 +1,329 @@
+"""The SQLite ledger of a batch: one record per row key, and the lock that makes a run alone.
+
+A row's record is committed as ``in_flight`` *before* its ``POST /videos`` is sent and updated
+as soon as the answer comes, so a crash at any instant leaves either a known video id or an
+in-flight row that the next run resolves by looking the video up (never by a blind resend).
+
+Exceptions:
+    JournalError          the state file cannot be used (corrupt, another API, unwritable)
+    └── LockedError       another live run holds the lock; ``holder`` says who
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+PENDING = "pending"
+IN_FLIGHT = "in_flight"
+CREATED = "created"
+RENDERING = "rendering"
+DONE = "done"
+FAILED = "failed"
+STATES = (PENDING, IN_FLIGHT, CREATED, RENDERING, DONE, FAILED)
+# States in which a video exists and must never be created again.
+HAS_VIDEO = frozenset({CREATED, RENDERING, DONE})
+
+
+class JournalError(Exception):
+    """The state file cannot be used."""
+
+
+class LockedError(JournalError):
+    """Another run holds the lock on this state file."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+@dataclass(frozen=True)
+class Record:
+    key: str
+    row: int
+    payload_hash: str
+    state: str
+    generation: int
+    video_id: str | None
+    status: str | None
+    attempts: int
+    last_error: str | None
+    moments: int | None
+    preview_url: str | None
+    video_url: str | None
+    duration: float | None
+    render_requested: bool
+    created_at: str
+    updated_at: str
+
+    @property
+    def batch_key(self) -> str:
+        """The value of ``extras.argilBatchKey`` that this record's video carries."""
+        return batch_key(self.key, self.generation)
+
+
+def batch_key(key: str, generation: int) -> str:
+    # A row resent on purpose (its payload changed) must not be matched with its older video
+    # when an in-doubt create is resolved, so each generation gets its own lookup value.
+    return key if generation == 0 else f"{key}~{generation}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    key TEXT PRIMARY KEY,
+    row INTEGER NOT NULL,
+    payload_hash TEXT NOT NULL,
+    state TEXT NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0,
+    video_id TEXT,
+    status TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    moments INTEGER,
+    preview_url TEXT,
+    video_url TEXT,
+    duration REAL,
+    render_requested INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rows_state ON rows(state);
+"""
+
+_COLUMNS = (
+    "key, row, payload_hash, state, generation, video_id, status, attempts, last_error, "
+    "moments, preview_url, video_url, duration, render_requested, created_at, updated_at"
+)
+
+
+def _record(row: sqlite3.Row) -> Record:
+    values = dict(zip(row.keys(), row, strict=True))
+    values["render_requested"] = bool(values["render_requested"])
+    return Record(**values)
+
+
+class Journal:
+    """One state file. Every write is its own committed transaction (WAL, synchronous FULL)."""
+
+    def __init__(self, path: Path, *, target: str | None = None) -> None:
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+            self._check_meta(target)
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(
+                f"state file {self.path} cannot be used ({exc}); "
+                "pass --state to choose another file"
+            ) from exc
+
+    def _check_meta(self, target: str | None) -> None:
+        meta = self.meta()
+        version = int(meta.get("schema_version", SCHEMA_VERSION))
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"state file {self.path} was written by a newer argil-batch; upgrade it"
+            )
+        if target is None:
+            return
+        known = meta.get("target")
+        if known is None:
+            with self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?), ('target', ?)",
+                    (str(SCHEMA_VERSION), target),
+                )
+        elif known != target:
+            # Video ids of one API mean nothing to another: mixing them would resend or lose rows.
+            raise JournalError(
+                f"state file {self.path} belongs to {known}, not {target}; "
+                "pass --state to keep a separate state for this API"
+            )
+
+    @property
+    def target(self) -> str | None:
+        return self.meta().get("target")
+
+    def meta(self) -> dict[str, str]:
+        return {k: v for k, v in self._db.execute("SELECT k, v FROM meta")}
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        """Where the run's files are, so that ``status`` can rebuild the output later."""
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> Record | None:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM rows WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _record(row)
+
+    def all(self) -> dict[str, Record]:
+        """Every record in one query: planning a 100,000-row re-run is one scan, not 100,000."""
+        return {r.key: r for r in map(_record, self._db.execute(f"SELECT {_COLUMNS} FROM rows"))}
+
+    def counts(self) -> dict[str, int]:
+        query = "SELECT state, COUNT(*) FROM rows GROUP BY state"
+        return {state: count for state, count in self._db.execute(query)}
+
+    # --- writes: each one committed before the caller goes on -------------------------------
+
+    def mark_in_flight(
+        self, key: str, row: int, payload_hash: str, moments: int, generation: int
+    ) -> None:
+        stamp = now_iso()
+        with self._db:
+            self._db.execute(
+                """INSERT INTO rows (key, row, payload_hash, state, generation, moments,
+                                     attempts, created_at, updated_at)
+                   VALUES (?, ?, ?, 'in_flight', ?, ?, 1, ?, ?)
+                   ON CONFLICT(key) DO UPDATE SET
+                     row = excluded.row, payload_hash = excluded.payload_hash,
+                     state = 'in_flight', generation = excluded.generation,
+                     moments = excluded.moments, attempts = rows.attempts + 1,
+                     last_error = NULL, video_id = NULL, status = NULL, preview_url = NULL,
+                     video_url = NULL, duration = NULL, render_requested = 0,
+                     updated_at = excluded.updated_at""",
+                (key, row, payload_hash, generation, moments, stamp, stamp),
+            )
+
+    def mark_video(self, key: str, state: str, video: VideoFields) -> None:
+        """Record what the API says of this row's video (created, adopted, or refreshed)."""
+        with self._db:
+            self._db.execute(
+                """UPDATE rows SET state = ?, video_id = ?, status = ?, preview_url = ?,
+                       video_url = COALESCE(?, video_url), duration = COALESCE(?, duration),
+                       last_error = ?, updated_at = ?
+                   WHERE key = ?""",
+                (
+                    state,
+                    video.video_id,
+                    video.status,
+                    video.preview_url,
+                    video.video_url,
+                    video.duration,
+                    video.error,
+                    now_iso(),
+                    key,
+                ),
+            )
+
+    def mark_render_requested(self, key: str) -> None:
+        with self._db:
+            self._db.execute(
+                "UPDATE rows SET render_requested = 1, state = ?, updated_at = ? WHERE key = ?",
+                (RENDERING, now_iso(), key),
+            )
+
+    def mark_failed(self, key: str, error: str) -> None:
+        with self._db:
+            self._db.execute(
+                "UPDATE rows SET state = ?, last_error = ?, updated_at = ? WHERE key = ?",
+                (FAILED, error, now_iso(), key),
+            )
+
+    def mark_pending(self, key: str, error: str | None = None) -> None:
+        """Nothing was created for this row (refused, or looked up and absent): safe to send."""
+        with self._db:
+            self._db.execute(
+                "UPDATE rows SET state = ?, last_error = ?, updated_at = ? WHERE key = ?",
+                (PENDING, error, now_iso(), key),
+            )
+
+    def set_error(self, key: str, error: str | None) -> None:
+        with self._db:
+            self._db.execute(
+                "UPDATE rows SET last_error = ?, updated_at = ? WHERE key = ?",
+                (error, now_iso(), key),
+            )
+
+
+@dataclass(frozen=True)
+class VideoFields:
+    """What the journal keeps of a Video; built by the runner from the API's answer."""
+
+    video_id: str
+    status: str | None
+    preview_url: str | None = None
+    video_url: str | None = None
+    duration: float | None = None
+    error: str | None = None
+
+
+# --- the run lock -------------------------------------------------------------------------
+
+
+def lock_path(state: Path) -> Path:
+    return state.with_name(state.name + ".lock")
+
+
+@contextmanager
+def run_lock(state: Path) -> Iterator[None]:
+    """Hold an OS-level lock on ``state`` for the whole run, or raise LockedError at once.
+
+    A ``flock``, so a killed run's lock dies with its process. Written with fcntl rather than
+    the filelock package because filelock truncates its file when it opens it, so who holds
+    the lock could not be kept in the lock file itself: here one file is both the lock and
+    the note of its holder, which a refused run reads to say who is in the way.
+    """
+    path = lock_path(state)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise JournalError(f"cannot lock {state}: {exc.strerror or exc}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            raise LockedError(
+                f"another run holds the lock on {state} ({holder}); wait for it to finish, "
+                "or pass --state to use another state file",
+                holder,
+            ) from None
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": now_iso(),
+            "command": " ".join(sys.argv[:2]),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0))
+        return f"pid {info['pid']} on {info['host']}, started {info['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "holder unknown"

@@ -1,0 +1,619 @@
+"""The batch: plan from the journal, reconcile, submit at the API's pace, follow statuses.
+
+Every valid row ends in exactly one video or a stated reason. The invariant that makes this
+hold across crashes: a row is committed ``in_flight`` before its create is sent, and a row in
+flight (left by a crash, or answered "in doubt") is only ever resolved by looking its video up
+by ``extras.argilBatchKey``; it is sent again only when the lookup says no video carries it.
+
+The runner is pure library: no printing, no exit codes. It reports progress through a
+callback and returns a :class:`RunSummary` from which the command line derives its exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline import journal as j
+from pipeline.argil.client import (
+    ArgilClient,
+    ArgilError,
+    FatalError,
+    InDoubt,
+    NotFound,
+    RowError,
+    TransportError,
+)
+from pipeline.argil.models import FAILED_STATUSES, FINAL_STATUSES, Video, VideoStatus
+from pipeline.mapping import FieldError, RowPlan
+from pipeline.preflight import check_body as check_catalogue
+from pipeline.preflight import fetch_catalogue, uses_styles
+from pipeline.sheets import OUTPUT_COLUMNS
+
+BATCH_KEY = "argilBatchKey"
+MAX_ERROR_CHARS = 500
+
+# Row outcomes that are not an API video status.
+INVALID = "INVALID"
+SKIPPED = "SKIPPED"
+FAILED = "FAILED"
+CHANGED = "CHANGED"
+PENDING = "PENDING"
+IN_DOUBT = "IN_DOUBT"
+NOT_RUN = "NOT_RUN"
+WOULD_SEND = "WOULD_SEND"
+RENDER_TIMEOUT = "STILL_RENDERING"
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class RunOptions:
+    render: bool = False
+    wait: bool = False
+    retry_failed: bool = False
+    resend_changed: bool = False
+    dry_run: bool = False
+    # Refresh the statuses of rows that have a video; create nothing (``argil-batch status``).
+    refresh_only: bool = False
+    preflight: bool = True
+    callback_url: str | None = None
+    wait_timeout: float = 3600.0
+    # An in-doubt create may still be landing on the server: give it a moment before the
+    # lookup decides that no video exists and the row may be sent again.
+    doubt_delay: float = 2.0
+    max_sends: int = 5
+    poll_initial: float = 5.0
+    poll_max: float = 60.0
+
+
+@dataclass
+class RowResult:
+    """One row of the output's ``argil_*`` columns."""
+
+    key: str = ""
+    video_id: str = ""
+    status: str = ""
+    error: str = ""
+    moments: int | None = None
+    preview_url: str = ""
+    video_url: str = ""
+    updated_at: str = ""
+
+    def columns(self) -> dict[str, str]:
+        values = (
+            self.key,
+            self.video_id,
+            self.status,
+            one_line(self.error),
+            "" if self.moments is None else str(self.moments),
+            self.preview_url,
+            self.video_url,
+            self.updated_at,
+        )
+        return dict(zip(OUTPUT_COLUMNS, values, strict=True))
+
+
+def one_line(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """API error text goes into a spreadsheet cell: one line, bounded."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+@dataclass
+class RunSummary:
+    rows: int = 0
+    invalid: int = 0
+    skipped: int = 0
+    created: int = 0
+    adopted: int = 0
+    already: int = 0
+    changed: int = 0
+    failed: int = 0
+    pending: int = 0
+    in_doubt: int = 0
+    rendering: int = 0
+    done: int = 0
+    would_send: int = 0
+    renders: int = 0
+    requests: int = 0
+    rate_limited: int = 0
+    elapsed: float = 0.0
+    stopped: str | None = None
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        if self.stopped:
+            return 3
+        problems = self.invalid + self.failed + self.changed + self.pending + self.in_doubt
+        return 1 if problems else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items()}
+        data["exit_code"] = self.exit_code
+        return data
+
+
+@dataclass
+class Progress:
+    total: int
+    finished: int
+    failed: int
+    requests: int
+    rpm: float
+
+
+class Runner:
+    def __init__(
+        self,
+        plans: list[RowPlan],
+        journal: j.Journal | None,
+        client: ArgilClient | None,
+        options: RunOptions,
+        *,
+        records: Mapping[str, j.Record] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.plans = plans
+        self.journal = journal
+        self.client = client
+        self.options = options
+        self.records = dict(records if records is not None else journal.all() if journal else {})
+        self.results: dict[int, RowResult] = {}
+        self.summary = RunSummary(rows=len(plans))
+        self._on_progress = on_progress
+        self._sleep = sleep
+        self._clock = clock
+        self._stop_reason: str | None = None
+        self._stop = asyncio.Event()
+        self._finished = 0
+        self._rendered = {k for k, r in self.records.items() if r.render_requested}
+        self.preflight_errors: dict[int, list[FieldError]] = {}
+        self._failed = 0
+        self._work_total = 0
+
+    # --- public ----------------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Send nothing new; work already in flight finishes. The first reason is kept."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(self) -> RunSummary:
+        started = self._clock()
+        to_send, to_resolve, to_render = self._plan()
+        if self.options.refresh_only:
+            unfinished = [p for p in self.plans if self._has_unfinished_video(p)]
+            timeout = self.options.wait_timeout if self.options.wait else 0.0
+            await self.follow(unfinished, timeout, immediate=True)
+        elif not self.options.dry_run:
+            if self.options.preflight and to_send:
+                to_send = await self._preflight(to_send)
+            work: list[tuple[str, RowPlan, int]] = [("resolve", p, g) for p, g in to_resolve]
+            work += [("send", p, g) for p, g in to_send]
+            work += [("render", p, 0) for p in to_render]
+            self._work_total = len(work)
+            await self._drain(work)
+            if self.options.wait and not self.stopping:
+                following = [p for p in self.plans if self._needs_follow(p)]
+                await self.follow(following, self.options.wait_timeout, immediate=False)
+        self._summarise(started)
+        return self.summary
+
+    async def _preflight(self, to_send: list[tuple[RowPlan, int]]) -> list[tuple[RowPlan, int]]:
+        """Rows naming an avatar, voice, gesture or style the API does not have are that row's
+        error before anything is created."""
+        assert self.client is not None
+        bodies = [p.body for p, _ in to_send if p.body is not None]
+        try:
+            catalogue = await fetch_catalogue(self.client, need_styles=uses_styles(bodies))
+        except ArgilError as exc:
+            reason = exc.message if isinstance(exc, FatalError) else f"pre-flight: {exc.message}"
+            self.stop(reason)
+            for plan, _ in to_send:
+                self.results[plan.row].status = PENDING
+                self.results[plan.row].error = f"not sent: {reason}"
+            return []
+        kept = []
+        for plan, generation in to_send:
+            assert plan.body is not None
+            errors = check_catalogue(plan.body, catalogue)
+            if errors:
+                result = self.results[plan.row]
+                result.status = INVALID
+                result.error = "; ".join(str(e) for e in errors)
+                self.preflight_errors[plan.row] = errors
+            else:
+                kept.append((plan, generation))
+        return kept
+
+    # --- planning --------------------------------------------------------------------------
+
+    def _plan(self) -> tuple[list[tuple[RowPlan, int]], list[tuple[RowPlan, int]], list[RowPlan]]:
+        to_send: list[tuple[RowPlan, int]] = []
+        to_resolve: list[tuple[RowPlan, int]] = []
+        to_render: list[RowPlan] = []
+        for plan in self.plans:
+            record = self.records.get(plan.key)
+            result = self._result_from_record(plan, record)
+            self.results[plan.row] = result
+            if plan.status == "invalid":
+                result.status = INVALID
+                result.error = "; ".join(str(e) for e in plan.errors)
+                continue
+            if plan.status == "skipped":
+                result.status = SKIPPED
+                result.error = plan.reason
+                continue
+            if record is None or record.state == j.PENDING:
+                to_send.append((plan, record.generation if record else 0))
+            elif record.state == j.IN_FLIGHT:
+                to_resolve.append((plan, record.generation))
+            elif record.state in j.HAS_VIDEO:
+                if record.payload_hash == plan.payload_hash:
+                    self.summary.already += 1
+                    if self.options.render and not record.render_requested:
+                        to_render.append(plan)
+                elif self.options.resend_changed:
+                    to_send.append((plan, record.generation + 1))
+                else:
+                    result.status = CHANGED
+                    result.error = (
+                        "the row changed since its video was made; the video was left alone "
+                        "(run with --resend-changed to make a new one)"
+                    )
+            elif record.state == j.FAILED:
+                changed = record.payload_hash != plan.payload_hash
+                if self.options.retry_failed or (changed and record.video_id is None):
+                    # A row the API refused and the user has since edited is a new request.
+                    gen = record.generation + (1 if record.video_id else 0)
+                    to_send.append((plan, gen))
+                else:
+                    result.status = FAILED
+            if self.options.dry_run and result.status in ("", PENDING):
+                result.status = WOULD_SEND
+        if self.options.dry_run:
+            self.summary.would_send = len(to_send) + len(to_resolve)
+        if self.options.refresh_only:
+            for plan, _ in to_send:
+                self.results[plan.row].status = PENDING
+                self.results[plan.row].error = "not sent yet: `argil-batch run` sends it"
+        return to_send, to_resolve, to_render
+
+    def _result_from_record(self, plan: RowPlan, record: j.Record | None) -> RowResult:
+        result = RowResult(key=plan.key, moments=plan.moments if plan.body else None)
+        if record is not None:
+            result.video_id = record.video_id or ""
+            result.status = record.status or _record_status(record)
+            result.error = record.last_error or ""
+            result.preview_url = record.preview_url or ""
+            result.video_url = record.video_url or ""
+            result.updated_at = record.updated_at
+            if record.moments is not None and plan.body is None:
+                result.moments = record.moments
+        return result
+
+    # --- submission ------------------------------------------------------------------------
+
+    async def _drain(self, work: list[tuple[str, RowPlan, int]]) -> None:
+        if not work:
+            return
+        queue: asyncio.Queue[tuple[str, RowPlan, int]] = asyncio.Queue()
+        for item in work:
+            queue.put_nowait(item)
+        assert self.client is not None
+        # More workers than request slots: a worker waiting out an in-doubt delay must not
+        # leave the API idle. The gate, not the worker count, bounds requests in flight.
+        workers = max(1, self.client.gate.concurrency) * 2
+
+        async def worker() -> None:
+            while not self.stopping:
+                try:
+                    kind, plan, generation = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                if kind == "resolve":
+                    await self._resolve_then_send(plan, generation)
+                elif kind == "send":
+                    await self._send(plan, generation)
+                else:
+                    await self._render(plan)
+                self._row_finished(plan)
+
+        await asyncio.gather(*(worker() for _ in range(min(workers, len(work)))))
+        while not queue.empty():
+            kind, plan, _ = queue.get_nowait()
+            result = self.results[plan.row]
+            if kind != "render":
+                result.status = PENDING
+                result.error = f"not sent: {self._stop_reason}"
+
+    async def _resolve_then_send(self, plan: RowPlan, generation: int) -> None:
+        try:
+            video = await self._lookup(plan, generation)
+        except _Unresolved:
+            return
+        if video is not None:
+            self._adopt(plan, video)
+            return
+        await self._send(plan, generation)
+
+    async def _send(self, plan: RowPlan, generation: int) -> None:
+        assert self.client is not None and self.journal is not None and plan.body is not None
+        assert plan.payload_hash is not None
+        body = _body_for(plan, generation)
+        result = self.results[plan.row]
+        for _ in range(self.options.max_sends):
+            if self.stopping:
+                self.journal.mark_pending(plan.key, f"not sent: {self._stop_reason}")
+                result.status, result.error = PENDING, f"not sent: {self._stop_reason}"
+                return
+            self.journal.mark_in_flight(
+                plan.key, plan.row, plan.payload_hash, plan.moments, generation
+            )
+            try:
+                video = await self.client.create_video(body)
+            except RowError as exc:
+                self.journal.mark_failed(plan.key, exc.message)
+                result.status, result.error, result.video_id = FAILED, exc.message, ""
+                return
+            except FatalError as exc:
+                # Refused outright (bad key, no credits): nothing was created for this row.
+                self.journal.mark_pending(plan.key, exc.message)
+                result.status, result.error = PENDING, f"not sent: {exc.message}"
+                self.stop(exc.message)
+                return
+            except InDoubt:
+                await self._sleep(self.options.doubt_delay)
+                try:
+                    found = await self._lookup(plan, generation)
+                except _Unresolved:
+                    return
+                if found is not None:
+                    self._adopt(plan, found)
+                    return
+                continue  # no video carries the key: sending again cannot duplicate
+            except TransportError as exc:
+                self.journal.mark_pending(plan.key, exc.message)
+                result.status, result.error = PENDING, f"not sent: {exc.message}"
+                self.stop(f"the API cannot be reached ({exc.message})")
+                return
+            except ArgilError as exc:
+                # Rate limited or refused past every retry: nothing was created; next run.
+                self.journal.mark_pending(plan.key, exc.message)
+                result.status, result.error = PENDING, f"not sent: {exc.message}"
+                return
+            self._record_video(plan, video, j.CREATED)
+            self.summary.created += 1
+            if self.options.render:
+                await self._render(plan)
+            return
+        self.journal.mark_pending(plan.key, "every attempt was answered in doubt")
+        result.status, result.error = PENDING, "every attempt was answered in doubt; run again"
+
+    async def _lookup(self, plan: RowPlan, generation: int) -> Video | None:
+        """The video that carries this row's batch key, or None when there is none.
+
+        Raises _Unresolved when the API could not say; the row then stays in flight, and the
+        next run asks again."""
+        assert self.client is not None
+        key = j.batch_key(plan.key, generation)
+        try:
+            videos = await self.client.find_videos({BATCH_KEY: key})
+        except ArgilError as exc:
+            if isinstance(exc, FatalError):
+                self.stop(exc.message)
+            result = self.results[plan.row]
+            result.status = IN_DOUBT
+            result.error = f"could not check whether its video exists ({exc.message}); run again"
+            raise _Unresolved from exc
+        matching = [v for v in videos if (v.extras or {}).get(BATCH_KEY) == key]
+        if not matching:
+            return None
+        matching.sort(key=lambda v: v.created_at or "")
+        return matching[0]
+
+    def _adopt(self, plan: RowPlan, video: Video) -> None:
+        state = j.RENDERING if video.status not in (None, VideoStatus.IDLE) else j.CREATED
+        self._record_video(plan, video, state)
+        self.summary.adopted += 1
+
+    def _record_video(self, plan: RowPlan, video: Video, state: str) -> None:
+        assert self.journal is not None
+        if video.status in FINAL_STATUSES:
+            state = j.FAILED if video.status in FAILED_STATUSES else j.DONE
+        error = f"the video ended {video.status}" if video.status in FAILED_STATUSES else None
+        self.journal.mark_video(plan.key, state, _fields(video, error))
+        result = self.results[plan.row]
+        result.video_id = video.id
+        result.status = video.status or ""
+        result.error = error or ""
+        result.preview_url = video.preview_url or result.preview_url
+        result.video_url = video.video_url or result.video_url
+        result.updated_at = j.now_iso()
+
+    async def _render(self, plan: RowPlan) -> None:
+        assert self.client is not None and self.journal is not None
+        result = self.results[plan.row]
+        if self.stopping or not result.video_id:
+            return
+        try:
+            video = await self.client.render_video(result.video_id, self.options.callback_url)
+        except InDoubt:
+            # Whether generation started is read back rather than guessed.
+            current = await self._get(plan)
+            if current is None:
+                return
+            if current.status == VideoStatus.IDLE:
+                result.error = "render answer lost; run again with --render"
+                return
+            video = current
+        except RowError as exc:
+            current = await self._get(plan)
+            if current is None or current.status == VideoStatus.IDLE:
+                result.error = f"render refused: {exc.message}"
+                return
+            video = current
+        except FatalError as exc:
+            self.stop(exc.message)
+            result.error = f"render not started: {exc.message}"
+            return
+        except ArgilError as exc:
+            result.error = f"render not started: {exc.message}; run again with --render"
+            return
+        self.journal.mark_render_requested(plan.key)
+        self._rendered.add(plan.key)
+        self._record_video(plan, video, j.RENDERING)
+        self.summary.renders += 1
+
+    async def _get(self, plan: RowPlan) -> Video | None:
+        assert self.client is not None
+        result = self.results[plan.row]
+        try:
+            return await self.client.get_video(result.video_id)
+        except NotFound:
+            result.error = "the video no longer exists on the API"
+        except ArgilError as exc:
+            if isinstance(exc, FatalError):
+                self.stop(exc.message)
+            result.error = f"status not refreshed: {exc.message}"
+        return None
+
+    # --- following statuses ----------------------------------------------------------------
+
+    def _has_unfinished_video(self, plan: RowPlan) -> bool:
+        result = self.results.get(plan.row)
+        # A CHANGED row's video belongs to an older version of the row: left alone.
+        return bool(
+            result
+            and result.video_id
+            and result.status not in FINAL_STATUSES
+            and result.status != CHANGED
+        )
+
+    def _needs_follow(self, plan: RowPlan) -> bool:
+        """A video that will change without us: rendering, or asked to render."""
+        if not self._has_unfinished_video(plan):
+            return False
+        return plan.key in self._rendered or self.results[plan.row].status != VideoStatus.IDLE
+
+    async def follow(self, plans: Iterable[RowPlan], timeout: float, *, immediate: bool) -> None:
+        """Poll unfinished videos with growing intervals until each is final or ``timeout``
+        seconds have passed. Every poll goes through the client's shared rate gate."""
+        waiting = list(plans)
+        deadline = self._clock() + timeout
+        delay = self.options.poll_initial
+        first = immediate
+        while waiting and not self.stopping:
+            if not first:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    break
+                await self._sleep(min(delay, remaining))
+                delay = min(delay * 1.5, self.options.poll_max)
+            first = False
+            await asyncio.gather(*(self.refresh(plan) for plan in waiting))
+            waiting = [p for p in waiting if self._needs_follow(p)]
+            if timeout <= 0:
+                break
+        if self.options.wait:
+            for plan in waiting:
+                self.results[
+                    plan.row
+                ].error = (
+                    "still rendering when the wait ended; `argil-batch status` refreshes it later"
+                )
+
+    async def refresh(self, plan: RowPlan) -> None:
+        video = await self._get(plan)
+        if video is None:
+            return
+        state = j.RENDERING if plan.key in self._rendered or video.status != "IDLE" else j.CREATED
+        self._record_video(plan, video, state)
+
+    # --- bookkeeping -----------------------------------------------------------------------
+
+    def _row_finished(self, plan: RowPlan) -> None:
+        self._finished += 1
+        if self.results[plan.row].status in (FAILED, *FAILED_STATUSES):
+            self._failed += 1
+        if self._on_progress is not None:
+            client = self.client
+            self._on_progress(
+                Progress(
+                    total=self._work_total,
+                    finished=self._finished,
+                    failed=self._failed,
+                    requests=client.stats.requests if client else 0,
+                    rpm=client.gate.current_rpm if client else 0.0,
+                )
+            )
+
+    def output_columns(self) -> dict[int, dict[str, str]]:
+        return {row: result.columns() for row, result in self.results.items()}
+
+    def _summarise(self, started: float) -> None:
+        s = self.summary
+        s.stopped = self._stop_reason
+        s.elapsed = round(self._clock() - started, 3)
+        statuses = Counter(r.status for r in self.results.values())
+        s.statuses = dict(statuses)
+        s.invalid = statuses[INVALID]
+        s.skipped = statuses[SKIPPED]
+        s.changed = statuses[CHANGED]
+        s.pending = statuses[PENDING]
+        s.in_doubt = statuses[IN_DOUBT]
+        s.failed = sum(statuses[x] for x in (FAILED, *FAILED_STATUSES))
+        s.done = statuses[VideoStatus.DONE]
+        s.rendering = (
+            statuses[VideoStatus.GENERATING_AUDIO] + statuses[VideoStatus.GENERATING_VIDEO]
+        )
+        if self.client is not None:
+            s.requests = self.client.stats.requests
+            s.rate_limited = self.client.stats.rate_limited
+
+
+class _Unresolved(Exception):
+    """The API could not say whether a row's video exists."""
+
+
+def _record_status(record: j.Record) -> str:
+    if record.state == j.FAILED:
+        return FAILED
+    if record.state == j.IN_FLIGHT:
+        return IN_DOUBT
+    if record.state == j.PENDING:
+        return PENDING
+    return ""
+
+
+def _body_for(plan: RowPlan, generation: int) -> dict[str, Any]:
+    assert plan.body is not None
+    if generation == 0:
+        return plan.body
+    extras = dict(plan.body.get("extras") or {})
+    extras[BATCH_KEY] = j.batch_key(plan.key, generation)
+    return {**plan.body, "extras": extras}
+
+
+def _fields(video: Video, error: str | None) -> j.VideoFields:
+    return j.VideoFields(
+        video_id=video.id,
+        status=video.status,
+        preview_url=video.preview_url,
+        video_url=video.video_url,
+        duration=video.duration,
+        error=error,
+    )

@@ -1,0 +1,259 @@
+"""Tests of transcript splitting: examples of each cut level, and properties over any text."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+import regex
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from pipeline.argil.models import utf16_len
+from pipeline.chunking import ChunkingError, _is_boundary, split_transcript
+
+GRAPHEME = regex.compile(r"\X")
+
+
+def grapheme_boundaries(text: str) -> set[int]:
+    bounds = {0}
+    pos = 0
+    for cluster in GRAPHEME.findall(text):
+        pos += len(cluster)
+        bounds.add(pos)
+    return bounds
+
+
+def non_space(text: str) -> str:
+    return "".join(text.split())
+
+
+def locate(source: str, pieces: list[str]) -> list[tuple[int, int]]:
+    """Where each piece sits in the source; pieces are verbatim substrings, in order."""
+    spans = []
+    cursor = 0
+    for piece in pieces:
+        start = source.find(piece, cursor)
+        assert start >= 0, f"piece {piece!r} is not a substring of the source after {cursor}"
+        assert not source[cursor:start].strip(), "something other than whitespace was dropped"
+        spans.append((start, start + len(piece)))
+        cursor = start + len(piece)
+    assert not source[cursor:].strip()
+    return spans
+
+
+# --- examples ---------------------------------------------------------------------------
+
+
+def test_text_within_the_limit_is_one_stripped_piece() -> None:
+    text = "  Hello there.\nSecond line,  kept as is.  \n"
+    assert split_transcript(text, 500) == [text.strip()]
+    assert split_transcript(text, utf16_len(text.strip())) == [text.strip()]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t \u3000 \r\n"])
+def test_blank_text_gives_no_pieces(text: str) -> None:
+    assert split_transcript(text, 10) == []
+
+
+def test_whole_sentences_are_packed_greedily() -> None:
+    text = "One two. Three four! Five six? Seven eight."
+    # "One two. Three four!" is 20 units; adding " Five six?" would make 30.
+    assert split_transcript(text, 20) == ["One two. Three four!", "Five six?", "Seven eight."]
+    assert split_transcript(text, 29) == ["One two. Three four!", "Five six? Seven eight."]
+    assert split_transcript(text, 30) == ["One two. Three four! Five six?", "Seven eight."]
+
+
+def test_closing_quotes_and_brackets_stay_with_their_sentence() -> None:
+    text = 'He said "Stop." Then (quietly.) she left… «Fin!» Done'
+    assert split_transcript(text, 16) == [
+        'He said "Stop."',
+        "Then (quietly.)",
+        "she left… «Fin!»",
+        "Done",
+    ]
+
+
+def test_numbers_and_domains_are_not_sentence_ends() -> None:
+    text = "Version 3.5 is at example.com today. Then more."
+    assert split_transcript(text, 36) == ["Version 3.5 is at example.com today.", "Then more."]
+
+
+def test_cjk_sentence_ends_need_no_space() -> None:
+    text = "今日は晴れです。明日は雨でしょう！本当ですか？はい。"
+    assert split_transcript(text, 10) == [
+        "今日は晴れです。",
+        "明日は雨でしょう！",
+        "本当ですか？はい。",
+    ]
+
+
+def test_a_long_sentence_falls_back_to_clauses() -> None:
+    text = "Short one. This sentence is long, with clauses; and more: parts — and a tail."
+    assert split_transcript(text, 25) == [
+        "Short one.",
+        "This sentence is long,",
+        "with clauses; and more:",
+        "parts — and a tail.",
+    ]
+
+
+def test_clause_marks_inside_numbers_and_times_do_not_cut() -> None:
+    text = "Meet at 12:30 or 13:45 with 1,000 people please now"
+    assert split_transcript(text, 20) == [
+        "Meet at 12:30 or",
+        "13:45 with 1,000",
+        "people please now",
+    ]
+
+
+def test_a_long_clause_falls_back_to_words() -> None:
+    text = "alpha beta gamma delta epsilon zeta eta theta"
+    assert split_transcript(text, 12) == ["alpha beta", "gamma delta", "epsilon zeta", "eta theta"]
+
+
+def test_only_a_word_longer_than_the_limit_is_cut() -> None:
+    text = "a Supercalifragilistic b"
+    assert split_transcript(text, 10) == ["a", "Supercalif", "ragilistic", "b"]
+
+
+def test_emoji_with_skin_tones_and_zwj_sequences_are_never_cut() -> None:
+    thumbs = "👍🏽"  # 4 UTF-16 units
+    family = "👨\u200d👩\u200d👧"  # 8 UTF-16 units
+    assert split_transcript(thumbs * 3, 9) == [thumbs * 2, thumbs]
+    assert split_transcript(family * 2 + "🇫🇷", 10) == [family, family, "🇫🇷"]
+
+
+def test_combining_accents_stay_on_their_letter() -> None:
+    word = "e\u0301" * 5  # five clusters of two code units
+    assert split_transcript(word, 3) == ["e\u0301"] * 5
+    assert split_transcript(word, 4) == ["e\u0301e\u0301", "e\u0301e\u0301", "e\u0301"]
+
+
+def test_length_is_counted_in_utf16_units() -> None:
+    text = "😀" * 250  # 250 characters, 500 UTF-16 units
+    assert split_transcript(text, 500) == [text]
+    pieces = split_transcript(text, 499)
+    assert [len(p) for p in pieces] == [249, 1]
+
+
+def test_a_cluster_longer_than_the_limit_is_an_error() -> None:
+    family = "👨\u200d👩\u200d👧"
+    with pytest.raises(ChunkingError, match="over the transcript limit of 5") as info:
+        split_transcript(f"Hi {family} there", 5)
+    assert isinstance(info.value, ValueError)
+    assert "U+1F468" in str(info.value)
+
+
+@pytest.mark.parametrize("limit", [0, -3])
+def test_a_limit_below_one_is_an_error(limit: int) -> None:
+    with pytest.raises(ChunkingError, match="at least 1"):
+        split_transcript("text", limit)
+
+
+def test_a_combining_mark_on_a_space_is_kept_with_its_space() -> None:
+    # " \u0301" is one grapheme cluster (an accent shown on its own): the space is content.
+    assert split_transcript("abcd \u0301ef", 4) == ["abcd", " \u0301ef"]
+    assert split_transcript("abc \u0301def ghi", 5) == ["abc \u0301", "def", "ghi"]
+
+
+def test_splitting_is_linear_in_the_text_length() -> None:
+    sentence = "The quick brown fox jumps over the lazy dog, again and again. "
+    text = sentence * 5000  # 310,000 characters
+    started = time.perf_counter()
+    pieces = split_transcript(text, 500)
+    elapsed = time.perf_counter() - started
+    assert non_space("".join(pieces)) == non_space(text)
+    assert elapsed < 2.0, f"{elapsed:.2f}s for one long text"
+
+
+# --- properties -------------------------------------------------------------------------
+
+SPECIAL = [
+    " ", " ", "  ", "\n", "\r\n", "\t", "\u3000", "\u00a0",
+    ".", "!", "?", "…", "。", "！", "？", ";", ":", ",", "—", "–", "、", "，",
+    '"', "”", ")", "»", "」",
+    "\u0301", "\u0308", "\u200d", "\ufe0f", "\U0001f3fd",  # combining, ZWJ, VS16, skin tone
+    "👍", "👨", "👩", "👧", "😀", "🇫", "🇷",
+    "中", "文", "字", "ᄀ", "ᅡ", "ᆨ", "한",  # CJK and Hangul jamo/syllable
+    "क", "्", "ष", "ि",  # Devanagari with virama and a spacing mark
+    "\u0600", "\u0903", "𝔘",
+]  # fmt: skip
+pieces_of_text = st.one_of(
+    st.sampled_from(SPECIAL),
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=8),
+    st.from_regex(r"[A-Za-z]{1,12}", fullmatch=True),
+)
+texts = st.lists(pieces_of_text, max_size=80).map("".join)
+
+
+def check_pieces(text: str, limit: int, pieces: list[str]) -> None:
+    for piece in pieces:
+        assert piece, "empty piece"
+        assert utf16_len(piece) <= limit, (piece, limit)
+        clusters = GRAPHEME.findall(piece)
+        assert not clusters[0].isspace() and not clusters[-1].isspace(), repr(piece)
+    assert non_space("".join(pieces)) == non_space(text), "characters lost or reordered"
+    bounds = grapheme_boundaries(text)
+    for start, end in locate(text, pieces):
+        assert start in bounds and end in bounds, f"cut inside a cluster at {start}..{end}"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=texts, limit=st.integers(min_value=5, max_value=500))
+@example(text="a \u0301b\u0600 c", limit=5)
+@example(text="x\r\ny " * 30, limit=5)
+def test_pieces_fit_keep_clusters_and_lose_nothing(text: str, limit: int) -> None:
+    try:
+        pieces = split_transcript(text, limit)
+    except ChunkingError:
+        longest = max(utf16_len(c) for c in GRAPHEME.findall(text))
+        assert longest > limit
+        return
+    check_pieces(text, limit, pieces)
+    if not text.strip():
+        assert pieces == []
+    # Whitespace bound into a cluster at an edge may add a unit on each side.
+    if utf16_len(text.strip()) <= limit - 2 and text.strip():
+        assert len(pieces) == 1
+        assert pieces[0].strip() == text.strip()
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(alphabet="ab .,;—。", max_size=300), limit=st.integers(5, 40))
+def test_plain_text_pieces_are_exactly_stripped(text: str, limit: int) -> None:
+    pieces = split_transcript(text, limit)
+    check_pieces(text, limit, pieces)
+    assert all(p == p.strip() for p in pieces)
+    if utf16_len(text.strip()) <= limit:
+        assert pieces == ([text.strip()] if text.strip() else [])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    words=st.lists(st.from_regex(r"[a-z]{1,9}", fullmatch=True), min_size=1, max_size=60),
+    limit=st.integers(10, 60),
+)
+def test_word_packing_is_greedy(words: list[str], limit: int) -> None:
+    pieces = split_transcript(" ".join(words), limit)
+    assert " ".join(pieces) == " ".join(words)
+    for piece, following in itertools.pairwise(pieces):
+        next_word = following.split(" ")[0]
+        assert utf16_len(f"{piece} {next_word}") > limit, "a word would still have fitted"
+
+
+SEPARATORS = [" ", "\t", "\n", "\r", "\u3000", "\u00a0", "\u2028", "\x1c", ".", "。", "—", "!"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    other=st.characters(exclude_categories=["Cs"]),
+    separator=st.sampled_from(SEPARATORS),
+    separator_first=st.booleans(),
+)
+def test_boundary_shortcut_agrees_with_the_grapheme_rules(
+    other: str, separator: str, separator_first: bool
+) -> None:
+    pair = separator + other if separator_first else other + separator
+    assert _is_boundary(pair, 1) == (len(GRAPHEME.findall(pair)) == 2), [hex(ord(c)) for c in pair]

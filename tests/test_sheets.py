@@ -1,0 +1,743 @@
+"""Tests of reading awkward sheets and writing the output sheet, on real files."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import importlib.util
+import io
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import openpyxl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline import sheets
+from pipeline.sheets import (
+    OUTPUT_COLUMNS,
+    Row,
+    Sheet,
+    SheetError,
+    default_output_path,
+    output_kind,
+    read_sheet,
+    write_output,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "sheets"
+
+
+def fx(name: str) -> Path:
+    return FIXTURES / name
+
+
+def values(sheet: Sheet) -> list[tuple[int, dict[str, str]]]:
+    return [(row.number, row.values) for row in sheet.rows]
+
+
+def sheet_error(call: Callable[[], Any]) -> str:
+    """The message of the SheetError ``call`` raises, checked to be one line."""
+    with pytest.raises(SheetError) as info:
+        call()
+    message = str(info.value)
+    assert message and "\n" not in message and "Traceback" not in message
+    return message
+
+
+def load_make_fixtures() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- fixtures stay in sync with their script --------------------------------------------
+
+
+def test_checked_in_fixtures_match_their_script(tmp_path: Path) -> None:
+    written = load_make_fixtures().make_all(tmp_path)
+    assert len(written) > 20
+    for fresh in written:
+        stored = FIXTURES / fresh.name
+        assert stored.exists(), f"{stored.name} missing: run make_fixtures.py"
+        if zipfile.is_zipfile(fresh):
+            # Compare parts, not bytes: deflate output may differ between zlib builds.
+            with zipfile.ZipFile(fresh) as a, zipfile.ZipFile(stored) as b:
+                assert a.namelist() == b.namelist()
+                for name in a.namelist():
+                    assert a.read(name) == b.read(name), f"{stored.name}:{name} is stale"
+        else:
+            assert fresh.read_bytes() == stored.read_bytes(), f"{stored.name} is stale"
+
+
+# --- CSV --------------------------------------------------------------------------------
+
+
+def test_csv_keeps_text_and_numbers_rows_as_the_spreadsheet_shows_them() -> None:
+    sheet = read_sheet(fx("multiline.csv"))
+    assert (sheet.kind, sheet.encoding, sheet.delimiter) == ("csv", "utf-8", ",")
+    assert sheet.headers == ["sku", "name", "script"]
+    assert sheet.sheet_name is None
+    assert sheet.notes == []
+    # Row 2 holds a cell with a line break; rows 3 and 5 are blank (the second has spaces).
+    assert values(sheet) == [
+        (2, {"sku": "0042", "name": "Widget, large", "script": "Line one\r\nLine two"}),
+        (4, {"sku": "0043", "name": "Gadget", "script": "NA"}),
+        (6, {"sku": "0044", "name": "Émile", "script": 'He said "hi"'}),
+    ]
+
+
+def test_rows_above_the_header_keep_the_numbering(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    path.write_bytes(b"\n ,\nsku,name\n1,a\n\n2,b\n")
+    sheet = read_sheet(path)
+    assert sheet.headers == ["sku", "name"]
+    assert [row.number for row in sheet.rows] == [4, 6]
+
+
+def test_cp1252_is_the_fallback_and_says_so() -> None:
+    sheet = read_sheet(fx("cp1252.csv"))
+    assert sheet.encoding == "cp1252"
+    assert values(sheet)[0] == (2, {"name": "José", "city": "Zürich", "note": "€5 “quoted”"})
+    assert values(sheet)[1][1]["note"] == "–"
+    assert len(sheet.notes) == 1
+    assert "cp1252" in sheet.notes[0] and "--encoding" in sheet.notes[0]
+
+
+def test_a_forced_encoding_wins() -> None:
+    sheet = read_sheet(fx("cp1252.csv"), encoding="latin-1")
+    assert sheet.encoding == "iso8859-1"
+    assert sheet.notes == []
+    assert sheet.rows[0].values["name"] == "José"
+    assert sheet.rows[0].values["note"].startswith("\x80")  # latin-1 has no euro sign
+
+
+def test_a_forced_encoding_that_does_not_fit_is_an_error() -> None:
+    message = sheet_error(lambda: read_sheet(fx("cp1252.csv"), encoding="utf-8"))
+    assert "not valid utf-8" in message and "--encoding" in message and "cp1252.csv" in message
+    message = sheet_error(lambda: read_sheet(fx("cp1252.csv"), encoding="klingon"))
+    assert "unknown encoding 'klingon'" in message
+
+
+def test_bytes_neither_utf8_nor_cp1252_are_an_error() -> None:
+    message = sheet_error(lambda: read_sheet(fx("bad_encoding.csv")))
+    assert "not valid UTF-8 or cp1252" in message
+    assert "0x81" in message and "--encoding" in message
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_header() -> None:
+    sheet = read_sheet(fx("utf8_bom.csv"))
+    assert sheet.headers == ["email", "first name"]
+    assert sheet.encoding == "utf-8-sig"
+    assert values(sheet) == [(2, {"email": "ana@example.com", "first name": "Anaïs"})]
+
+
+def test_excel_unicode_text_export_is_read() -> None:
+    sheet = read_sheet(fx("utf16.txt"))
+    assert (sheet.encoding, sheet.delimiter) == ("utf-16", "\t")
+    assert values(sheet) == [(2, {"name": "José", "city": "Zürich"})]
+
+
+@pytest.mark.parametrize(
+    ("name", "delimiter", "expected"),
+    [
+        ("semicolon.csv", ";", {"name": "A", "price": "3,50", "city": "Paris"}),
+        ("tab.csv", "\t", {"name": "A", "note": "one, two"}),
+        ("pipe.csv", "|", {"name": "A", "note": "one, two"}),
+        ("one_column.csv", ",", {"script": "Hello, world."}),
+    ],
+)
+def test_the_delimiter_is_detected(name: str, delimiter: str, expected: dict[str, str]) -> None:
+    sheet = read_sheet(fx(name))
+    assert sheet.delimiter == delimiter
+    assert sheet.rows[0].values == expected
+    assert len(sheet.rows) == 2
+
+
+def test_a_forced_delimiter_wins() -> None:
+    sheet = read_sheet(fx("pipe.csv"), delimiter=";")
+    assert sheet.delimiter == ";"
+    assert sheet.headers == ["name|note"]
+    assert sheet.rows[0].values == {"name|note": "A|one, two"}
+    # Decimal commas split under a forced comma, and the stray cells are reported.
+    message = sheet_error(lambda: read_sheet(fx("semicolon.csv"), delimiter=","))
+    assert "column 2 has data (row 2) but no header" in message
+    assert "cannot be used" in sheet_error(lambda: read_sheet(fx("pipe.csv"), delimiter=";;"))
+
+
+def test_header_only_is_a_sheet_without_rows() -> None:
+    sheet = read_sheet(fx("header_only.csv"))
+    assert sheet.headers == ["sku", "name"]
+    assert sheet.rows == []
+
+
+@pytest.mark.parametrize("name", ["empty.csv", "blank_lines.csv"])
+def test_an_empty_file_is_an_error(name: str) -> None:
+    message = sheet_error(lambda: read_sheet(fx(name)))
+    assert "is empty" in message and "header row" in message
+
+
+def test_a_duplicate_header_is_an_error_naming_it() -> None:
+    message = sheet_error(lambda: read_sheet(fx("duplicate_header.csv")))
+    assert "header 'name' appears twice (column 2 and column 4)" in message
+    assert "rename" in message
+
+
+def test_a_column_with_data_but_no_header_is_an_error() -> None:
+    message = sheet_error(lambda: read_sheet(fx("empty_header.csv")))
+    assert "column 2 has data (row 3) but no header" in message
+
+
+def test_cells_beyond_the_header_are_an_error() -> None:
+    message = sheet_error(lambda: read_sheet(fx("extra_cells.csv")))
+    assert "column 3 has data (row 3) but no header" in message
+
+
+def test_trailing_empty_unnamed_columns_are_dropped() -> None:
+    sheet = read_sheet(fx("trailing_empty_columns.csv"))
+    assert sheet.headers == ["sku", "name"]
+    assert values(sheet) == [(2, {"sku": "1", "name": "a"}), (3, {"sku": "2", "name": "b"})]
+
+
+def test_short_rows_are_padded_with_empty_cells() -> None:
+    sheet = read_sheet(fx("short_rows.csv"))
+    assert values(sheet) == [(2, {"a": "1", "b": "", "c": ""}), (3, {"a": "2", "b": "3", "c": ""})]
+
+
+def test_an_unclosed_quote_is_an_error_not_a_swallowed_row() -> None:
+    message = sheet_error(lambda: read_sheet(fx("unclosed_quote.csv")))
+    assert "row 3" in message and "never closed" in message
+
+
+def test_a_workbook_named_csv_is_an_error() -> None:
+    message = sheet_error(lambda: read_sheet(fx("workbook.csv")))
+    assert "is a workbook" in message and "rename it to .xlsx" in message
+
+
+def test_the_sheet_option_is_noted_but_ignored_for_csv() -> None:
+    sheet = read_sheet(fx("pipe.csv"), sheet="Launches")
+    assert sheet.sheet_name is None
+    assert sheet.notes == ["sheet 'Launches' ignored: a CSV file has a single sheet"]
+
+
+# --- workbooks --------------------------------------------------------------------------
+
+
+def test_xlsx_cells_read_as_the_text_excel_shows() -> None:
+    sheet = read_sheet(fx("types.xlsx"))
+    assert (sheet.kind, sheet.sheet_name, sheet.encoding, sheet.delimiter) == (
+        "xlsx",
+        "Launches",
+        None,
+        None,
+    )
+    rows = dict(values(sheet))
+    assert list(rows) == [2, 5, 6]  # row 3 is missing, row 4 only has spaces
+    assert rows[2] == {
+        "sku": "0042",  # a text cell keeps its leading zeros
+        "qty": "5",  # a whole number, not 5.0
+        "price": "3.5",
+        "launch": "2026-03-01",
+        "starts_at": "2026-03-01 14:30:00",
+        "total": "17.5",  # a formula gives its cached value
+        "label": "A-0042",
+        "active": "TRUE",
+        "note": "NA",  # not a missing value
+        "ratio": "",  # an error cell (#DIV/0!) reads as empty
+        "phone": "33612345678",
+        "link": '=HYPERLINK("https://example.com","x")',  # a string, not a formula
+    }
+    assert rows[5]["label"] == "FALSE"
+    assert rows[5]["total"] == "1"
+    assert rows[5]["note"] == "=1+1"
+    assert rows[5]["ratio"] == "-2.25"
+    assert rows[5]["launch"] == "1999-12-31"
+    assert rows[6]["qty"] == "1e+20"
+    assert rows[6]["price"] == "0.333333333333333"  # Excel's 15 significant digits
+
+
+def test_the_first_sheet_is_read_by_default() -> None:
+    sheet = read_sheet(fx("multi_sheet.xlsx"))
+    assert sheet.sheet_name == "Leads"
+    assert values(sheet) == [
+        (2, {"email": "ana@example.com", "first name": "Ana"}),
+        (3, {"email": "bo@example.com", "first name": "Bo"}),
+    ]
+
+
+@pytest.mark.parametrize("wanted", ["Launches", "launches ", "LAUNCHES"])
+def test_a_sheet_is_picked_by_name_and_rows_keep_excel_numbers(wanted: str) -> None:
+    sheet = read_sheet(fx("multi_sheet.xlsx"), sheet=wanted)
+    assert sheet.sheet_name == "Launches"
+    # The table starts at B3: the header is row 3, data rows 4 and 6 (5 is blank).
+    assert sheet.headers == ["sku", "script"]
+    assert values(sheet) == [
+        (4, {"sku": "A1", "script": "Hello."}),
+        (6, {"sku": "A2", "script": "Bye."}),
+    ]
+
+
+def test_an_unknown_sheet_is_an_error_listing_the_sheets() -> None:
+    message = sheet_error(lambda: read_sheet(fx("multi_sheet.xlsx"), sheet="Nope"))
+    assert "no sheet 'Nope'" in message
+    assert "'Leads', 'Launches', 'Empty'" in message and "--sheet" in message
+
+
+def test_an_empty_sheet_is_an_error() -> None:
+    message = sheet_error(lambda: read_sheet(fx("multi_sheet.xlsx"), sheet="Empty"))
+    assert "sheet 'Empty' is empty" in message
+
+
+def test_xlsm_is_read_like_xlsx() -> None:
+    sheet = read_sheet(fx("macro.xlsm"))
+    assert (sheet.kind, sheet.sheet_name) == ("xlsm", "Data")
+    assert sheet.rows[1].values == {"email": "bo@example.com", "first name": "Bo"}
+
+
+def test_ods_is_read() -> None:
+    sheet = read_sheet(fx("sheet.ods"))
+    assert (sheet.kind, sheet.sheet_name) == ("ods", "Products")
+    assert values(sheet) == [
+        (
+            2,
+            {
+                "sku": "0042",
+                "qty": "5",
+                "price": "3.5",
+                "launch": "2026-03-01",
+                "active": "TRUE",
+                "note": "NA",
+            },
+        ),
+        (
+            4,
+            {
+                "sku": "0007",
+                "qty": "10",
+                "price": "0.25",
+                "launch": "2026-03-01 09:15:00",
+                "active": "FALSE",
+                "note": "=1+1",
+            },
+        ),
+    ]
+
+
+def test_the_encoding_option_is_noted_but_ignored_for_workbooks() -> None:
+    sheet = read_sheet(fx("macro.xlsm"), encoding="cp1252")
+    assert sheet.notes == ["encoding 'cp1252' ignored: it only applies to CSV files"]
+
+
+def test_text_named_xlsx_is_an_error_saying_to_rename() -> None:
+    message = sheet_error(lambda: read_sheet(fx("text.xlsx")))
+    assert "is text, not a .xlsx workbook" in message and "rename it to .csv" in message
+
+
+def test_random_bytes_named_xlsx_are_an_error() -> None:
+    message = sheet_error(lambda: read_sheet(fx("random.xlsx")))
+    assert "is not a .xlsx workbook" in message
+
+
+def test_a_truncated_or_foreign_zip_is_an_error(tmp_path: Path) -> None:
+    truncated = tmp_path / "cut.xlsx"
+    data = fx("types.xlsx").read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    assert "cannot be read as a .xlsx workbook" in sheet_error(lambda: read_sheet(truncated))
+    foreign = tmp_path / "photos.xlsx"
+    with zipfile.ZipFile(foreign, "w") as zf:
+        zf.writestr("photo.jpg", b"\xff\xd8\xff")
+    assert "cannot be read as a .xlsx workbook" in sheet_error(lambda: read_sheet(foreign))
+    empty = tmp_path / "empty.ods"
+    empty.write_bytes(b"")
+    assert "is empty" in sheet_error(lambda: read_sheet(empty))
+
+
+def test_a_password_protected_workbook_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "locked.xlsx"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    assert "password-protected" in sheet_error(lambda: read_sheet(path))
+
+
+# --- paths ------------------------------------------------------------------------------
+
+
+def test_missing_file_folder_and_unknown_types_are_errors(tmp_path: Path) -> None:
+    assert "no such file" in sheet_error(lambda: read_sheet(tmp_path / "nope.csv"))
+    assert "is a folder" in sheet_error(lambda: read_sheet(tmp_path))
+    (tmp_path / "dir.csv").mkdir()
+    assert "is a folder" in sheet_error(lambda: read_sheet(tmp_path / "dir.csv"))
+    message = sheet_error(lambda: read_sheet(tmp_path / "data.pdf"))
+    assert "unsupported file type ('.pdf')" in message and ".xlsx" in message
+    assert "save it as .xlsx" in sheet_error(lambda: read_sheet(tmp_path / "old.xls"))
+
+
+def test_uppercase_suffixes_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "LEADS.CSV"
+    shutil.copy(fx("pipe.csv"), path)
+    assert read_sheet(path).kind == "csv"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.iterdir() if p.suffix != ".py"))
+def test_every_fixture_reads_or_fails_with_a_sheet_error(name: str) -> None:
+    try:
+        sheet = read_sheet(fx(name))
+    except SheetError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert sheet.headers
+    for row in sheet.rows:
+        assert list(row.values) == sheet.headers
+        assert all(isinstance(v, str) for v in row.values.values())
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=600), suffix=st.sampled_from([".csv", ".xlsx", ".ods", ".txt"]))
+def test_arbitrary_bytes_never_escape_as_another_exception(
+    tmp_path: Path, data: bytes, suffix: str
+) -> None:
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(data)
+    try:
+        read_sheet(path)
+    except SheetError as exc:
+        assert "\n" not in str(exc)
+
+
+# --- the two CSV parsers agree ----------------------------------------------------------
+
+cell_text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    grid=st.lists(st.lists(cell_text, min_size=1, max_size=4), min_size=1, max_size=8),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    newline=st.sampled_from(["\r\n", "\n"]),
+    final_newline=st.booleans(),
+)
+def test_fast_and_exact_csv_parsers_agree(
+    grid: list[list[str]], delimiter: str, newline: str, final_newline: bool
+) -> None:
+    buffer = io.StringIO(newline="")
+    # With a bare LF terminator the csv module leaves a lone CR unquoted: quote everything.
+    if newline == "\r\n":
+        writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
+    else:
+        writer = csv.writer(
+            buffer, delimiter=delimiter, lineterminator=newline, quoting=csv.QUOTE_ALL
+        )
+    writer.writerows(grid)
+    text = buffer.getvalue()
+    if not final_newline:
+        text = text.removesuffix(newline)
+    exact = sheets._csv_records_csv_module(Path("x.csv"), text, delimiter)
+    fast = sheets._csv_records_pandas(text, delimiter)
+    assert exact == grid
+    if fast is None:
+        return  # pandas declined (a row wider than the first): only the exact parser runs
+
+    def table(records: list[list[str]]) -> object:
+        try:
+            headers, rows = sheets._table("x.csv", enumerate(records, 1), letters=False)
+        except SheetError as exc:
+            return str(exc)
+        return headers, [(r.number, r.values) for r in rows]
+
+    assert table(fast) == table(exact)
+
+
+def test_reading_100k_rows_is_fast(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    script = "Hello there, this is a product video script. " * 6
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sku", "name", "email", "market", "avatar", "voice", "script"])
+        writer.writerows(
+            [f"{i:06d}", f"Name {i}", f"x{i}@example.com", "FR", "av", "vo", script]
+            for i in range(100_000)
+        )
+    started = time.perf_counter()
+    sheet = read_sheet(path)
+    elapsed = time.perf_counter() - started
+    assert len(sheet.rows) == 100_000
+    assert sheet.rows[-1].number == 100_001 and sheet.rows[-1].values["sku"] == "099999"
+    assert elapsed < 4.0, f"{100_000 / elapsed:,.0f} rows/s"
+
+
+# --- output paths -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given_path", "expected"),
+    [
+        ("in/leads.csv", "in/leads.argil.csv"),
+        ("launches.xlsx", "launches.argil.xlsx"),
+        ("macro.xlsm", "macro.argil.xlsx"),
+        ("sheet.ods", "sheet.argil.xlsx"),
+        ("export.tsv", "export.argil.tsv"),
+        ("export.txt", "export.argil.csv"),
+        ("LEADS.CSV", "LEADS.argil.CSV"),
+    ],
+)
+def test_default_output_path(given_path: str, expected: str) -> None:
+    assert default_output_path(Path(given_path)) == Path(expected)
+
+
+def test_output_kind() -> None:
+    assert output_kind(Path("a.csv")) == "csv"
+    assert output_kind(Path("a.TSV")) == "csv"
+    assert output_kind(Path("a.xlsx")) == "xlsx"
+    for bad in ("a.ods", "a.json", "a"):
+        message = sheet_error(partial(output_kind, Path(bad)))
+        assert ".csv, .tsv or .xlsx" in message
+
+
+# --- writing ----------------------------------------------------------------------------
+
+RESULT = {
+    "argil_row_key": "k-2",
+    "argil_video_id": "vid-1",
+    "argil_status": "IDLE",
+    "argil_error": "",
+    "argil_moments": "2",
+    "argil_preview_url": "",
+    "argil_video_url": "",
+    "argil_updated_at": "2026-03-01T10:00:00Z",
+}
+
+
+def make_sheet(tmp_path: Path, text: str, name: str = "in.csv") -> Sheet:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8", newline="")
+    return read_sheet(path)
+
+
+def test_csv_output_round_trips(tmp_path: Path) -> None:
+    source = tmp_path / "leads.csv"
+    shutil.copy(fx("multiline.csv"), source)
+    sheet = read_sheet(source)
+    before = digest(source)
+    out = tmp_path / "leads.argil.csv"
+    write_output(
+        sheet, {2: RESULT, 6: {"argil_status": "FAILED", "argil_error": "bad avatar"}}, out
+    )
+    assert digest(source) == before
+    back = read_sheet(out)
+    assert back.headers == [*sheet.headers, *OUTPUT_COLUMNS]
+    assert (back.delimiter, back.encoding) == (",", "utf-8")
+    blank = dict.fromkeys(OUTPUT_COLUMNS, "")
+    assert [row.values for row in back.rows] == [
+        {**sheet.rows[0].values, **RESULT},
+        {**sheet.rows[1].values, **blank},
+        {**sheet.rows[2].values, **blank, "argil_status": "FAILED", "argil_error": "bad avatar"},
+    ]
+    assert out.read_bytes().startswith(b"sku,name,script,argil_row_key,")
+    assert (out.stat().st_mode & 0o777) == (0o666 & ~_umask())
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def test_csv_output_keeps_the_delimiter_and_the_bom(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    write_output(read_sheet(fx("semicolon.csv")), {}, out)
+    assert out.read_bytes().startswith(b"name;price;city;argil_row_key;")
+    write_output(read_sheet(fx("utf8_bom.csv")), {}, out)
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfemail,first name,")
+    write_output(read_sheet(fx("cp1252.csv")), {}, out)
+    assert "José".encode() in out.read_bytes()  # output is always UTF-8
+    write_output(read_sheet(fx("types.xlsx")), {}, out)
+    assert out.read_bytes().startswith(b"sku,qty,")
+    tsv = tmp_path / "out.tsv"
+    write_output(read_sheet(fx("types.xlsx")), {}, tsv)
+    assert tsv.read_bytes().startswith(b"sku\tqty\t")
+
+
+def test_csv_output_defuses_formulas(tmp_path: Path) -> None:
+    sheet = make_sheet(
+        tmp_path,
+        'a,b,c,d,e,f,g\r\n=1+1,+cmd,-2+3,@SUM(A1),"\tx",-5,+3.5\r\n"\rz",plain,,,,,\r\n',
+    )
+    out = tmp_path / "out.csv"
+    write_output(sheet, {2: {"argil_error": '=HYPERLINK("http://evil")'}}, out)
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    first = dict(zip(header, rows[1], strict=True))
+    assert [first[k] for k in "abcdefg"] == [
+        "'=1+1",
+        "'+cmd",
+        "'-2+3",
+        "'@SUM(A1)",
+        "'\tx",
+        "-5",
+        "+3.5",
+    ]
+    assert first["argil_error"] == '\'=HYPERLINK("http://evil")'
+    second = dict(zip(header, rows[2], strict=True))
+    assert second["a"] == "'\rz" and second["b"] == "plain"
+    # Only the written copy is defused; the rows the pipeline uses are unchanged.
+    assert sheet.rows[0].values["a"] == "=1+1"
+
+
+def test_xlsx_output_stores_every_cell_as_text(tmp_path: Path) -> None:
+    sheet = read_sheet(fx("types.xlsx"))
+    out = tmp_path / "types.argil.xlsx"
+    results = {5: {**RESULT, "argil_error": "=cmd|' /C calc'!A0", "argil_status": "#N/A"}}
+    write_output(sheet, results, out)
+    book = openpyxl.load_workbook(out)
+    ws = book.active
+    assert ws.title == "Launches"
+    cells = list(ws.iter_rows())
+    header = [c.value for c in cells[0]]
+    assert header == [*sheet.headers, *OUTPUT_COLUMNS]
+    assert all(c.data_type == "s" for row in cells for c in row if c.value is not None)
+    link = cells[1][header.index("link")]
+    assert link.value == '=HYPERLINK("https://example.com","x")'
+    assert link.data_type == "s"
+    assert cells[1][header.index("sku")].value == "0042"
+    assert cells[1][header.index("qty")].value == "5"
+    assert cells[2][header.index("argil_error")].value == "=cmd|' /C calc'!A0"
+    assert cells[2][header.index("argil_status")].value == "#N/A"
+    assert len(cells) == 1 + len(sheet.rows)
+    # And our own reader sees exactly what went in.
+    back = read_sheet(out)
+    assert back.sheet_name == "Launches"
+    assert [row.values for row in back.rows] == [
+        {**row.values, **dict.fromkeys(OUTPUT_COLUMNS, ""), **results.get(row.number, {})}
+        for row in sheet.rows
+    ]
+
+
+def test_xlsx_output_keeps_awkward_text(tmp_path: Path) -> None:
+    text = 'a,b\r\n"line1\r\nline2","  padded  "\r\n"<tag> & \x01ctl","ünï 😀"\r\n'
+    sheet = make_sheet(tmp_path, text)
+    out = tmp_path / "out.xlsx"
+    write_output(sheet, {}, out)
+    back = read_sheet(out)
+    assert back.sheet_name == "Sheet1"
+    assert back.rows[0].values["a"] == "line1\r\nline2"
+    assert back.rows[0].values["b"] == "  padded  "
+    assert back.rows[1].values["a"] == "<tag> & \ufffdctl"  # XML cannot hold \x01
+    assert back.rows[1].values["b"] == "ünï 😀"
+    ws = openpyxl.load_workbook(out).active
+    assert ws["A2"].value == "line1\r\nline2"
+
+
+def test_xlsx_refuses_a_cell_longer_than_excel_allows(tmp_path: Path) -> None:
+    sheet = make_sheet(tmp_path, "a\r\nx\r\n")
+    out = tmp_path / "out.xlsx"
+    message = sheet_error(lambda: write_output(sheet, {2: {"argil_error": "e" * 40_000}}, out))
+    assert "more than an XLSX cell holds" in message and ".csv" in message
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [tmp_path / "in.csv"]
+
+
+def test_an_input_column_named_like_an_output_column_is_not_repeated(tmp_path: Path) -> None:
+    sheet = make_sheet(tmp_path, "sku,argil_status,argil_video_id\r\n1,DONE,v1\r\n2,DONE,v2\r\n")
+    out = tmp_path / "out.csv"
+    write_output(sheet, {3: {"argil_status": "FAILED", "argil_video_id": ""}}, out)
+    back = read_sheet(out)
+    assert back.headers == ["sku", *OUTPUT_COLUMNS]
+    assert back.rows[0].values["argil_status"] == "DONE"
+    assert back.rows[0].values["argil_video_id"] == "v1"
+    assert back.rows[1].values["argil_status"] == "FAILED"
+    assert back.rows[1].values["argil_video_id"] == ""
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_writing_over_the_input_is_refused(tmp_path: Path, suffix: str) -> None:
+    source = tmp_path / f"in{suffix}"
+    shutil.copy(fx("pipe.csv") if suffix == ".csv" else fx("types.xlsx"), source)
+    sheet = read_sheet(source)
+    before = digest(source)
+    for target in (source, tmp_path / "sub" / ".." / source.name):
+        message = sheet_error(partial(write_output, sheet, {}, target))
+        assert "is the input file" in message
+    link = tmp_path / f"link{suffix}"
+    link.symlink_to(source)
+    assert "is the input file" in sheet_error(lambda: write_output(sheet, {}, link))
+    assert digest(source) == before
+
+
+def test_writing_to_a_folder_is_refused(tmp_path: Path) -> None:
+    sheet = read_sheet(fx("pipe.csv"))
+    (tmp_path / "out.csv").mkdir()
+    assert "is a folder" in sheet_error(lambda: write_output(sheet, {}, tmp_path / "out.csv"))
+
+
+def test_a_failed_replace_leaves_no_temp_file_and_the_old_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sheet = read_sheet(fx("pipe.csv"))
+    for name in ("out.csv", "out.xlsx"):
+        out = tmp_path / name
+        out.write_bytes(b"previous")
+
+        def full_disk(src: Any, dst: Any) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(sheets.os, "replace", full_disk)
+        message = sheet_error(partial(write_output, sheet, {2: RESULT}, out))
+        monkeypatch.undo()
+        assert str(out) in message and "No space left on device" in message
+        assert out.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "out.xlsx"]
+
+
+def test_a_read_only_folder_is_a_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        probe = folder / "probe"
+        try:
+            probe.write_bytes(b"")
+        except PermissionError:
+            pass
+        else:
+            probe.unlink()
+            pytest.skip("running as a user that can write to a read-only folder (root)")
+        sheet = read_sheet(fx("pipe.csv"))
+        message = sheet_error(lambda: write_output(sheet, {}, folder / "out.csv"))
+        assert "cannot write" in message and "Permission denied" in message
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o700)
+
+
+def test_output_rows_follow_sheet_rows(tmp_path: Path) -> None:
+    sheet = Sheet(
+        path=tmp_path / "virtual.csv",
+        kind="csv",
+        headers=["x"],
+        rows=[Row(9, {"x": "late"}), Row(2, {"x": "early"})],
+        delimiter=",",
+    )
+    out = tmp_path / "out.csv"
+    write_output(sheet, {9: {"argil_status": "DONE"}}, out)
+    back = read_sheet(out)
+    assert [(r.values["x"], r.values["argil_status"]) for r in back.rows] == [
+        ("late", "DONE"),
+        ("early", ""),
+    ]

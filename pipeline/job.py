@@ -24,12 +24,21 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline import journal as j
 from pipeline.argil.client import DEFAULT_BASE_URL, ArgilClient, InsecureURLError, check_base_url
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.mapping import RowPlan
-from pipeline.runner import NOT_RUN, Progress, RowResult, Runner, RunOptions, RunSummary
+from pipeline.runner import (
+    NOT_RUN,
+    Progress,
+    RowResult,
+    Runner,
+    RunOptions,
+    RunSummary,
+    Sleep,
+)
 from pipeline.sheets import (
     Sheet,
     SheetError,
@@ -69,6 +78,11 @@ class JobSpec:
     rows: str | None = None
     flush_interval: float = 5.0
     options: RunOptions = field(default_factory=RunOptions)
+    # For tests and embedding: the waits and the clock of the runner and the client (so no
+    # test sleeps through a backoff), and any other ArgilClient keyword (timeouts, attempts).
+    sleep: Sleep | None = None
+    clock: Callable[[], float] | None = None
+    client_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -294,10 +308,19 @@ async def _run(
     # The sandbox has no rate limit: unless --rpm says otherwise, a tryout should not wait
     # out the real API's pace.
     rpm = spec.rpm or (SANDBOX_RPM if spec.sandbox else api.rpm)
+    timing: dict[str, Any] = {}
+    if spec.sleep is not None:
+        timing["sleep"] = spec.sleep
+    if spec.clock is not None:
+        timing["clock"] = spec.clock
     client = ArgilClient(
-        api_key, base_url, rpm=rpm, concurrency=spec.concurrency or api.concurrency
+        api_key,
+        base_url,
+        rpm=rpm,
+        concurrency=spec.concurrency or api.concurrency,
+        **{**timing, **spec.client_options},
     )
-    runner = Runner(job.selected, journal, client, spec.options, on_progress=on_progress)
+    runner = Runner(job.selected, journal, client, spec.options, on_progress=on_progress, **timing)
     interrupted = _install_signal_handlers(runner)
     writer = _OutputWriter(job, journal)
     flusher = asyncio.create_task(writer.every(spec.flush_interval, runner))

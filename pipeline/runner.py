@@ -46,7 +46,8 @@ PENDING = "PENDING"
 IN_DOUBT = "IN_DOUBT"
 NOT_RUN = "NOT_RUN"
 WOULD_SEND = "WOULD_SEND"
-RENDER_TIMEOUT = "STILL_RENDERING"
+# A row refused by the API and a video that ended FAILED share the word: count it once.
+FAILED_OUTCOMES = frozenset({FAILED, *FAILED_STATUSES})
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -547,7 +548,7 @@ class Runner:
 
     def _row_finished(self, plan: RowPlan) -> None:
         self._finished += 1
-        if self.results[plan.row].status in (FAILED, *FAILED_STATUSES):
+        if self.results[plan.row].status in FAILED_OUTCOMES:
             self._failed += 1
         if self._on_progress is not None:
             client = self.client
@@ -575,7 +576,7 @@ class Runner:
         s.changed = statuses[CHANGED]
         s.pending = statuses[PENDING]
         s.in_doubt = statuses[IN_DOUBT]
-        s.failed = sum(statuses[x] for x in (FAILED, *FAILED_STATUSES))
+        s.failed = sum(statuses[x] for x in FAILED_OUTCOMES)
         s.done = statuses[VideoStatus.DONE]
         s.rendering = (
             statuses[VideoStatus.GENERATING_AUDIO] + statuses[VideoStatus.GENERATING_VIDEO]

@@ -177,6 +177,7 @@ class Runner:
         self._finished = 0
         self._rendered = {k for k, r in self.records.items() if r.render_requested}
         self.preflight_errors: dict[int, list[FieldError]] = {}
+        self._adopt_notes: dict[int, str] = {}
         self._failed = 0
         self._work_total = 0
 
@@ -337,7 +338,10 @@ class Runner:
         while not queue.empty():
             kind, plan, _ = queue.get_nowait()
             result = self.results[plan.row]
-            if kind != "render":
+            if kind == "resolve":
+                result.status = IN_DOUBT
+                result.error = f"not checked: {self._stop_reason}; the next run looks it up"
+            elif kind == "send":
                 result.status = PENDING
                 result.error = f"not sent: {self._stop_reason}"
 
@@ -424,12 +428,22 @@ class Runner:
         if not matching:
             return None
         matching.sort(key=lambda v: v.created_at or "")
+        if len(matching) > 1:
+            # Made outside this journal's knowledge (a lost state file, another tool): adopt
+            # the oldest and say so, rather than hide credits spent twice.
+            others = ", ".join(v.id for v in matching[1:])
+            self._adopt_notes[plan.row] = f"{len(matching)} videos carry this row's key: {others}"
         return matching[0]
 
     def _adopt(self, plan: RowPlan, video: Video) -> None:
         state = j.RENDERING if video.status not in (None, VideoStatus.IDLE) else j.CREATED
         self._record_video(plan, video, state)
         self.summary.adopted += 1
+        note = self._adopt_notes.pop(plan.row, None)
+        if note:
+            self.results[plan.row].error = note
+            assert self.journal is not None
+            self.journal.set_error(plan.key, note)
 
     def _record_video(self, plan: RowPlan, video: Video, state: str) -> None:
         assert self.journal is not None

@@ -2,7 +2,7 @@
 
 Lengths are counted in UTF-16 code units, as the server most likely counts them (an emoji
 counts 2). A transcript within the limit comes back whole. A longer one is cut, in order of
-preference, after sentence ends (. ! ? … 。！？ with any closing quotes or brackets), then
+preference, after sentence ends (. ! ? … 。！？ ؟ । with any closing quotes or brackets), then
 after clause marks (; : , — – and their CJK forms), then at whitespace, and only a single
 word longer than the limit is cut between grapheme clusters. Whole units are packed greedily
 so each piece is as long as the limit allows.
@@ -35,15 +35,13 @@ class ChunkingError(ValueError):
 
 
 _CLOSERS = "\"'”’»)\\]}」』】》〉）〕"
-# Latin-style ends need whitespace after them (so "3.5" and "example.com" stay whole);
-# CJK full-width ends are followed directly by the next sentence.
-# A run of marks, closing quotes/brackets, then group 1: the whitespace after it (the piece
-# ends before it, the next starts after). Kept to simple character classes because a
-# lookahead alternative makes the scan three times slower; the rarer marks-without-space
-# case is settled in Python: only full-width (CJK) marks and dashes cut there, so "3.5",
-# "example.com", "12:30" and "1,000" stay whole.
+# A run of marks and closing quotes/brackets, then group 1: the whitespace after it (the
+# piece ends before it, the next starts after). Latin-style marks cut only where whitespace
+# follows, so "3.5", "example.com", "12:30" and "1,000" stay whole; full-width (CJK) marks and
+# dashes cut without it. That rule is applied in Python on the rare space-less match: a
+# lookahead alternative in the pattern makes the scan three times slower.
 # The stdlib's \s is exactly str.isspace(), which str.strip() uses too; regex's differs.
-_SENTENCE_END = re.compile(rf"[.!?…。！？]+[{_CLOSERS}]*(\s*)")
+_SENTENCE_END = re.compile(rf"[.!?…؟۔।。！？]+[{_CLOSERS}]*(\s*)")
 _CLAUSE_END = re.compile(rf"[;:,،؛—–、，；：]+[{_CLOSERS}]*(\s*)")
 _WHITESPACE = re.compile(r"(\s+)")
 _CUT_WITHOUT_SPACE = frozenset("。！？—–、，；：")

@@ -785,7 +785,8 @@ def _xlsx_parts(title: str) -> list[tuple[str, str]]:
         ),
         (
             "xl/workbook.xml",
-            f'{_XML_DECL}<workbook xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}"><sheets>'
+            f'{_XML_DECL}<workbook xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
+            "<bookViews><workbookView/></bookViews><sheets>"
             f'<sheet name="{escape(title, {chr(34): "&quot;"})}" sheetId="1" r:id="rId1"/>'
             "</sheets></workbook>",
         ),

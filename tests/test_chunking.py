@@ -89,6 +89,11 @@ def test_cjk_sentence_ends_need_no_space() -> None:
     ]
 
 
+def test_danda_and_arabic_question_marks_end_sentences() -> None:
+    assert split_transcript("नमस्ते दुनिया। आप कैसे हैं?", 16) == ["नमस्ते दुनिया।", "आप कैसे हैं?"]
+    assert split_transcript("كيف حالك؟ أنا بخير.", 10) == ["كيف حالك؟", "أنا بخير."]
+
+
 def test_a_long_sentence_falls_back_to_clauses() -> None:
     text = "Short one. This sentence is long, with clauses; and more: parts — and a tail."
     assert split_transcript(text, 25) == [
@@ -243,7 +248,12 @@ def test_word_packing_is_greedy(words: list[str], limit: int) -> None:
         assert utf16_len(f"{piece} {next_word}") > limit, "a word would still have fitted"
 
 
-SEPARATORS = [" ", "\t", "\n", "\r", "\u3000", "\u00a0", "\u2028", "\x1c", ".", "。", "—", "!"]
+SEPARATORS = [
+    *(" ", "\t", "\n", "\r", "\u3000", "\u00a0", "\u2028", "\x1c"),
+    *(".", "!", "?", "…", "。", "！", "？", "؟", "۔", "।"),
+    *(";", ":", ",", "،", "؛", "—", "–", "、", "，", "；", "："),
+    *('"', "'", "”", "’", "»", ")", "]", "}", "」", "』", "】", "》", "〉", "）", "〕"),
+]
 
 
 @settings(max_examples=400, deadline=None)

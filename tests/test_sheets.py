@@ -280,6 +280,12 @@ def test_the_first_sheet_is_read_by_default() -> None:
     ]
 
 
+def test_a_hidden_first_sheet_is_skipped_by_default_but_can_be_picked() -> None:
+    assert read_sheet(fx("hidden_first.xlsx")).sheet_name == "Leads"
+    picked = read_sheet(fx("hidden_first.xlsx"), sheet="Lookup")
+    assert values(picked) == [(2, {"code": "x"})]
+
+
 @pytest.mark.parametrize("wanted", ["Launches", "launches ", "LAUNCHES"])
 def test_a_sheet_is_picked_by_name_and_rows_keep_excel_numbers(wanted: str) -> None:
     sheet = read_sheet(fx("multi_sheet.xlsx"), sheet=wanted)

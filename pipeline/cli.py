@@ -437,7 +437,7 @@ def emulator(
     seed: int | None,
 ) -> None:
     """Serve a local Argil-compatible API (for trying things out and for tests)."""
-    from pipeline.argil.emulator import EmulatorSettings, serve
+    from pipeline.argil.emulator import EmulatorError, EmulatorSettings, serve
 
     settings = EmulatorSettings(
         api_key=api_key,
@@ -454,11 +454,16 @@ def emulator(
         state_file=state_file,
         seed=seed,
     )
-    note(f"Argil emulator on http://{host}:{port}/v1 (Ctrl-C to stop)")
-    note(f"  use it with: argil-batch run ... --base-url http://{host}:{port}/v1")
+
+    def listening(url: str) -> None:
+        note(f"Argil emulator on {url} (Ctrl-C to stop)")
+        note(f"  use it with: ARGIL_API_KEY=any argil-batch run ... --base-url {url}")
+
     try:
-        serve(settings, host=host, port=port)
-    except ValueError as exc:
+        serve(settings, host=host, port=port, on_listening=listening)
+    except KeyboardInterrupt:
+        note("Emulator stopped.")
+    except EmulatorError as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port")

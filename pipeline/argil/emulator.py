@@ -1269,13 +1269,23 @@ def _config(app: Starlette, host: str, port: int, log_config: Any) -> uvicorn.Co
     return config
 
 
-def serve(settings: EmulatorSettings, host: str = "127.0.0.1", port: int = 8787) -> None:
+def serve(
+    settings: EmulatorSettings,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
     """Serve the emulator in the foreground until interrupted (Ctrl-C).
 
+    ``on_listening`` gets the base URL once the socket is bound (port 0 picks a free one).
     uvicorn re-raises the interrupting signal once it has shut down, so a Ctrl-C ends as a
     ``KeyboardInterrupt`` in the caller.
     """
     _require_loopback(host)
     sock = _bind(host, port)
+    if on_listening is not None:
+        bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        on_listening(f"http://{shown}:{bound}/v1")
     config = _config(create_app(settings), host, port, log_config=uvicorn.config.LOGGING_CONFIG)
     uvicorn.Server(config).run(sockets=[sock])

@@ -90,6 +90,20 @@ config_option = click.option(
     help="YAML column config: how a row becomes a video.",
 )
 sheet_name_option = click.option("--sheet", "sheet_name", help="XLSX/ODS sheet (default: first).")
+wait_timeout_option = click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    help="Seconds --wait waits at most.",
+)
+no_progress_option = click.option(
+    "--no-progress", is_flag=True, help="No progress bar or progress lines."
+)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print the summary as one JSON object."
+)
+verbose_option = click.option("-v", "--verbose", count=True, help="More log lines (-vv for debug).")
 encoding_option = click.option(
     "--encoding", help="CSV text encoding (default: UTF-8, else cp1252 with a note)."
 )
@@ -123,13 +137,7 @@ encoding_option = click.option(
 @click.option("--render", is_flag=True, help="Start generation of each video once created.")
 @click.option("--callback-url", help="HTTPS URL the API calls when a render finishes.")
 @click.option("--wait", is_flag=True, help="Wait for rendering videos to finish.")
-@click.option(
-    "--wait-timeout",
-    type=click.FloatRange(min=0),
-    default=3600.0,
-    show_default=True,
-    help="Seconds --wait waits at most.",
-)
+@wait_timeout_option
 @click.option(
     "--no-preflight", is_flag=True, help="Skip checking avatars, voices, gestures, styles first."
 )
@@ -137,9 +145,9 @@ encoding_option = click.option(
 @click.option(
     "--resend-changed", is_flag=True, help="Make a new video for rows edited since theirs."
 )
-@click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@click.option("-v", "--verbose", count=True, help="More log lines (-vv for debug).")
+@no_progress_option
+@json_option
+@verbose_option
 def run(
     sheet: Path,
     config: Path,
@@ -314,17 +322,11 @@ def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None]
 @main.command()
 @click.argument("target", metavar="OUTPUT_OR_STATE", type=click.Path(path_type=Path))
 @click.option("--wait", is_flag=True, help="Keep polling until every video is finished.")
-@click.option(
-    "--wait-timeout",
-    type=click.FloatRange(min=0),
-    default=3600.0,
-    show_default=True,
-    help="Seconds --wait waits at most.",
-)
+@wait_timeout_option
 @click.option("--base-url", help="API base URL (default: the one the run used).")
-@click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@click.option("-v", "--verbose", count=True, help="More log lines (-vv for debug).")
+@no_progress_option
+@json_option
+@verbose_option
 def status(
     target: Path,
     wait: bool,

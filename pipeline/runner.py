@@ -326,12 +326,10 @@ class Runner:
                     kind, plan, generation = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                if kind == "resolve":
-                    await self._resolve_then_send(plan, generation)
-                elif kind == "send":
-                    await self._send(plan, generation)
-                else:
+                if kind == "render":
                     await self._render(plan)
+                else:
+                    await self._submit(plan, generation, look_first=kind == "resolve")
                 self._row_finished(plan)
 
         await asyncio.gather(*(worker() for _ in range(min(workers, len(work)))))
@@ -345,68 +343,72 @@ class Runner:
                 result.status = PENDING
                 result.error = f"not sent: {self._stop_reason}"
 
-    async def _resolve_then_send(self, plan: RowPlan, generation: int) -> None:
-        try:
-            video = await self._lookup(plan, generation)
-        except _Unresolved:
-            return
-        if video is not None:
-            self._adopt(plan, video)
-            return
-        await self._send(plan, generation)
-
-    async def _send(self, plan: RowPlan, generation: int) -> None:
-        assert self.client is not None and self.journal is not None and plan.body is not None
-        assert plan.payload_hash is not None
+    async def _submit(self, plan: RowPlan, generation: int, *, look_first: bool) -> None:
+        """Make sure this row has exactly one video: look it up whenever a create may have
+        landed (a crash left it in flight, or the answer was lost), send only when no video
+        carries its key."""
+        assert self.client is not None and self.journal is not None
+        assert plan.body is not None and plan.payload_hash is not None
         body = _body_for(plan, generation)
         result = self.results[plan.row]
-        for _ in range(self.options.max_sends):
-            if self.stopping:
-                self.journal.mark_pending(plan.key, f"not sent: {self._stop_reason}")
-                result.status, result.error = PENDING, f"not sent: {self._stop_reason}"
+        sends = 0
+        while True:
+            if look_first:
+                try:
+                    found = await self._lookup(plan, generation)
+                except _Unresolved:
+                    return  # still in flight: the next run asks again
+                if found is not None:
+                    self._adopt(plan, found)
+                    if self.options.render:
+                        await self._render(plan)
+                    return
+            if sends == self.options.max_sends:
+                self._leave_pending(plan, "every attempt was answered in doubt; run again")
                 return
+            if self.stopping:
+                self._leave_pending(plan, str(self._stop_reason))
+                return
+            sends += 1
             self.journal.mark_in_flight(
                 plan.key, plan.row, plan.payload_hash, plan.moments, generation
             )
             try:
                 video = await self.client.create_video(body)
+            except InDoubt:
+                # The create may still be landing: give it a moment, then look it up.
+                await self._sleep(self.options.doubt_delay)
+                look_first = True
+                continue
             except RowError as exc:
                 self.journal.mark_failed(plan.key, exc.message)
                 result.status, result.error, result.video_id = FAILED, exc.message, ""
                 return
             except FatalError as exc:
                 # Refused outright (bad key, no credits): nothing was created for this row.
-                self.journal.mark_pending(plan.key, exc.message)
-                result.status, result.error = PENDING, f"not sent: {exc.message}"
+                self._leave_pending(plan, exc.message)
                 self.stop(exc.message)
                 return
-            except InDoubt:
-                await self._sleep(self.options.doubt_delay)
-                try:
-                    found = await self._lookup(plan, generation)
-                except _Unresolved:
-                    return
-                if found is not None:
-                    self._adopt(plan, found)
-                    return
-                continue  # no video carries the key: sending again cannot duplicate
             except TransportError as exc:
-                self.journal.mark_pending(plan.key, exc.message)
-                result.status, result.error = PENDING, f"not sent: {exc.message}"
+                self._leave_pending(plan, exc.message)
                 self.stop(f"the API cannot be reached ({exc.message})")
                 return
             except ArgilError as exc:
                 # Rate limited or refused past every retry: nothing was created; next run.
-                self.journal.mark_pending(plan.key, exc.message)
-                result.status, result.error = PENDING, f"not sent: {exc.message}"
+                self._leave_pending(plan, exc.message)
                 return
             self._record_video(plan, video, j.CREATED)
             self.summary.created += 1
             if self.options.render:
                 await self._render(plan)
             return
-        self.journal.mark_pending(plan.key, "every attempt was answered in doubt")
-        result.status, result.error = PENDING, "every attempt was answered in doubt; run again"
+
+    def _leave_pending(self, plan: RowPlan, reason: str) -> None:
+        """Nothing was created for this row (refused, or looked up and absent)."""
+        assert self.journal is not None
+        self.journal.mark_pending(plan.key, reason)
+        result = self.results[plan.row]
+        result.status, result.error = PENDING, f"not sent: {reason}"
 
     async def _lookup(self, plan: RowPlan, generation: int) -> Video | None:
         """The video that carries this row's batch key, or None when there is none.

@@ -31,6 +31,7 @@ from pipeline.job import (
     status_spec,
 )
 from pipeline.journal import JournalError, LockedError
+from pipeline.mapping import RowPlan
 from pipeline.runner import Progress, RunOptions, RunSummary
 from pipeline.sheets import SheetError, read_sheet
 from pipeline.validation import format_row_errors, validate_rows, write_payloads
@@ -209,14 +210,27 @@ def run(
         prepared = prepare(spec)
         for line in prepared.sheet.notes:
             note(f"Note: {line}")
-        for plan in prepared.report.plans:
-            for line in format_row_errors(plan):
-                note(line)
+        _list_row_errors(prepared.report.plans)
         if not prepared.report.plans:
             note(f"{sheet} has no rows: nothing to do")
         with _progress(not no_progress, as_json) as on_progress:
             outcome = run_job(spec, prepared=prepared, on_progress=on_progress)
     _report(outcome, as_json, sandbox=sandbox, dry_run=dry_run)
+
+
+MAX_LISTED_ROWS = 20
+
+
+def _list_row_errors(plans: list[RowPlan]) -> None:
+    """The first invalid rows, before the run; all of them are in the output's argil_error
+    column (and `validate` lists every one)."""
+    invalid = [plan for plan in plans if plan.errors]
+    for plan in invalid[:MAX_LISTED_ROWS]:
+        for line in format_row_errors(plan):
+            note(line)
+    if len(invalid) > MAX_LISTED_ROWS:
+        more = len(invalid) - MAX_LISTED_ROWS
+        note(f"... and {more} more invalid rows: see argil_error in the output, or run validate")
 
 
 def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) -> NoReturn:

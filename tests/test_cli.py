@@ -191,3 +191,21 @@ def test_the_emulator_refuses_a_public_address() -> None:
     code, _, err = invoke("emulator", "--host", "0.0.0.0")
     assert code == 2
     assert err.startswith("Error: ") and "loopback" in err
+
+
+def test_run_lists_the_first_invalid_rows_and_counts_the_rest(tmp_path: Path) -> None:
+    sheet = tmp_path / "many.csv"
+    lines = ["Email,First Name,Company,Intro,Avatar,Voice"]
+    lines += [f"lead{i}@example.com,Lead,Acme,,avatar-emma,voice-emma" for i in range(30)]
+    sheet.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        'input: {key: [Email]}\nvideo: {name: "{{ company }}"}\n'
+        'moments: [{transcript: "{{ intro }}", avatar_id: "{{ avatar }}"}]\n',
+        encoding="utf-8",
+    )
+    code, _, err = invoke("run", str(sheet), "-c", str(config), "--dry-run")
+    assert code == 1
+    listed = [line for line in err.splitlines() if line.startswith("row ")]
+    assert len(listed) == 20 and listed[0].startswith("row 2: ")
+    assert "... and 10 more invalid rows" in err

@@ -12,6 +12,7 @@ callback and returns a :class:`RunSummary` from which the command line derives i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -197,6 +198,9 @@ class Runner:
         started = self._clock()
         to_send, to_resolve, to_render = self._plan()
         if self.options.refresh_only:
+            # Rows left in flight are looked up (a read): found videos are adopted, the others
+            # stay in flight for the next run, which alone may send.
+            await asyncio.gather(*(self._adopt_if_found(p, g) for p, g in to_resolve))
             unfinished = [p for p in self.plans if self._has_unfinished_video(p)]
             timeout = self.options.wait_timeout if self.options.wait else 0.0
             await self.follow(unfinished, timeout, immediate=True)
@@ -402,6 +406,12 @@ class Runner:
             if self.options.render:
                 await self._render(plan)
             return
+
+    async def _adopt_if_found(self, plan: RowPlan, generation: int) -> None:
+        with contextlib.suppress(_Unresolved):
+            found = await self._lookup(plan, generation)
+            if found is not None:
+                self._adopt(plan, found)
 
     def _leave_pending(self, plan: RowPlan, reason: str) -> None:
         """Nothing was created for this row (refused, or looked up and absent)."""

@@ -11,7 +11,7 @@ import pytest
 from pipeline.argil.client import ArgilClient
 from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
 from pipeline.config import load_config
-from pipeline.job import JobSpec, run_job
+from pipeline.job import JobSpec, run_job, status_spec
 from pipeline.journal import Journal
 from pipeline.runner import RunOptions
 from pipeline.sheets import read_sheet
@@ -145,3 +145,40 @@ def test_a_row_in_flight_is_adopted_and_extra_videos_are_named(
         result = output(files["output"])["A1"]
         assert result["argil_video_id"] == made[0]
         assert result["argil_error"] == f"2 videos carry this row's key: {made[1]}"
+
+
+def test_status_adopts_a_row_left_in_flight_but_never_sends(files: dict[str, Path]) -> None:
+    write_sheet(files["sheet"], [("A1", "Alpha", "Hello.")])
+    with EmulatorServer() as server:
+        assert run_job(job(files, server)).exit_code == 0
+        write_sheet(
+            files["sheet"],
+            [("A1", "Alpha", "Hello."), ("B2", "Beta", "Hi."), ("C3", "Gamma", "Yo.")],
+        )
+        plans = validate_rows(read_sheet(files["sheet"]), load_config(files["config"])).plans
+        b2, c3 = plans[1], plans[2]
+
+        async def create() -> str:
+            async with ArgilClient(KEY, server.base_url) as client:
+                return (await client.create_video(b2.body)).id  # type: ignore[arg-type]
+
+        made = asyncio.run(create())
+        state = files["output"].with_name("o.csv.state")
+        journal = Journal(state, target=server.base_url)
+        for plan in (b2, c3):  # both crashed in flight; only B2's create reached the API
+            journal.mark_in_flight(plan.key, plan.row, plan.payload_hash or "", plan.moments, 0)
+        journal.close()
+
+        creates = server.emulator.stats.creates
+        refresh = status_spec(state, wait=False, wait_timeout=0)
+        refresh.api_key = KEY
+        outcome = run_job(refresh)
+        assert server.emulator.stats.creates == creates, "status never sends"
+        assert outcome.summary.adopted == 1
+        rows = output(files["output"])
+        assert rows["B2"]["argil_video_id"] == made
+        assert rows["C3"]["argil_status"] == "IN_DOUBT"
+
+        outcome = run_job(job(files, server))  # the next run looks C3 up, then sends it
+        assert outcome.summary.created == 1 and outcome.exit_code == 0
+        assert set(server.emulator.count_by_batch_key().values()) == {1}

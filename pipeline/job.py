@@ -72,7 +72,8 @@ class JobSpec:
     state: Path | None = None
     sandbox: bool = False
     base_url: str | None = None
-    api_key: str | None = None
+    # Kept out of repr: a spec printed in a log or a traceback must not show the key.
+    api_key: str | None = field(default=None, repr=False)
     rpm: float | None = None
     concurrency: int | None = None
     rows: str | None = None
@@ -167,6 +168,13 @@ def resolve_api(spec: JobSpec) -> tuple[str, str]:
         raise JobError(
             "no API key: set ARGIL_API_KEY (export ARGIL_API_KEY=...), "
             "or try the whole run locally with --sandbox"
+        )
+    if not key.strip().isprintable() or not key.strip().isascii():
+        # A stray byte from a secrets file (a newline, a BOM) cannot go in a header; say so
+        # here, before anything is sent, without quoting the key.
+        raise JobError(
+            "ARGIL_API_KEY holds characters that cannot be sent in a header (a newline or "
+            "another control character?); check where the key comes from"
         )
     url = spec.base_url or os.environ.get("ARGIL_BASE_URL") or DEFAULT_BASE_URL
     try:

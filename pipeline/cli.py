@@ -79,15 +79,15 @@ def main() -> None:
     API's full allowed rate, with the sheet handed back with a video id on every row."""
 
 
-sheet_argument = click.argument(
-    "sheet", type=click.Path(path_type=Path, dir_okay=False, exists=False)
-)
+# Paths are checked by the library, which says what to do in one line; click's own checks
+# would print a usage block instead.
+sheet_argument = click.argument("sheet", type=click.Path(path_type=Path))
 config_option = click.option(
     "-c",
     "--config",
     "config",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),
     help="YAML column config: how a row becomes a video.",
 )
 sheet_name_option = click.option("--sheet", "sheet_name", help="XLSX/ODS sheet (default: first).")

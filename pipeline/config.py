@@ -77,6 +77,12 @@ _FALSE = frozenset({"false", "no", "0", "off"})
 # that on its own, so results past these sizes are refused.
 _MAX_REPEAT = 100_000
 _MAX_EXPONENT = 1_000
+# A config is a page of YAML, far below these. Past them it is an attack or an accident: aliases
+# let a few lines expand to billions of values (the "billion laughs"), and deep nesting would
+# exhaust the recursion of the YAML composer.
+_MAX_CONFIG_BYTES = 1 << 20
+_MAX_NODES = 100_000
+_MAX_DEPTH = 64
 
 
 class ConfigError(Exception):
@@ -744,6 +750,10 @@ def load_config(path: Path) -> Config:
         raise ConfigError([f"{source}: is a directory, not a config file"]) from None
     except OSError as exc:
         raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
+    if len(raw) > _MAX_CONFIG_BYTES:
+        raise ConfigError(
+            [f"{source}: {len(raw):,} bytes is not a config (at most {_MAX_CONFIG_BYTES:,})"]
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -753,14 +763,47 @@ def load_config(path: Path) -> Config:
     return parse_config(text, source=source)
 
 
+def _check_size(node: yaml.Node, source: str) -> None:
+    """ConfigError if the document, aliases expanded, is larger or deeper than any config."""
+    seen = 0
+    stack: list[tuple[yaml.Node, int]] = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        seen += 1
+        if seen > _MAX_NODES:
+            raise ConfigError(
+                [f"{source}: more than {_MAX_NODES:,} values once its aliases (*name) are expanded"]
+            )
+        if depth > _MAX_DEPTH:
+            line = current.start_mark.line + 1
+            raise ConfigError([f"{source}:{line}: nested more than {_MAX_DEPTH} levels deep"])
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                stack += ((key, depth + 1), (value, depth + 1))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, depth + 1) for item in current.value)
+
+
 def parse_config(text: str, *, source: str = "config") -> Config:
     """Check a config given as YAML text; ``source`` names it in messages."""
-    loader = _Loader(text)
+    try:
+        # The reader checks the whole text as it is built: a control character is refused here.
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else 0
+        raise ConfigError(
+            [f"{source}:{line}: invalid YAML: character U+{code:04X} cannot appear in YAML"]
+        ) from None
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_size(node, source)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_problem(source, exc)]) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: nested more than {_MAX_DEPTH} levels deep"]) from None
     finally:
         loader.dispose()
     if node is None or data is None:

@@ -42,8 +42,8 @@ from pipeline.runner import (
 from pipeline.sheets import (
     Sheet,
     SheetError,
+    check_output_fits,
     default_output_path,
-    output_kind,
     read_sheet,
     write_output,
 )
@@ -137,7 +137,8 @@ def prepare(spec: JobSpec) -> Prepared:
         )
         report = validate_rows(sheet, config)
         output = spec.output or default_output_path(spec.sheet)
-        output_kind(output)
+        # Refused now, not at the final write after every video was made.
+        check_output_fits(sheet, output)
     except (ConfigError, SheetError) as exc:
         raise JobError(str(exc)) from exc
     if output.resolve() == spec.sheet.resolve():

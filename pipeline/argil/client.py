@@ -43,7 +43,6 @@ from typing import Any, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
-from aiolimiter import AsyncLimiter
 from pydantic import ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -218,17 +217,29 @@ def check_base_url(url: str) -> str:
 
 
 class RateGate:
-    """One gate shared by every worker: a global 429 pause, a concurrency cap and a rate.
+    """One gate shared by every worker: a global 429 pause, a concurrency cap and a pace.
 
-    The rate is a leaky bucket of capacity 1 (aiolimiter): requests leave evenly spaced at
-    ``current_rpm``. A larger bucket would let a burst of requests out at start, which a
-    server's sliding window answers with 429s.
+    Requests leave one at a time, evenly spaced at ``current_rpm``: a burst would meet a
+    server's sliding window as 429s. The spacing is a few lines here rather than aiolimiter,
+    which cannot change a limiter's rate in place: swapping in a new limiter let the workers
+    waiting on the old one and the first on the new one leave together, and at twice a sliding
+    window's limit those small bursts alone turned most quiet stretches into new 429s.
 
-    The rate adapts like TCP (AIMD): each 429 multiplies it by ``decrease`` (down to
-    ``min_rpm``); a quiet stretch (at least ``increase_after`` successes and
-    ``increase_every`` seconds since the last change, no 429 in between) adds
-    ``increase_step`` back, up to ``rpm * headroom``. The headroom stays under the configured
-    rate because jitter on the way bunches evenly spaced requests at the server.
+    The rate adapts like TCP (AIMD), with a memory of where the limit lies:
+
+    - each 429 multiplies the rate by ``decrease`` (down to ``min_rpm``), once per burst of
+      refusals, and remembers the refused rate as a ceiling. A 429 at a rate above one that
+      already held through a quiet stretch falls back to that rate instead of below it: the
+      limit lies between the two. A 429 at a rate that held steps down by ``settle`` only.
+    - a quiet stretch (at least ``increase_after`` successes and ``increase_every`` seconds
+      since the last change or 429) marks the current rate as holding and adds
+      ``increase_step``, never past half-way to the ceiling and never past ``rpm * headroom``;
+      within ``settle`` (a fraction) of the ceiling it stays put, since a probe that fails
+      costs a whole ``Retry-After`` for every worker. The ceiling is forgotten after
+      ``forget_after`` seconds without a 429, so a limit that was raised is found again.
+
+    The headroom stays under the configured rate because jitter on the way bunches evenly
+    spaced requests at the server.
     """
 
     def __init__(
@@ -243,7 +254,9 @@ class RateGate:
         decrease: float = 0.7,
         increase_step: float | None = None,
         increase_after: int = 5,
-        increase_every: float = 10.0,
+        increase_every: float = 5.0,
+        settle: float = 0.05,
+        forget_after: float = 300.0,
     ) -> None:
         if not (rpm > 0 and math.isfinite(rpm)):
             raise ValueError("rpm must be a positive number")
@@ -263,21 +276,20 @@ class RateGate:
         )
         self.increase_after = increase_after
         self.increase_every = increase_every
+        self.settle = settle
+        self.forget_after = forget_after
         self._clock = clock
         self._sleep = sleep
         self._semaphore = asyncio.Semaphore(concurrency)
+        self._slot = asyncio.Lock()
+        self._last_slot = -math.inf  # event-loop time the last request left
         self._paused_until = -math.inf
-        self._last_change = clock()
-        self._successes_since_change = 0
+        self._last_change = self._quiet_since = clock()
+        self._successes = 0
+        self._ceiling: float | None = None  # the last rate answered with a 429
+        self._ceiling_at = -math.inf
+        self._holding: float | None = None  # the highest rate that held through a quiet stretch
         self.current_rpm = self.target_rpm
-        self._limiter = self._new_limiter()
-
-    def _new_limiter(self) -> AsyncLimiter:
-        # aiolimiter cannot change the rate of a limiter in place, so a rate change swaps in a
-        # new one. Workers already waiting on the old one finish at the old pace, and the new
-        # one starts empty (at most one request early): both are bounded by the concurrency
-        # cap, and a decrease comes with a pause that absorbs them.
-        return AsyncLimiter(1, 60.0 / self.current_rpm)
 
     @property
     def paused_for(self) -> float:
@@ -297,37 +309,71 @@ class RateGate:
         """Multiplicative decrease. ``sent_at`` (clock time the refused request left the gate)
         lets a burst of 429s to requests sent before the last decrease count once, as TCP
         decreases once per window."""
-        self._successes_since_change = 0
+        now = self._clock()
+        self._successes = 0
+        self._quiet_since = now
         if sent_at is not None and sent_at < self._last_change:
             return
-        new_rpm = max(self.min_rpm, self.current_rpm * self.decrease)
-        self._last_change = self._clock()
-        if new_rpm < self.current_rpm:
-            logger.info("rate lowered from %.1f to %.1f rpm", self.current_rpm, new_rpm)
-            self.current_rpm = new_rpm
-            self._limiter = self._new_limiter()
+        rate = self.current_rpm
+        self._ceiling, self._ceiling_at = rate, now
+        if self._holding is None:
+            new_rpm = rate * self.decrease
+        elif self._holding < rate:
+            # A probe above a rate that held was refused: the limit lies in between.
+            new_rpm = max(rate * self.decrease, self._holding)
+        else:
+            # Refused at a rate that held: a stray 429 (jitter bunched a few requests at the
+            # server) or a limit that moved. Step down a little, trusting that rate no more; if
+            # the limit did move, the next 429 comes soon and cuts deeper.
+            new_rpm = rate * (1 - self.settle)
+            self._holding = None
+        self._set_rate(max(self.min_rpm, new_rpm), now)
 
     def on_success(self) -> None:
-        """Additive increase back toward ``rpm * headroom`` after a quiet stretch."""
-        if self.current_rpm >= self.target_rpm:
-            return
-        self._successes_since_change += 1
+        """After a quiet stretch: the rate holds; probe a step higher, unless close to the
+        ceiling."""
+        self._successes += 1
         now = self._clock()
-        if (
-            self._successes_since_change >= self.increase_after
-            and now - self._last_change >= self.increase_every
-        ):
-            new_rpm = min(self.target_rpm, self.current_rpm + self.increase_step)
-            logger.info("rate raised from %.1f to %.1f rpm", self.current_rpm, new_rpm)
-            self.current_rpm = new_rpm
-            self._last_change = now
-            self._successes_since_change = 0
-            self._limiter = self._new_limiter()
+        if self._successes < self.increase_after or now - self._quiet_since < self.increase_every:
+            return
+        self._successes = 0
+        self._quiet_since = now
+        rate = self.current_rpm
+        self._holding = max(self._holding or 0.0, rate)
+        if self._ceiling is not None and now - self._ceiling_at >= self.forget_after:
+            self._ceiling = None
+        new_rpm = min(self.target_rpm, rate + self.increase_step)
+        if self._ceiling is not None:
+            if self._ceiling - rate <= rate * self.settle:
+                return
+            new_rpm = min(new_rpm, (rate + self._ceiling) / 2)
+        if new_rpm > rate:
+            self._set_rate(new_rpm, now)
+
+    def _set_rate(self, rpm: float, now: float) -> None:
+        if rpm != self.current_rpm:
+            how = "lowered" if rpm < self.current_rpm else "raised"
+            logger.info("rate %s from %.1f to %.1f rpm", how, self.current_rpm, rpm)
+        self.current_rpm = rpm
+        self._last_change = now
 
     async def _wait_pause(self) -> None:
         # A loop, because another worker may extend the pause while this one sleeps.
         while (remaining := self._paused_until - self._clock()) > 0:
             await self._sleep(remaining)
+
+    async def _next_slot(self) -> None:
+        """Wait for this request's turn: one interval after the previous one left.
+
+        Timed on the event loop's own clock, as a limiter library would; the injected clock and
+        sleep serve the 429 pause. One worker at a time waits here, the others on the lock, so
+        a rate change applies to the very next request.
+        """
+        loop = asyncio.get_running_loop()
+        async with self._slot:
+            while (wait := self._last_slot + 60.0 / self.current_rpm - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            self._last_slot = loop.time()
 
     async def __aenter__(self) -> None:
         await self._wait_pause()
@@ -335,8 +381,8 @@ class RateGate:
         try:
             while True:
                 await self._wait_pause()
-                await self._limiter.acquire()
-                # A 429 may have paused everyone while this worker waited for its token.
+                await self._next_slot()
+                # A 429 may have paused everyone while this worker waited for its turn.
                 if self._paused_until <= self._clock():
                     return
         except BaseException:
@@ -363,8 +409,14 @@ class ClientStats:
     in_doubt: int = 0
 
 
+# Server text ends up on a terminal (the "Stopped:" line) and in a spreadsheet cell: control
+# characters (escape sequences) and bidirectional overrides would act there, so they are shown
+# as U+FFFD instead.
+_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def _truncate(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
-    text = " ".join(text.split())
+    text = " ".join(_UNSAFE_CHARS.sub("\ufffd", text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -468,6 +520,10 @@ class ArgilClient:
             transport=transport,
             # A redirect would carry the key to wherever it points.
             follow_redirects=False,
+            # Plain http is allowed for loopback only; an HTTP_PROXY from the environment would
+            # send the key, in clear, to the proxy's host instead. (Over https a proxy only
+            # relays the encrypted tunnel, so the environment is trusted there.)
+            trust_env=not self.base_url.startswith("http://"),
         )
 
     def __repr__(self) -> str:
@@ -593,11 +649,11 @@ class ArgilClient:
             raise InDoubt(message, method=method, path=path) from None
 
     def _safe(self, text: str) -> str:
-        """Quoted server text, truncated, with the key blanked should the server echo it."""
-        text = _truncate(text)
+        """Quoted server text, truncated, with the key blanked should the server echo it (before
+        truncating: a cut could leave a prefix of the key that no longer matches it)."""
         if self._api_key:
             text = text.replace(self._api_key, "***")
-        return text
+        return _truncate(text)
 
     async def _call(
         self,

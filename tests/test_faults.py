@@ -29,7 +29,6 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from pipeline import job as job_module
 from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
 from pipeline.cli import main
 from pipeline.job import JobOutcome, JobSpec, run_job
@@ -114,15 +113,10 @@ def vt() -> VirtualTime:
     return VirtualTime()
 
 
-def patch_client(monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> None:
-    """The run's ArgilClient with these keyword arguments (virtual sleep and clock, a short
-    read timeout). The hook a JobSpec lacks: see ``client_options`` in the report."""
-    real = job_module.ArgilClient
-
-    def client(*args: Any, **kwargs: Any) -> Any:
-        return real(*args, **{**kwargs, **overrides})
-
-    monkeypatch.setattr(job_module, "ArgilClient", client)
+def timing(sleep: Any, clock: Any, **client_options: Any) -> dict[str, Any]:
+    """JobSpec fields for virtual time (the runner's and the client's waits) and any other
+    client keyword (a short read timeout)."""
+    return {"sleep": sleep, "clock": clock, "client_options": client_options}
 
 
 @pytest.fixture
@@ -212,16 +206,15 @@ FAULTS: dict[str, tuple[int, dict[str, Any]]] = {
 
 @pytest.mark.parametrize("case", list(FAULTS))
 def test_fault_matrix_ends_with_one_video_per_row(
-    case: str, files: dict[str, Path], vt: VirtualTime, monkeypatch: pytest.MonkeyPatch
+    case: str, files: dict[str, Path], vt: VirtualTime
 ) -> None:
     rows, knobs = FAULTS[case]
     write_leads(files["sheet"], rows)
     settings = EmulatorSettings(seed=11, clock=vt, **knobs)
     # A read timeout far below the spikes: an answer held past it is an answer lost.
     timeout = httpx.Timeout(connect=5.0, read=0.25, write=5.0, pool=None)
-    patch_client(monkeypatch, sleep=vt.sleep, clock=vt, timeout=timeout)
     with EmulatorServer(settings) as server:
-        spec = make_spec(files, server, rpm=60_000.0)
+        spec = make_spec(files, server, rpm=60_000.0, **timing(vt.sleep, vt, timeout=timeout))
         first = run_job(spec)
         # The first run already accounts for every row, in the output sheet itself.
         assert_every_row_accounted(files["output"], rows)
@@ -267,15 +260,14 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 def test_api_down_mid_run_stops_cleanly_and_a_re_run_finishes_without_duplicates(
-    files: dict[str, Path], vt: VirtualTime, monkeypatch: pytest.MonkeyPatch
+    files: dict[str, Path], vt: VirtualTime
 ) -> None:
     write_leads(files["sheet"], 120)
     store = files["sheet"].with_name("api.json")
     settings = EmulatorSettings(state_file=store, latency_ms=15)
-    patch_client(monkeypatch, sleep=vt.sleep, clock=vt)
     server = EmulatorServer(settings).start()
     port = server.port
-    spec = make_spec(files, server, concurrency=4)
+    spec = make_spec(files, server, concurrency=4, **timing(vt.sleep, vt))
     thread, result = run_in_thread(spec)
     wait_for(lambda: server.emulator.stats.created >= 30)
     server.stop()
@@ -296,7 +288,7 @@ def test_api_down_mid_run_stops_cleanly_and_a_re_run_finishes_without_duplicates
 
 
 def test_api_restarting_within_the_retries_is_ridden_out(
-    files: dict[str, Path], vt: VirtualTime, monkeypatch: pytest.MonkeyPatch
+    files: dict[str, Path], vt: VirtualTime
 ) -> None:
     """The API restarts while the client backs off: the run finishes in one go."""
     write_leads(files["sheet"], 120)
@@ -318,8 +310,7 @@ def test_api_restarting_within_the_retries_is_ridden_out(
                     restarted.append(await asyncio.to_thread(again.start))
         await vt.sleep(seconds)
 
-    patch_client(monkeypatch, sleep=sleep, clock=vt)
-    spec = make_spec(files, first, concurrency=4)
+    spec = make_spec(files, first, concurrency=4, **timing(sleep, vt))
     thread, result = run_in_thread(spec)
     try:
         wait_for(lambda: first.emulator.stats.created >= 30)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline import journal as j
+from pipeline import mapping
 from pipeline.argil.client import (
     ArgilClient,
     ArgilError,
@@ -30,7 +31,7 @@ from pipeline.argil.client import (
     TransportError,
 )
 from pipeline.argil.models import FAILED_STATUSES, FINAL_STATUSES, Video, VideoStatus
-from pipeline.mapping import FieldError, RowPlan
+from pipeline.mapping import RowPlan
 from pipeline.preflight import check_body as check_catalogue
 from pipeline.preflight import fetch_catalogue, uses_styles
 from pipeline.sheets import OUTPUT_COLUMNS
@@ -177,7 +178,6 @@ class Runner:
         self._stop = asyncio.Event()
         self._finished = 0
         self._rendered = {k for k, r in self.records.items() if r.render_requested}
-        self.preflight_errors: dict[int, list[FieldError]] = {}
         self._adopt_notes: dict[int, str] = {}
         self._failed = 0
         self._work_total = 0
@@ -240,7 +240,6 @@ class Runner:
                 result = self.results[plan.row]
                 result.status = INVALID
                 result.error = "; ".join(str(e) for e in errors)
-                self.preflight_errors[plan.row] = errors
             else:
                 kept.append((plan, generation))
         return kept
@@ -255,11 +254,11 @@ class Runner:
             record = self.records.get(plan.key)
             result = self._result_from_record(plan, record)
             self.results[plan.row] = result
-            if plan.status == "invalid":
+            if plan.status == mapping.INVALID:
                 result.status = INVALID
                 result.error = "; ".join(str(e) for e in plan.errors)
                 continue
-            if plan.status == "skipped":
+            if plan.status == mapping.SKIPPED:
                 result.status = SKIPPED
                 result.error = plan.reason
                 continue
@@ -270,7 +269,8 @@ class Runner:
             elif record.state in j.HAS_VIDEO:
                 if record.payload_hash == plan.payload_hash:
                     self.summary.already += 1
-                    if self.options.render and not record.render_requested:
+                    idle = record.status in (None, VideoStatus.IDLE)
+                    if self.options.render and idle and not record.render_requested:
                         to_render.append(plan)
                 elif self.options.resend_changed:
                     to_send.append((plan, record.generation + 1))

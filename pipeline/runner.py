@@ -181,6 +181,9 @@ class Runner:
         self._adopt_notes: dict[int, str] = {}
         self._failed = 0
         self._work_total = 0
+        # Bumped whenever a row's result changes: the output writer skips a refresh that would
+        # write the same sheet again.
+        self.changes = 0
 
     # --- public ----------------------------------------------------------------------------
 
@@ -463,6 +466,7 @@ class Runner:
             state = j.FAILED if video.status in FAILED_STATUSES else j.DONE
         error = f"the video ended {video.status}" if video.status in FAILED_STATUSES else None
         self.journal.mark_video(plan.key, state, _fields(video, error))
+        self.changes += 1
         result = self.results[plan.row]
         result.video_id = video.id
         result.status = video.status or ""
@@ -574,6 +578,7 @@ class Runner:
 
     def _row_finished(self, plan: RowPlan) -> None:
         self._finished += 1
+        self.changes += 1
         if self.results[plan.row].status in FAILED_OUTCOMES:
             self._failed += 1
         if self._on_progress is not None:

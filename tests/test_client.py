@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from virtual_time import SlidingWindowApi, VirtualTimeLoop, run_virtual
 
 from pipeline.argil.client import (
     DEFAULT_BASE_URL,
@@ -708,3 +709,166 @@ def test_concurrent_calls_retry_independently() -> None:
     ids, retries, requests = asyncio.run(go())
     assert ids == [f"v{n}" for n in range(10)]
     assert retries == 10 and requests == 20
+
+
+# --- pacing against a sliding window, on virtual time ----------------------------------------
+
+
+def pace(
+    *,
+    rows: int,
+    limit: int,
+    rpm_factor: float,
+    concurrency: int = 4,
+    latency: float = 0.1,
+    retry_after: str = "seconds",
+) -> tuple[SlidingWindowApi, int]:
+    """``rows`` creates through one client, by twice ``concurrency`` workers as a run does,
+    against ``limit`` requests per rolling second; the API and the number of videos made."""
+
+    async def main(loop: VirtualTimeLoop) -> tuple[SlidingWindowApi, int]:
+        api = SlidingWindowApi(
+            loop, limit=limit, latency=latency, jitter=latency / 2, retry_after=retry_after
+        )
+        client = ArgilClient(
+            KEY,
+            BASE,
+            rpm=limit * 60 * rpm_factor,
+            concurrency=concurrency,
+            transport=httpx.MockTransport(api),
+            clock=loop.time,
+        )
+        queue = list(range(rows))
+        made = 0
+
+        async def worker() -> None:
+            nonlocal made
+            while queue:
+                queue.pop()
+                await client.create_video({"name": "x"})
+                made += 1
+
+        async with client:
+            await asyncio.gather(*(worker() for _ in range(2 * concurrency)))
+        return api, made
+
+    return run_virtual(main)
+
+
+@pytest.mark.parametrize(("latency", "concurrency"), [(0.1, 4), (1.0, 30)])
+def test_at_the_limit_the_gate_uses_it_without_a_429(latency: float, concurrency: int) -> None:
+    api, made = pace(rows=300, limit=10, rpm_factor=1, latency=latency, concurrency=concurrency)
+    assert made == 300
+    assert api.refused == 0
+    assert api.efficiency() >= 0.96
+
+
+@pytest.mark.parametrize("retry_after", ["seconds", "ms"])
+def test_at_twice_the_limit_the_gate_keeps_most_of_it(retry_after: str) -> None:
+    # The user guessed --rpm twice too high; whole-second Retry-After is what most servers send.
+    api, made = pace(rows=300, limit=10, rpm_factor=2, retry_after=retry_after)
+    assert made == 300
+    assert api.efficiency() >= 0.88
+    assert api.refused <= 8
+
+
+@pytest.mark.parametrize("rpm_factor", [1.2, 1.5, 3.0, 5.0])
+def test_any_overestimate_of_the_limit_costs_little(rpm_factor: float) -> None:
+    api, made = pace(rows=300, limit=10, rpm_factor=rpm_factor)
+    assert made == 300
+    assert api.efficiency() >= 0.8
+
+
+def test_a_rate_change_lets_no_burst_out() -> None:
+    # Workers wait for their turn while the rate drops: the next request still waits its full
+    # interval after the previous one (swapping limiters once let two leave together).
+    arrivals: list[float] = []
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        def handler(request: httpx.Request) -> httpx.Response:
+            arrivals.append(loop.time())
+            if len(arrivals) == 10:
+                client.gate.on_rate_limited()
+            return httpx.Response(200, json=VIDEO)
+
+        client = ArgilClient(
+            KEY, BASE, rpm=600, concurrency=8, transport=httpx.MockTransport(handler),
+            clock=loop.time,
+        )  # fmt: skip
+        async with client:
+            await asyncio.gather(*(client.get_video(str(n)) for n in range(20)))
+
+    run_virtual(main)
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert min(gaps[:9]) >= 60 / (600 * 0.97) * 0.999
+    assert min(gaps[9:]) >= 60 / (600 * 0.97 * 0.7) * 0.999
+
+
+def test_a_turn_goes_after_work_already_runnable() -> None:
+    # At the start of a run every worker journals its row, then waits for the gate: the first
+    # request must not leave while that work holds the loop, or it reaches the server late.
+    events: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        events.append("sent")
+        return httpx.Response(200, json=VIDEO)
+
+    async def busy(n: int) -> None:
+        events.append(f"busy {n}")
+
+    async def go() -> None:
+        async with make_client(handler) as client:
+            first = asyncio.create_task(client.get_video("v"))
+            others = [asyncio.create_task(busy(n)) for n in range(3)]
+            await asyncio.gather(first, *others)
+
+    asyncio.run(go())
+    assert events == ["busy 0", "busy 1", "busy 2", "sent"]
+
+
+def quiet_stretch(gate: RateGate, ft: FakeTime) -> None:
+    ft.now += gate.increase_every
+    for _ in range(gate.increase_after):
+        gate.on_success()
+
+
+def test_a_stray_429_at_a_rate_that_held_steps_down_a_little() -> None:
+    ft = FakeTime()
+    gate = RateGate(600, 4, clock=ft.clock, sleep=ft.sleep)
+    quiet_stretch(gate, ft)
+    gate.on_rate_limited()
+    assert gate.current_rpm == pytest.approx(582 * (1 - gate.settle))
+    # Trust in that rate is gone: a second 429 means the limit moved, and cuts deep.
+    gate.on_rate_limited()
+    assert gate.current_rpm == pytest.approx(582 * (1 - gate.settle) * 0.7)
+
+
+def test_a_refused_probe_falls_back_to_the_rate_that_held_and_probes_stop_short() -> None:
+    ft = FakeTime()
+    gate = RateGate(1200, 4, clock=ft.clock, sleep=ft.sleep)
+    gate.on_rate_limited()
+    gate.on_rate_limited()
+    held = 1164 * 0.49
+    assert gate.current_rpm == pytest.approx(held)
+    quiet_stretch(gate, ft)
+    probe = gate.current_rpm
+    assert probe == pytest.approx(held + gate.increase_step)
+    gate.on_rate_limited()
+    assert gate.current_rpm == pytest.approx(held)  # not held * 0.7
+    rates = []
+    for _ in range(10):
+        quiet_stretch(gate, ft)
+        rates.append(gate.current_rpm)
+    # Half-way to the refused rate each time, then it stays within `settle` of it.
+    assert rates[0] == pytest.approx((held + probe) / 2)
+    assert rates[-1] == rates[-2] < probe
+    assert probe - rates[-1] <= rates[-1] * gate.settle
+
+
+def test_the_ceiling_is_forgotten_after_a_long_quiet_time() -> None:
+    ft = FakeTime()
+    gate = RateGate(600, 4, clock=ft.clock, sleep=ft.sleep)
+    gate.on_rate_limited()
+    for _ in range(int(gate.forget_after / gate.increase_every) + 20):
+        quiet_stretch(gate, ft)
+    assert gate.current_rpm == pytest.approx(gate.target_rpm)

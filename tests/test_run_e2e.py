@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -319,3 +320,38 @@ def test_the_readme_sandbox_command_gives_a_video_id_on_every_row(tmp_path: Path
     rows = read_output(output)
     assert rows and all(row["argil_video_id"] for row in rows)
     assert "created" in err
+
+
+def test_the_output_is_refreshed_during_a_run(job: dict[str, Path]) -> None:
+    write_leads(job["sheet"], 40)
+    with EmulatorServer(EmulatorSettings(latency_ms=30)) as server:
+        spec = JobSpec(
+            sheet=job["sheet"],
+            config=job["config"],
+            output=job["output"],
+            state=job["state"],
+            base_url=server.base_url,
+            api_key=KEY,
+            concurrency=2,
+            flush_interval=0.05,
+        )
+        seen: list[int] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                if job["output"].exists():
+                    rows = read_output(job["output"])
+                    seen.append(sum(1 for row in rows if row["argil_video_id"]))
+                time.sleep(0.02)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            outcome = run_job(spec)
+        finally:
+            done.set()
+            watcher.join()
+    assert outcome.exit_code == 0
+    # Sheets with some rows done and others not yet: written while the run went on.
+    assert any(0 < count < 40 for count in seen), seen

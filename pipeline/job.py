@@ -165,12 +165,13 @@ def _check_writable(folder: Path, what: str) -> None:
 def resolve_api(spec: JobSpec) -> tuple[str, str]:
     """(base_url, api_key) for a real run, refused before anything is sent."""
     key = spec.api_key if spec.api_key is not None else os.environ.get("ARGIL_API_KEY", "")
-    if not key.strip():
+    key = key.strip()
+    if not key:
         raise JobError(
             "no API key: set ARGIL_API_KEY (export ARGIL_API_KEY=...), "
             "or try the whole run locally with --sandbox"
         )
-    if not key.strip().isprintable() or not key.strip().isascii():
+    if not key.isprintable() or not key.isascii():
         # A stray byte from a secrets file (a newline, a BOM) cannot go in a header; say so
         # here, before anything is sent, without quoting the key.
         raise JobError(
@@ -179,7 +180,7 @@ def resolve_api(spec: JobSpec) -> tuple[str, str]:
         )
     url = spec.base_url or os.environ.get("ARGIL_BASE_URL") or DEFAULT_BASE_URL
     try:
-        return check_base_url(url), key.strip()
+        return check_base_url(url), key
     except InsecureURLError as exc:
         raise JobError(str(exc)) from None
 

@@ -252,7 +252,11 @@ def _flag(value: Any) -> bool | str:
 
 
 def _choice(enum: type[Enum]) -> Callable[[Any], str]:
-    lookup = choice_lookup(enum)
+    return _one_of(choice_lookup(enum))
+
+
+def _one_of(lookup: dict[str, str]) -> Callable[[Any], str]:
+    """A validator of a fixed value, any case (a template is checked, not resolved, here)."""
 
     def check(value: Any) -> str:
         text = _text(value)
@@ -377,18 +381,7 @@ BROLL_FIELDS: dict[str, frozenset[str]] = {
     kind: frozenset(model.model_fields) - {"type"} for kind, model in _BROLL_MODELS.items()
 }
 """Which broll settings each broll type takes (snake_case)."""
-_BROLL_TYPE_LOOKUP = {kind.lower(): kind for kind in BROLL_TYPES}
-
-
-def _broll_type(value: Any) -> str:
-    text = _text(value)
-    if is_template(text):
-        _check_template(text)
-        return text
-    canonical = _BROLL_TYPE_LOOKUP.get(text.strip().lower())
-    if canonical is None:
-        raise _fail("choice", f"must be one of {choices_text(BROLL_TYPES)}, got {text!r}")
-    return canonical
+_broll_type = _one_of({kind.lower(): kind for kind in BROLL_TYPES})
 
 
 class BrollConfig(_Section):

@@ -11,7 +11,6 @@ exactly one per row is the promise.
 from __future__ import annotations
 
 import asyncio
-import csv
 import errno
 import os
 import random
@@ -28,6 +27,14 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from support import (
+    VirtualTime,
+    assert_exactly_once,
+    lead,
+    read_output,
+    write_leads,
+    write_sheet,
+)
 
 from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
 from pipeline.cli import main
@@ -65,47 +72,6 @@ def no_hang() -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def lead(i: int, script: str | None = None) -> list[str]:
-    text = script or f"Hi Lead {i}! We saw what Company {i} does. Here is a short idea for you."
-    return [f"lead{i}@example.com", f"Lead{i}", f"Company {i}", text]
-
-
-def write_sheet(path: Path, rows: list[list[str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["email", "first_name", "company", "script"])
-        writer.writerows(rows)
-
-
-def write_leads(path: Path, count: int) -> None:
-    write_sheet(path, [lead(i) for i in range(count)])
-
-
-def read_output(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return list(csv.DictReader(handle))
-
-
-class VirtualTime:
-    """A clock that jumps forward when slept on, shared by the client and the emulator's rate
-    window. Real time still passes underneath, so nothing that measures real time breaks."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-        self.slept = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            with self._lock:
-                self.offset += seconds
-                self.slept += seconds
-        await asyncio.sleep(0)
 
 
 @pytest.fixture
@@ -165,17 +131,6 @@ def assert_every_row_accounted(output: Path, expected_rows: int) -> list[dict[st
             assert row["argil_status"] in ("PENDING", "IN_DOUBT", "FAILED"), row
             assert row["argil_error"].strip(), f"no reason for row {row['email']}"
     return rows
-
-
-def assert_exactly_once(server: EmulatorServer, output: Path, expected_rows: int) -> None:
-    counts = server.emulator.count_by_batch_key()
-    rows = read_output(output)
-    assert len(rows) == expected_rows
-    assert len(counts) == expected_rows, "every row has a video"
-    assert set(counts.values()) == {1}, f"duplicates: {[k for k, n in counts.items() if n > 1]}"
-    by_key = {v["extras"]["argilBatchKey"]: vid for vid, v in server.emulator.videos.items()}
-    for row in rows:
-        assert row["argil_video_id"] == by_key[row["argil_row_key"]], row
 
 
 # --- the fault matrix -------------------------------------------------------------------------

@@ -5,7 +5,6 @@ Each test counts the emulator's videos by ``argilBatchKey``: exactly one per row
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import assert_exactly_once, read_output, write_leads
 
 from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
 from pipeline.cli import main
@@ -39,24 +39,6 @@ moments:
 limits: {transcript_chars: 500}
 api: {rpm: 6000, concurrency: 8}
 """
-
-
-def write_leads(path: Path, count: int, start: int = 0) -> list[str]:
-    emails = []
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["email", "first_name", "company", "script"])
-        for i in range(start, start + count):
-            email = f"lead{i}@example.com"
-            emails.append(email)
-            script = f"Hi Lead {i}! We saw what Company {i} does. Here is a short idea for you."
-            writer.writerow([email, f"Lead{i}", f"Company {i}", script])
-    return emails
-
-
-def read_output(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return list(csv.DictReader(handle))
 
 
 @pytest.fixture
@@ -92,17 +74,6 @@ def run_args(job: dict[str, Path], server: EmulatorServer, *extra: str) -> list[
         "--no-progress",
         *extra,
     ]
-
-
-def assert_exactly_once(server: EmulatorServer, output: Path, expected_rows: int) -> None:
-    counts = server.emulator.count_by_batch_key()
-    rows = read_output(output)
-    assert len(rows) == expected_rows
-    assert len(counts) == expected_rows, "every row has a video"
-    assert set(counts.values()) == {1}, f"duplicates: {[k for k, n in counts.items() if n > 1]}"
-    by_key = {v["extras"]["argilBatchKey"]: vid for vid, v in server.emulator.videos.items()}
-    for row in rows:
-        assert row["argil_video_id"] == by_key[row["argil_row_key"]]
 
 
 def test_faults_on_the_way_still_give_exactly_one_video_per_row(job: dict[str, Path]) -> None:

@@ -31,6 +31,7 @@ import pytest
 from click.testing import CliRunner
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+from support import VirtualTime
 
 from pipeline import cli as cli_module
 from pipeline import job as job_module
@@ -81,20 +82,6 @@ def assert_no_secret(*texts: str, folder: Path | None = None) -> None:
             for marker in MARKERS:
                 assert marker.encode() not in data, f"the key is in {path}"
                 assert marker.encode("utf-16-le") not in data, f"the key is in {path}"
-
-
-class VirtualTime:
-    """The client's sleeps jump a shared clock forward instead of waiting (see test_faults)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
-
-    async def sleep(self, seconds: float) -> None:
-        self.offset += max(0.0, seconds)
-        await asyncio.sleep(0)
 
 
 @pytest.fixture

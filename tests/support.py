@@ -1,0 +1,70 @@
+"""Helpers shared by the end-to-end tests: a sheet of leads, its output, the exactly-once
+check, and a clock that jumps forward when slept on."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import threading
+import time
+from pathlib import Path
+
+from pipeline.argil.emulator import EmulatorServer
+
+LEAD_HEADERS = ["email", "first_name", "company", "script"]
+
+
+def lead(i: int, script: str | None = None) -> list[str]:
+    text = script or f"Hi Lead {i}! We saw what Company {i} does. Here is a short idea for you."
+    return [f"lead{i}@example.com", f"Lead{i}", f"Company {i}", text]
+
+
+def write_sheet(path: Path, rows: list[list[str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(LEAD_HEADERS)
+        writer.writerows(rows)
+
+
+def write_leads(path: Path, count: int, start: int = 0) -> list[str]:
+    """``count`` leads keyed by email, from lead ``start`` on; returns their emails."""
+    rows = [lead(i) for i in range(start, start + count)]
+    write_sheet(path, rows)
+    return [row[0] for row in rows]
+
+
+def read_output(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return list(csv.DictReader(handle))
+
+
+def assert_exactly_once(server: EmulatorServer, output: Path, expected_rows: int) -> None:
+    """One video per row at the API, counted by argilBatchKey, and the output's ids match."""
+    counts = server.emulator.count_by_batch_key()
+    rows = read_output(output)
+    assert len(rows) == expected_rows
+    assert len(counts) == expected_rows, "every row has a video"
+    assert set(counts.values()) == {1}, f"duplicates: {[k for k, n in counts.items() if n > 1]}"
+    by_key = {v["extras"]["argilBatchKey"]: vid for vid, v in server.emulator.videos.items()}
+    for row in rows:
+        assert row["argil_video_id"] == by_key[row["argil_row_key"]], row
+
+
+class VirtualTime:
+    """A clock that jumps forward when slept on, shared by the client and the emulator's rate
+    window. Real time still passes underneath, so nothing that measures real time breaks."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.slept = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            with self._lock:
+                self.offset += seconds
+                self.slept += seconds
+        await asyncio.sleep(0)

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from support import (
     VirtualTime,
     assert_exactly_once,
@@ -341,27 +341,19 @@ def test_sigkill_at_random_points_of_several_runs_then_exactly_once(
         assert server.emulator.stats.created == 90
 
 
-def run_cli(files: dict[str, Path], server: EmulatorServer, *extra: str) -> int:
-    result = CliRunner().invoke(
-        main,
-        [
-            "run",
-            str(files["sheet"]),
-            "-c",
-            str(files["config"]),
-            "-o",
-            str(files["output"]),
-            "--state",
-            str(files["state"]),
-            "--base-url",
-            server.base_url,
-            "--no-progress",
-            *extra,
-        ],
-        env={"ARGIL_API_KEY": KEY},
-    )
+def invoke_run(
+    files: dict[str, Path], server: EmulatorServer, *extra: str, output: Path | None = None
+) -> Result:
+    args = ["run", str(files["sheet"]), "-c", str(files["config"])]
+    args += ["-o", str(output or files["output"]), "--state", str(files["state"])]
+    args += ["--base-url", server.base_url, "--no-progress", *extra]
+    result = CliRunner().invoke(main, args, env={"ARGIL_API_KEY": KEY})
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code
+    return result
+
+
+def run_cli(files: dict[str, Path], server: EmulatorServer, *extra: str) -> int:
+    return invoke_run(files, server, *extra).exit_code
 
 
 # --- credits run out ------------------------------------------------------------------------
@@ -465,23 +457,7 @@ def test_an_output_folder_that_is_a_file_is_refused_before_anything_is_sent(
     blocker.write_text("a file where a folder should be")
     with EmulatorServer() as server:
         for output in (blocker / "out.csv", Path("/proc/argil-out.csv")):
-            result = CliRunner().invoke(
-                main,
-                [
-                    "run",
-                    str(files["sheet"]),
-                    "-c",
-                    str(files["config"]),
-                    "-o",
-                    str(output),
-                    "--state",
-                    str(files["state"]),
-                    "--base-url",
-                    server.base_url,
-                    "--no-progress",
-                ],
-                env={"ARGIL_API_KEY": KEY},
-            )
+            result = invoke_run(files, server, output=output)
             assert result.exit_code == 2, result.stderr
             assert result.stderr.startswith("Error: cannot write the output sheet in ")
         assert server.emulator.stats.requests == 0
@@ -511,23 +487,7 @@ def test_an_output_that_fails_at_the_end_keeps_the_journal_and_a_re_run_writes_i
                 patched.setattr(os, "fsync", fsync)
             else:
                 patched.setattr(os, "replace", replace)
-            result = CliRunner().invoke(
-                main,
-                [
-                    "run",
-                    str(files["sheet"]),
-                    "-c",
-                    str(files["config"]),
-                    "-o",
-                    str(output),
-                    "--state",
-                    str(files["state"]),
-                    "--base-url",
-                    server.base_url,
-                    "--no-progress",
-                ],
-                env={"ARGIL_API_KEY": KEY},
-            )
+            result = invoke_run(files, server, output=output)
         assert result.exit_code == 1, result.stderr
         message = result.stderr.strip().splitlines()[-1]
         assert message.startswith(f"Error: cannot write {output}: ")

@@ -435,4 +435,5 @@ def _unselected_result(plan: RowPlan, record: j.Record | None) -> dict[str, str]
         result.video_url = record.video_url or ""
         result.preview_url = record.preview_url or ""
         result.updated_at = record.updated_at
+        result.duration = record.duration
     return result.columns()

@@ -86,6 +86,7 @@ class RowResult:
     preview_url: str = ""
     video_url: str = ""
     updated_at: str = ""
+    duration: float | None = None  # seconds, once the API knows it
 
     def columns(self) -> dict[str, str]:
         values = (
@@ -97,6 +98,7 @@ class RowResult:
             self.preview_url,
             self.video_url,
             self.updated_at,
+            "" if self.duration is None else f"{self.duration:g}",
         )
         return dict(zip(OUTPUT_COLUMNS, values, strict=True))
 
@@ -310,6 +312,7 @@ class Runner:
             result.preview_url = record.preview_url or ""
             result.video_url = record.video_url or ""
             result.updated_at = record.updated_at
+            result.duration = record.duration
             if record.moments is not None and plan.body is None:
                 result.moments = record.moments
         return result
@@ -473,6 +476,7 @@ class Runner:
         result.error = error or ""
         result.preview_url = video.preview_url or result.preview_url
         result.video_url = video.video_url or result.video_url
+        result.duration = video.duration if video.duration is not None else result.duration
         result.updated_at = j.now_iso()
 
     async def _render(self, plan: RowPlan) -> None:

@@ -53,6 +53,8 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "argil_preview_url",
     "argil_video_url",
     "argil_updated_at",
+    # Appended after the first eight so that readers of those by position keep working.
+    "argil_duration",
 )
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")

@@ -122,6 +122,7 @@ def test_render_and_wait_bring_every_row_to_done_with_its_link(
         rows = read_output(paths["output"])
         assert {r["argil_status"] for r in rows.values()} == {"DONE"}
         assert all(r["argil_video_url"].startswith("http") for r in rows.values())
+        assert all(float(r["argil_duration"]) > 0 for r in rows.values())
         # Polls back off: no hammering of a rate-limited API while videos render.
         assert fake.slept[:3] == [5.0, 7.5, 11.25]
 

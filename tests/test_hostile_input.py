@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pipeline.argil.emulator import EmulatorServer
 from pipeline.cli import main
 from pipeline.config import ConfigError, load_config, parse_config
-from pipeline.sheets import SheetError, _xlsx_parts, check_output_fits, read_sheet
+from pipeline.sheets import OUTPUT_COLUMNS, SheetError, _xlsx_parts, check_output_fits, read_sheet
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-test-hostile-0123456789"
@@ -822,7 +822,7 @@ def test_a_sheet_that_cannot_fit_an_xlsx_output_is_refused_before_anything_is_se
 
 
 def test_what_cannot_fit_an_xlsx_output_is_named_before_writing(tmp_path: Path) -> None:
-    """The check a run needs before sending (see the xfail above): the cell, and the way out."""
+    """The check a run makes before sending: the cell, and the way out."""
     sheet = tmp_path / "big.csv"
     write_csv(sheet, ["email", "notes"], [["a@example.com", "n" * 32_767], ["b@x.y", "n" * 32_768]])
     read = read_sheet(sheet)
@@ -830,7 +830,9 @@ def test_what_cannot_fit_an_xlsx_output_is_named_before_writing(tmp_path: Path) 
     with pytest.raises(SheetError, match=r"row 3 'notes' has 32,768 characters.*-o out\.csv"):
         check_output_fits(read, tmp_path / "out.xlsx")
     wide = tmp_path / "wide.csv"
-    write_csv(wide, [f"c{i}" for i in range(16_377)], [["x"] * 16_377])
+    # One column past the 16,384 an XLSX sheet holds, counting the output's own columns.
+    inputs = 16_385 - len(OUTPUT_COLUMNS)
+    write_csv(wide, [f"c{i}" for i in range(inputs)], [["x"] * inputs])
     with pytest.raises(SheetError, match="16,385 columns do not fit"):
         check_output_fits(read_sheet(wide), tmp_path / "out.xlsx")
 
@@ -854,7 +856,9 @@ def test_a_thousand_columns_are_read_and_written_back_in_order(
             assert time.monotonic() - started < 10
         assert len(server.emulator.count_by_batch_key()) == 20
     written = read_csv(tmp_path / "out.csv")
-    assert list(written[0])[: len(header)] == header and len(written[0]) == len(header) + 8
+    assert list(written[0])[: len(header)] == header and len(written[0]) == len(header) + len(
+        OUTPUT_COLUMNS
+    )
     assert [row["col0996"] for row in written] == [f"{r}-996" for r in range(20)]
     book = load_workbook(tmp_path / "out.xlsx", read_only=True)
     first = next(book.active.iter_rows(values_only=True))

@@ -526,6 +526,7 @@ RESULT = {
     "argil_preview_url": "",
     "argil_video_url": "",
     "argil_updated_at": "2026-03-01T10:00:00Z",
+    "argil_duration": "",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
+from openpyxl import load_workbook
 
 from pipeline.cli import main
 from pipeline.config import load_config
@@ -209,3 +211,28 @@ def test_run_lists_the_first_invalid_rows_and_counts_the_rest(tmp_path: Path) ->
     listed = [line for line in err.splitlines() if line.startswith("row ")]
     assert len(listed) == 20 and listed[0].startswith("row 2: ")
     assert "... and 10 more invalid rows" in err
+
+
+def test_an_xlsx_input_gives_an_xlsx_output_with_a_plain_progress_line(tmp_path: Path) -> None:
+    sheet = tmp_path / "launches.xlsx"
+    shutil.copy(EXAMPLES / "launches.xlsx", sheet)
+    code, _, err = invoke("run", str(sheet), "-c", str(CONFIGS / "launches.yaml"), "--sandbox")
+    assert code == 0, err
+    # Not a terminal (as under cron): plain progress lines, no bar.
+    assert "progress: 6/6 rows, 0 failed" in err
+    output = tmp_path / "launches.argil.xlsx"
+    rows = list(load_workbook(output, read_only=True).active.iter_rows(values_only=True))
+    header = list(rows[0])
+    assert header[-9:] == [
+        "argil_row_key",
+        "argil_video_id",
+        "argil_status",
+        "argil_error",
+        "argil_moments",
+        "argil_preview_url",
+        "argil_video_url",
+        "argil_updated_at",
+        "argil_duration",
+    ]
+    ids = [row[header.index("argil_video_id")] for row in rows[1:]]
+    assert len(ids) == 6 and all(ids)

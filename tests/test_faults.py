@@ -286,25 +286,16 @@ def test_api_restarting_within_the_retries_is_ridden_out(
 # --- kill -9 at random points -------------------------------------------------------------------
 
 
+def run_args(
+    files: dict[str, Path], server: EmulatorServer, *extra: str, output: Path | None = None
+) -> list[str]:
+    args = ["run", str(files["sheet"]), "-c", str(files["config"])]
+    args += ["-o", str(output or files["output"]), "--state", str(files["state"])]
+    return [*args, "--base-url", server.base_url, "--no-progress", *extra]
+
+
 def spawn_run(files: dict[str, Path], server: EmulatorServer) -> subprocess.Popen[str]:
-    args = [
-        sys.executable,
-        "-m",
-        "pipeline",
-        "run",
-        str(files["sheet"]),
-        "-c",
-        str(files["config"]),
-        "-o",
-        str(files["output"]),
-        "--state",
-        str(files["state"]),
-        "--base-url",
-        server.base_url,
-        "--no-progress",
-        "--concurrency",
-        "4",
-    ]
+    args = [sys.executable, "-m", "pipeline", *run_args(files, server, "--concurrency", "4")]
     env = {**os.environ, "ARGIL_API_KEY": KEY}
     return subprocess.Popen(
         args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT
@@ -344,9 +335,7 @@ def test_sigkill_at_random_points_of_several_runs_then_exactly_once(
 def invoke_run(
     files: dict[str, Path], server: EmulatorServer, *extra: str, output: Path | None = None
 ) -> Result:
-    args = ["run", str(files["sheet"]), "-c", str(files["config"])]
-    args += ["-o", str(output or files["output"]), "--state", str(files["state"])]
-    args += ["--base-url", server.base_url, "--no-progress", *extra]
+    args = run_args(files, server, *extra, output=output)
     result = CliRunner().invoke(main, args, env={"ARGIL_API_KEY": KEY})
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result
@@ -364,25 +353,7 @@ def test_credits_running_out_stop_with_exit_3_then_a_re_run_finishes(
 ) -> None:
     write_leads(files["sheet"], 100)
     with EmulatorServer(EmulatorSettings(credits=37, latency_ms=5)) as server:
-        result = CliRunner().invoke(
-            main,
-            [
-                "run",
-                str(files["sheet"]),
-                "-c",
-                str(files["config"]),
-                "-o",
-                str(files["output"]),
-                "--state",
-                str(files["state"]),
-                "--base-url",
-                server.base_url,
-                "--no-progress",
-                "--concurrency",
-                "8",
-            ],
-            env={"ARGIL_API_KEY": KEY},
-        )
+        result = invoke_run(files, server, "--concurrency", "8")
         assert result.exit_code == 3, result.stderr
         assert "Stopped:" in result.stderr and "credits" in result.stderr
         rows = assert_every_row_accounted(files["output"], 100)

@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from types import ModuleType
@@ -426,47 +426,108 @@ def test_arbitrary_bytes_never_escape_as_another_exception(
         assert "\n" not in str(exc)
 
 
-# --- the two CSV parsers agree ----------------------------------------------------------
+# --- the line-fed CSV reader reads what a StringIO-fed one does -------------------------
 
-cell_text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
+# Characters that end a line for str.splitlines or a text stream, or matter to the csv module.
+_AWKWARD = [",", ";", "\t", "|", '"', "\r", "\n", "\r\n", "\x0b", "\x0c", "\x1c", "\x85", "\u2028"]
+_awkward_cell = st.lists(
+    st.one_of(st.sampled_from(_AWKWARD), st.text(alphabet="aé ", max_size=3)), max_size=5
+).map("".join)
 
 
-@settings(max_examples=120, deadline=None)
+def _reference_read(lines: Iterable[str], delimiter: str) -> tuple[list[list[str]], str | None]:
+    """The records read, and the csv module's error if it stopped at one."""
+    records: list[list[str]] = []
+    try:
+        records.extend(csv.reader(lines, delimiter=delimiter, strict=True))
+    except csv.Error as exc:
+        return records, str(exc)
+    return records, None
+
+
+@settings(max_examples=300, deadline=None)
 @given(
-    grid=st.lists(st.lists(cell_text, min_size=1, max_size=4), min_size=1, max_size=8),
-    delimiter=st.sampled_from([",", ";", "\t", "|"]),
-    newline=st.sampled_from(["\r\n", "\n"]),
+    grid=st.lists(st.lists(_awkward_cell, min_size=1, max_size=4), min_size=1, max_size=6),
+    delimiter=st.sampled_from(sheets._DELIMITERS),
+    newline=st.sampled_from(["\r\n", "\n", "\r"]),
+    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
     final_newline=st.booleans(),
 )
-def test_fast_and_exact_csv_parsers_agree(
-    grid: list[list[str]], delimiter: str, newline: str, final_newline: bool
+def test_the_line_fed_reader_gives_the_records_of_a_stringio_fed_one(
+    grid: list[list[str]], delimiter: str, newline: str, quoting: int, final_newline: bool
 ) -> None:
     buffer = io.StringIO(newline="")
-    # With a bare LF terminator the csv module leaves a lone CR unquoted: quote everything.
-    if newline == "\r\n":
-        writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
-    else:
-        writer = csv.writer(
-            buffer, delimiter=delimiter, lineterminator=newline, quoting=csv.QUOTE_ALL
-        )
-    writer.writerows(grid)
+    csv.writer(buffer, delimiter=delimiter, lineterminator=newline, quoting=quoting).writerows(grid)
     text = buffer.getvalue()
     if not final_newline:
         text = text.removesuffix(newline)
-    exact = sheets._csv_records_csv_module(Path("x.csv"), text, delimiter)
-    fast = sheets._csv_records_pandas(text, delimiter)
-    assert exact == grid
-    if fast is None:
-        return  # pandas declined (a row wider than the first): only the exact parser runs
+    expected = _reference_read(io.StringIO(text, newline=""), delimiter)
+    assert _reference_read(sheets._csv_lines(text), delimiter) == expected
+    records, error = expected
+    if error is None:
+        assert sheets._csv_records(Path("x.csv"), text, delimiter) == records
+    if quoting == csv.QUOTE_ALL:
+        # Every cell quoted: nothing is ambiguous, so the grid itself comes back.
+        assert records == grid and error is None
 
-    def table(records: list[list[str]]) -> object:
-        try:
-            headers, rows = sheets._table("x.csv", enumerate(records, 1), letters=False)
-        except SheetError as exc:
-            return str(exc)
-        return headers, [(r.number, r.values) for r in rows]
 
-    assert table(fast) == table(exact)
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(st.sampled_from([*_AWKWARD, "a", "", " "]), max_size=20).map("".join),
+    delimiter=st.sampled_from(sheets._DELIMITERS),
+)
+def test_the_line_fed_reader_matches_a_stringio_fed_one_on_any_text(
+    text: str, delimiter: str
+) -> None:
+    # Includes malformed text: the same records before the same error, so row numbers agree.
+    assert _reference_read(sheets._csv_lines(text), delimiter) == _reference_read(
+        io.StringIO(text, newline=""), delimiter
+    )
+
+
+def test_bare_cr_line_endings_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "old_mac.csv"
+    path.write_bytes(b'sku,script\r1,"two\rlines"\r\r3,last')
+    sheet = read_sheet(path)
+    assert values(sheet) == [
+        (2, {"sku": "1", "script": "two\rlines"}),
+        (4, {"sku": "3", "script": "last"}),
+    ]
+
+
+def test_a_quoted_cell_with_unicode_line_breaks_stays_one_cell(tmp_path: Path) -> None:
+    path = tmp_path / "breaks.csv"
+    path.write_text('sku,script\n1,"a\u2028b\x0cc"\n2,d\x85e\n', encoding="utf-8", newline="")
+    assert values(read_sheet(path)) == [
+        (2, {"sku": "1", "script": "a\u2028b\x0cc"}),
+        (3, {"sku": "2", "script": "d\x85e"}),
+    ]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_an_unclosed_quote_names_its_row(tmp_path: Path, newline: str) -> None:
+    path = tmp_path / "unclosed.csv"
+    lines = ["sku,script", '1,"fine"', '2,"never closed', "3,lost"]
+    path.write_text(newline.join(lines) + newline, encoding="utf-8", newline="")
+    assert sheet_error(lambda: read_sheet(path)) == (
+        f"{path} row 3: a quoted cell is never closed, so the rest of the file would be one "
+        "cell; fix the quotes on that row"
+    )
+
+
+def test_a_cell_longer_than_the_csv_module_default_limit_is_read(tmp_path: Path) -> None:
+    limit = csv.field_size_limit()
+    path = tmp_path / "long.csv"
+    path.write_text(f'sku,notes\n1,"{"z" * 300_000}"\n2,{"y" * 300_000}\n', encoding="utf-8")
+    assert [len(row.values["notes"]) for row in read_sheet(path).rows] == [300_000, 300_000]
+    assert csv.field_size_limit() == limit  # the process-wide limit is put back
+
+
+def test_an_unclosed_quote_before_a_long_tail_still_names_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "unclosed.csv"
+    path.write_text('sku,notes\n1,"open\n' + "2,more text\n" * 50_000, encoding="utf-8")
+    message = sheet_error(lambda: read_sheet(path))
+    assert "row 2: a quoted cell is never closed" in message
 
 
 def test_reading_100k_rows_is_fast(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def user_errors() -> Iterator[None]:
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx/httpcore log request lines at INFO/DEBUG; ours say the same with fewer words.
+    # httpx logs request lines at INFO; ours say the same with fewer words.
     for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 

@@ -153,7 +153,7 @@ def test_catalogue(make_emulator: Make) -> None:
 def test_bad_key_is_fatal_and_never_logged(
     caplog: pytest.LogCaptureFixture, make_emulator: Make
 ) -> None:
-    caplog.set_level(logging.DEBUG)  # httpx and httpcore included
+    caplog.set_level(logging.DEBUG)  # httpx and the transport included
     wrong = "sk-SENTINEL-wrong-77c0"
     server = start(make_emulator)
     client = client_for(server.base_url, api_key=wrong)

@@ -53,6 +53,7 @@ from tenacity import (
 )
 
 from pipeline.argil.models import Avatar, SubtitleStyle, SubtitleStylePage, Video, VideoPage, Voice
+from pipeline.argil.transport import LeanTransport
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -514,6 +515,7 @@ class ArgilClient:
         self._backoff = wait_random_exponential(multiplier=1, max=max_backoff)
         self.gate = RateGate(rpm, concurrency, clock=clock, sleep=sleep)
         self.stats = ClientStats()
+        self._urls: dict[str, httpx.URL] = {}
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
             headers={
@@ -522,7 +524,7 @@ class ArgilClient:
                 "Accept": "application/json",
             },
             timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
-            transport=transport,
+            transport=transport if transport is not None else LeanTransport(),
             # A redirect would carry the key to wherever it points.
             follow_redirects=False,
             # Plain http is allowed for loopback only; an HTTP_PROXY from the environment would
@@ -653,6 +655,17 @@ class ArgilClient:
             self.stats.in_doubt += 1
             raise InDoubt(message, method=method, path=path) from None
 
+    def _url(self, path: str) -> httpx.URL | str:
+        # httpx merges a relative path into the base URL by parsing both on every request; the
+        # few fixed paths are merged once, by httpx itself. A path with a video id is left to
+        # httpx each time: there is one per row.
+        if "/" in path:
+            return path
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = self._http.build_request("GET", path).url
+        return url
+
     def _safe(self, text: str) -> str:
         """Quoted server text, truncated, with the key blanked should the server echo it (before
         truncating: a cut could leave a prefix of the key that no longer matches it)."""
@@ -724,7 +737,7 @@ class ArgilClient:
         idempotent: bool,
         retry_state: RetryCallState,
     ) -> Any:
-        request = self._http.build_request(method, path, params=params, json=json_body)
+        request = self._http.build_request(method, self._url(path), params=params, json=json_body)
         async with self.gate:
             sent_at = self._clock()
             self.stats.requests += 1

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,6 +68,7 @@ def test_a_file_that_is_not_a_journal_is_a_clear_error(tmp_path: Path) -> None:
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
+from typing import Any
 from pipeline.journal import run_lock
 with run_lock(Path(sys.argv[1])):
     print("locked", flush=True)
@@ -93,3 +96,46 @@ def test_a_second_run_is_refused_at_once_and_a_killed_runs_lock_dies_with_it(
         holder.wait()
     with j.run_lock(state):  # the kernel released the dead run's flock
         pass
+
+
+def test_only_what_the_api_cannot_tell_again_waits_for_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-flight record must be on disk before its request goes out (synchronous FULL);
+    the record of an answer skips its fsync, since a lost one leaves the row in flight and the
+    next run looks the video up; and FULL is back right after, even when that write fails."""
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db = connect(*args, **kwargs)
+        db.set_trace_callback(statements.append)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    journal = j.Journal(tmp_path / "s", target="t")
+    assert "PRAGMA synchronous=FULL" in statements
+    statements.clear()
+    journal.mark_in_flight("k", 2, "h", 1, 0)
+    journal.mark_video("k", j.CREATED, j.VideoFields("vid", "IDLE"))
+    journal.mark_render_requested("k")
+    journal.mark_failed("k", "refused")
+    with pytest.raises(sqlite3.IntegrityError):
+        journal.mark_video("k", None, j.VideoFields("vid", "IDLE"))  # type: ignore[arg-type]
+
+    mode, writes = "FULL", []
+    for sql in statements:
+        if match := re.match(r"PRAGMA synchronous=(\w+)", sql):
+            mode = match.group(1)
+        elif re.match(r"\s*(INSERT|UPDATE)", sql):
+            writes.append((" ".join(sql.split()[:4]), mode))
+    assert writes == [
+        ("INSERT INTO rows (key,", "FULL"),
+        ("UPDATE rows SET state", "NORMAL"),
+        ("UPDATE rows SET render_requested", "FULL"),
+        ("UPDATE rows SET state", "FULL"),
+        ("UPDATE rows SET state", "NORMAL"),
+    ]
+    assert statements[-1] == "PRAGMA synchronous=FULL"
+    record = journal.get("k")
+    assert record is not None and record.state == j.FAILED

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -193,3 +195,35 @@ def test_the_gate_works_no_harder_per_request_with_more_workers_waiting() -> Non
     few = gate_calls_per_request(2, 200)
     many = gate_calls_per_request(32, 200)
     assert many <= few * 1.1
+
+
+RUN_AND_LIST_MODULES = """
+import json, sys
+from pathlib import Path
+from pipeline.job import JobSpec, run_job
+sheet, config, url = sys.argv[1:]
+spec = JobSpec(sheet=Path(sheet), config=Path(config), base_url=url, api_key="k", rpm=600_000)
+created = run_job(spec).summary.created
+heavy = ["pandas", "numpy", "openpyxl", "httpcore", "anyio"]
+print(json.dumps({"created": created, "loaded": [m for m in heavy if m in sys.modules]}))
+"""
+
+
+def test_a_run_loads_no_dataframe_library_and_no_second_http_stack(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    """A run's fixed cost, guarded by what it imports: pandas alone cost 0.3 s of CPU on every
+    run whatever the sheet, and httpx's default transport (httpcore over anyio) cost more per
+    request than ``LeanTransport``, which must be the one in use."""
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    sheet = write_sheet(tmp_path / "leads.csv", 30)
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_AND_LIST_MODULES, str(sheet), str(config), emulator.base_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == {"created": 30, "loaded": []}

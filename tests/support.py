@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from pipeline.argil.emulator import EmulatorServer
 
@@ -68,3 +72,20 @@ class VirtualTime:
                 self.offset += seconds
                 self.slept += seconds
         await asyncio.sleep(0)
+
+
+def count_calls(work: Callable[[], Any]) -> int:
+    """Python and C function calls made while ``work`` runs: an operation count."""
+    calls = 0
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(profile)
+    try:
+        work()
+    finally:
+        sys.setprofile(None)
+    return calls

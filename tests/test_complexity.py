@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support import count_calls
 from virtual_time import VirtualTimeLoop, run_virtual
 
 from pipeline.argil.client import ArgilClient
@@ -58,23 +59,6 @@ def write_sheet(path: Path, rows: int) -> Path:
                 [f"lead{n}@example.com", f"Lead {n}", "avatar-emma", SCRIPTS[n % 10], ""]
             )
     return path
-
-
-def count_calls(work: Callable[[], Any]) -> int:
-    """Python and C function calls made while ``work`` runs: an operation count."""
-    calls = 0
-
-    def profile(frame: FrameType, event: str, arg: Any) -> None:
-        nonlocal calls
-        if event in ("call", "c_call"):
-            calls += 1
-
-    sys.setprofile(profile)
-    try:
-        work()
-    finally:
-        sys.setprofile(None)
-    return calls
 
 
 def per_row(cost: Callable[[int], int], small: int, large: int) -> tuple[float, float]:

@@ -9,7 +9,6 @@ import importlib.util
 import io
 import os
 import shutil
-import time
 import zipfile
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -530,7 +529,8 @@ def test_an_unclosed_quote_before_a_long_tail_still_names_its_row(tmp_path: Path
     assert "row 2: a quoted cell is never closed" in message
 
 
-def test_reading_100k_rows_is_fast(tmp_path: Path) -> None:
+def test_reading_100k_rows_keeps_every_row_and_its_number(tmp_path: Path) -> None:
+    # How fast is for benchmarks/run.py (validate, 100,000 rows); here, that nothing is lost.
     path = tmp_path / "big.csv"
     script = "Hello there, this is a product video script. " * 6
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -540,12 +540,10 @@ def test_reading_100k_rows_is_fast(tmp_path: Path) -> None:
             [f"{i:06d}", f"Name {i}", f"x{i}@example.com", "FR", "av", "vo", script]
             for i in range(100_000)
         )
-    started = time.perf_counter()
     sheet = read_sheet(path)
-    elapsed = time.perf_counter() - started
     assert len(sheet.rows) == 100_000
     assert sheet.rows[-1].number == 100_001 and sheet.rows[-1].values["sku"] == "099999"
-    assert elapsed < 4.0, f"{100_000 / elapsed:,.0f} rows/s"
+    assert [row.number for row in sheet.rows] == list(range(2, 100_002))
 
 
 # --- output paths -----------------------------------------------------------------------

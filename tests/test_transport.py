@@ -440,6 +440,102 @@ async def test_a_gzip_answer_is_decoded() -> None:
     assert response.json()["totalPages"] == 0
 
 
+@in_loop
+async def test_an_interim_answer_is_skipped_and_the_real_one_read() -> None:
+    async def early_hints(conn: Conn) -> None:
+        while (request := await conn.request()) is not None:
+            interim = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n"
+            await conn.send(interim, answer(request.path.encode(), "X-Final: yes"), pause=True)
+
+    async with serve(early_hints) as server, client() as http:
+        first = await http.get(server.url("/one"))
+        second = await http.get(server.url("/two"))
+    assert (first.status_code, first.text, first.headers.get("link")) == (200, "/one", None)
+    assert first.headers["x-final"] == "yes" and second.text == "/two"
+    assert server.accepted == 1
+
+
+@in_loop
+async def test_an_answer_without_length_ends_with_the_connection() -> None:
+    """HTTP/1.0 style: no Content-Length, no chunks; the body is all that comes before the
+    close, and that connection is never reused."""
+
+    async def until_close(conn: Conn) -> None:
+        request = await conn.request()
+        assert request is not None
+        await conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n", b"to the ")
+        await conn.send(b"end")
+        await conn.close()
+
+    async with serve(until_close) as server, client() as http:
+        first = await http.get(server.url("/one"))
+        second = await http.get(server.url("/two"))
+    assert first.text == second.text == "to the end"
+    assert server.accepted == 2
+
+
+@in_loop
+async def test_garbage_after_a_whole_answer_keeps_the_answer_not_the_connection() -> None:
+    async def trailing_garbage(conn: Conn) -> None:
+        while (request := await conn.request()) is not None:
+            await conn.send(answer(request.path.encode()) + b"\x00garbage\r\n")
+
+    async with serve(trailing_garbage) as server, client() as http:
+        first = await http.get(server.url("/one"))
+        second = await http.get(server.url("/two"))
+    assert (first.status_code, first.text, second.text) == (200, "/one", "/two")
+    assert server.accepted == 2
+
+
+@in_loop
+async def test_a_malformed_answer_is_a_protocol_error_that_quotes_nothing() -> None:
+    async def broken(conn: Conn) -> None:
+        while await conn.request() is not None:
+            await conn.send(b"HTTP/1.1 200 OK\r\nX-Echo: " + KEY.encode() + b"\nbad\r\n\r\n")
+
+    async with serve(broken) as server, client() as http:
+        with pytest.raises(httpx.RemoteProtocolError) as caught:
+            await http.get(server.url("/"))
+    assert "not valid HTTP/1.1" in str(caught.value)
+    assert_no_key(caught.value)
+
+
+@in_loop
+async def test_the_request_is_framed_by_its_body_alone() -> None:
+    """A streamed body is sent with its length, and a length the caller set is not trusted."""
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b'{"name": '
+        yield b'"streamed"}'
+
+    async with serve(echo_path) as server, client() as http:
+        await http.post(server.url("/stream"), content=parts())
+        await http.post(server.url("/lying"), content=b"12345", headers={"Content-Length": "2"})
+        await http.post(server.url("/empty"))
+        await http.get(server.url("/get"))
+    stream, lying, empty, get = server.requests
+    assert stream.body == b'{"name": "streamed"}' and stream.headers["content-length"] == "20"
+    assert "transfer-encoding" not in stream.headers
+    assert lying.body == b"12345" and lying.headers["content-length"] == "5"
+    assert empty.headers["content-length"] == "0" and "content-length" not in get.headers
+    assert server.accepted == 1, "every request was read to its end: the connection lived on"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-note": "a\r\nx-injected: 1"}, {"bad name": "x"}, {"x-note": " padded"}],
+    ids=["crlf-in-value", "space-in-name", "leading-space"],
+)
+@in_loop
+async def test_a_header_that_would_break_the_framing_is_refused_before_sending(
+    headers: dict[str, str],
+) -> None:
+    async with serve(echo_path) as server, client() as http:
+        with pytest.raises(httpx.LocalProtocolError):
+            await http.get(server.url("/"), headers=headers)
+    assert server.requests == [] and server.accepted == 0
+
+
 # --- failures: before sending, and after ------------------------------------------------------
 
 
@@ -503,9 +599,7 @@ async def half_a_body(conn: Conn) -> None:
 @in_loop
 async def test_half_a_body_then_close_is_a_protocol_error() -> None:
     async with serve(half_a_body) as server, client() as http:
-        with pytest.raises(
-            httpx.RemoteProtocolError, match="without sending complete message body"
-        ):
+        with pytest.raises(httpx.RemoteProtocolError, match="before the answer was complete"):
             await http.get(server.url("/"))
     assert server.accepted == 1
 
@@ -534,6 +628,26 @@ async def test_a_cancelled_request_closes_its_connection() -> None:
         response = await http.get(server.url("/next"))
     assert response.text == "/next", "a late answer to the cancelled request was taken"
     assert server.accepted == 2
+
+
+@in_loop
+async def test_an_https_proxy_from_the_environment_still_carries_the_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Requests skip httpx's client, but not when the environment names a proxy: httpx's client
+    alone knows how to reach the API through it."""
+
+    async def refuse_tunnel(conn: Conn) -> None:
+        if await conn.request() is not None:
+            await conn.send(answer(b"", status="403 Forbidden"))
+        await conn.close()
+
+    async with serve(refuse_tunnel) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+        async with argil("https://api.example.test/v1", max_attempts=1) as api:
+            with pytest.raises(TransportError):
+                await api.list_avatars()
+    assert [(r.method, r.path) for r in proxy.requests] == [("CONNECT", "api.example.test:443")]
 
 
 # --- TLS --------------------------------------------------------------------------------------

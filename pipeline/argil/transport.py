@@ -1,15 +1,17 @@
-"""The HTTP/1.1 transport under the API client: h11 over asyncio streams, a keep-alive pool.
+"""The HTTP/1.1 transport under the API client: asyncio streams, httptools, a keep-alive pool.
 
-Hand-written on purpose, and small: h11 (the library httpx's own transport uses) still does
-all of HTTP/1.1; this module only opens, pools and closes connections and turns their failures
-into httpx's exceptions, so ``ArgilClient`` and everything above it see plain httpx. The reason
-is CPU: when requests come 100 ms apart, as they do at an API's rate limit, each one wakes an
-idle process, and httpx's default transport (httpcore over anyio) then costs 0.3 to 0.4 ms
-more CPU per request than this one (``benchmarks/transport_cpu.py``); over a paced run that
-is the difference between missing and meeting 2 ms of CPU per row.
+Hand-written on purpose, and small: httptools (llhttp, the parser of Node.js and of uvicorn)
+reads every answer, chunked or not; this module writes the request (a request line and the
+headers the client set, each checked against HTTP/1.1's grammar first), opens, pools and
+closes connections, and turns their failures into httpx's exceptions, so ``ArgilClient`` and
+everything above it see plain httpx. The reason is CPU: when requests come 100 ms apart, as
+they do at an API's rate limit, each one wakes an idle process and runs cold, and every line
+of Python on the way counts. httpx's default transport (httpcore over anyio, with h11) costs
+twice as much CPU per request as this one (``benchmarks/transport_cpu.py``); h11, pure Python,
+alone cost a third of it.
 
-What it does not do, because the client never asks for it: HTTP/2, proxies (httpx mounts its
-own transport for a proxy from the environment, ahead of this one), streaming bodies (every
+What it does not do, because the client never asks for it: HTTP/2, proxies (when the
+environment names one, ``ArgilClient`` leaves the transport to httpx), streaming bodies (every
 answer of the API is one small JSON document, read whole).
 
 Which failures mean what matters to the caller, which must never resend a create blindly:
@@ -22,14 +24,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import select
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import h11
+import httptools
 import httpx
 
 # Servers close idle keep-alive connections after a few seconds (uvicorn and Node after 5);
@@ -38,6 +41,15 @@ import httpx
 # close already on its way cannot cross the next request.
 KEEPALIVE_EXPIRY = 4.0
 _READ_SIZE = 65536
+
+# RFC 9110's grammar for what is written: a token for the method and header names; a header
+# value of visible characters, spaces and tabs inside (no CR or LF, which would end the line
+# and let the value write headers of its own); a target of visible ASCII.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?")
+_TARGET = re.compile(rb"[\x21-\x7e]+")
+# Set by the transport from the body it sends; any value given is left out.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +60,6 @@ Clock = Callable[[], float]
 class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
-    protocol: h11.Connection = field(default_factory=lambda: h11.Connection(h11.CLIENT))
     idle_since: float = 0.0
 
     def reusable(self, now: float) -> bool:
@@ -57,17 +68,76 @@ class _Connection:
             and not self.writer.is_closing()
             # The server closed its end while the connection sat idle.
             and not self.reader.at_eof()
-            and self.protocol.our_state is h11.IDLE
             # Nothing but a close may arrive on an idle connection: bytes there (the 408 some
             # servers send before closing one, a stray answer) would be read as the answer to
             # the next request.
-            and not self.protocol.trailing_data[0]
             and not _unread(self.reader)
             and not _socket_readable(self.writer)
         )
 
     def close(self) -> None:
         self.writer.close()
+
+
+class _Answer:
+    """The answer as httptools parses it (its callbacks, by name)."""
+
+    __slots__ = ("body", "complete", "headers", "parser", "reason", "reusable", "status")
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.status = 0
+        self.reason: list[bytes] = []
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.complete = False
+        self.reusable = False
+
+    # Once ours is complete, whatever follows is an answer nobody asked for: it is left out,
+    # and the connection is not to be trusted again.
+
+    def on_message_begin(self) -> None:
+        self.reusable = False
+
+    def on_status(self, piece: bytes) -> None:
+        if not self.complete:
+            self.reason.append(piece)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.complete:
+            self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if not self.complete:
+            self.status = self.parser.get_status_code()
+
+    def on_body(self, piece: bytes) -> None:
+        if not self.complete:
+            self.body.append(piece)
+
+    def on_message_complete(self) -> None:
+        if self.complete:
+            return
+        if self.status < 200:
+            # An interim answer (100 Continue, 103 Early Hints): the real one follows.
+            self.reason.clear()
+            self.headers.clear()
+            self.body.clear()
+            return
+        self.complete = True
+        self.reusable = self.parser.should_keep_alive()
+
+    def ends_at_close(self) -> bool:
+        """Neither a length nor chunks: the body is whatever comes until the server closes."""
+        if not self.status or self.status in (204, 304):
+            return False
+        for name, value in self.headers:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                return False
+            if lowered == b"transfer-encoding" and value.lower().rstrip().endswith(b"chunked"):
+                return False
+        return True
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -80,28 +150,36 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        origin = (request.url.scheme, request.url.host, request.url.port or _default_port(request))
-        body = await request.aread()
+        url = request.url
+        origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        data = _serialize(request, await request.aread())
         connection = self._take_idle(origin) or await self._connect(
             origin, timeouts.get("connect"), request
         )
         try:
-            response = await self._exchange(connection, request, body, timeouts)
+            answer = await self._exchange(connection, request, data, timeouts)
         except BaseException:
             # Cancelled or failed half-way: the connection's state is unknown, never reuse it.
             connection.close()
             raise
-        if (
-            connection.protocol.our_state is h11.DONE
-            and connection.protocol.their_state is h11.DONE
-        ):
-            connection.protocol.start_next_cycle()
+        if answer.reusable:
             connection.idle_since = self._clock()
             self._idle.setdefault(origin, []).append(connection)
         else:
             logger.debug("closing a connection the server will not reuse")
             connection.close()  # the server asked to close, or spoke HTTP/1.0
-        return response
+        version = answer.parser.get_http_version()
+        extensions: dict[str, Any] = {
+            "http_version": f"HTTP/{version}".encode(),
+            "reason_phrase": b"".join(answer.reason),
+        }
+        return httpx.Response(
+            answer.status,
+            headers=answer.headers,
+            content=b"".join(answer.body),
+            request=request,
+            extensions=extensions,
+        )
 
     async def aclose(self) -> None:
         connections = [c for idle in self._idle.values() for c in idle]
@@ -150,28 +228,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self,
         connection: _Connection,
         request: httpx.Request,
-        body: bytes,
+        data: bytes,
         timeouts: dict[str, float | None],
-    ) -> httpx.Response:
-        protocol = connection.protocol
-        try:
-            data = protocol.send(
-                h11.Request(
-                    method=request.method,
-                    target=request.url.raw_path,
-                    headers=list(request.headers.raw),
-                )
-            )
-            if body:
-                data += protocol.send(h11.Data(data=body))
-            data += protocol.send(h11.EndOfMessage())
-        except h11.LocalProtocolError:
-            # Not h11's message: it quotes the header value it refuses, which may be the key.
-            raise httpx.LocalProtocolError(
-                "the request cannot be sent: a header, the method or the target is not valid "
-                "in HTTP/1.1",
-                request=request,
-            ) from None
+    ) -> _Answer:
         try:
             async with asyncio.timeout(timeouts.get("write")):
                 connection.writer.write(data)
@@ -181,49 +240,63 @@ class LeanTransport(httpx.AsyncBaseTransport):
         except OSError as exc:
             raise httpx.WriteError(type(exc).__name__, request=request) from None
 
-        head: h11.Response | None = None
-        chunks: list[bytes] = []
+        answer = _Answer()
         read_timeout = timeouts.get("read")
-        while True:
+        while not answer.complete:
             try:
-                event = protocol.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise httpx.RemoteProtocolError(str(exc), request=request) from None
-            if event is h11.NEED_DATA:
-                try:
-                    async with asyncio.timeout(read_timeout):
-                        received = await connection.reader.read(_READ_SIZE)
-                except TimeoutError:
-                    raise httpx.ReadTimeout(
-                        "timed out waiting for the answer", request=request
-                    ) from None
-                except OSError as exc:
-                    raise httpx.ReadError(type(exc).__name__, request=request) from None
-                # b"" is the server closing: h11 then says whether the answer was complete.
-                protocol.receive_data(received)
-            elif isinstance(event, h11.Response):
-                head = event
-            elif isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            elif isinstance(event, h11.ConnectionClosed):
+                async with asyncio.timeout(read_timeout):
+                    received = await connection.reader.read(_READ_SIZE)
+            except TimeoutError:
+                raise httpx.ReadTimeout(
+                    "timed out waiting for the answer", request=request
+                ) from None
+            except OSError as exc:
+                raise httpx.ReadError(type(exc).__name__, request=request) from None
+            if not received:
+                if answer.ends_at_close():
+                    answer.complete = True
+                    break
                 raise httpx.RemoteProtocolError(
-                    "the server closed the connection without answering", request=request
+                    "the server closed the connection before the answer was complete",
+                    request=request,
                 )
-            # InformationalResponse (1xx): nothing to do but read on.
-        assert head is not None  # h11 gives a Response before any Data or EndOfMessage
-        extensions: dict[str, Any] = {
-            "http_version": b"HTTP/" + head.http_version,
-            "reason_phrase": head.reason,
-        }
-        return httpx.Response(
-            head.status_code,
-            headers=list(head.headers),
-            content=b"".join(chunks),
+            try:
+                answer.parser.feed_data(received)
+            except httptools.HttpParserError:
+                if answer.complete:
+                    # Bytes after a whole answer: the answer stands, the connection does not.
+                    answer.reusable = False
+                    break
+                # Not the parser's message: it may quote what it could not read.
+                raise httpx.RemoteProtocolError(
+                    "the answer is not valid HTTP/1.1", request=request
+                ) from None
+        return answer
+
+
+def _serialize(request: httpx.Request, body: bytes) -> bytes:
+    """The request's bytes, or LocalProtocolError if any part would break HTTP/1.1's framing."""
+    method = request.method.encode("ascii", "replace")
+    target = request.url.raw_path
+    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
+    valid = bool(_TOKEN.fullmatch(method) and _TARGET.fullmatch(target))
+    for name, value in request.headers.raw:
+        if name.lower() in _FRAMING:
+            continue
+        valid = valid and bool(_TOKEN.fullmatch(name) and _VALUE.fullmatch(value))
+        lines += (name, b": ", value, b"\r\n")
+    if not valid:
+        # Never the value itself in the message: it may be the key.
+        raise httpx.LocalProtocolError(
+            "the request cannot be sent: a header, the method or the target is not valid in "
+            "HTTP/1.1",
             request=request,
-            extensions=extensions,
         )
+    if body or method not in (b"GET", b"HEAD"):
+        lines += (b"Content-Length: ", str(len(body)).encode(), b"\r\n")
+    lines.append(b"\r\n")
+    lines.append(body)
+    return b"".join(lines)
 
 
 def _unread(reader: asyncio.StreamReader) -> bool:
@@ -242,7 +315,3 @@ def _socket_readable(writer: asyncio.StreamWriter) -> bool:
     except (OSError, ValueError):
         return True  # closed under us
     return bool(readable)
-
-
-def _default_port(request: httpx.Request) -> int:
-    return 443 if request.url.scheme == "https" else 80

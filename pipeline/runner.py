@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,6 +184,12 @@ class Runner:
         self._adopt_notes: dict[int, str] = {}
         self._failed = 0
         self._work_total = 0
+        self._queue: deque[tuple[str, RowPlan, int]] = deque()
+        # Rows never sent before (no record, or pending): committed in flight a few at a time.
+        self._fresh: set[str] = set()
+        # Committed in flight ahead of their turn, not sent yet.
+        self._reserved: set[str] = set()
+        self._batch = 1
         # Bumped whenever a row's result changes: the output writer skips a refresh that would
         # write the same sheet again.
         self.changes = 0
@@ -269,6 +276,7 @@ class Runner:
                 continue
             if record is None or record.state == j.PENDING:
                 to_send.append((plan, record.generation if record else 0))
+                self._fresh.add(plan.key)
             elif record.state == j.IN_FLIGHT:
                 to_resolve.append((plan, record.generation))
             elif record.state in j.HAS_VIDEO:
@@ -322,19 +330,18 @@ class Runner:
     async def _drain(self, work: list[tuple[str, RowPlan, int]]) -> None:
         if not work:
             return
-        queue: asyncio.Queue[tuple[str, RowPlan, int]] = asyncio.Queue()
-        for item in work:
-            queue.put_nowait(item)
-        assert self.client is not None
+        queue = self._queue = deque(work)
+        assert self.client is not None and self.journal is not None
         # More workers than request slots: a worker waiting out an in-doubt delay must not
         # leave the API idle. The gate, not the worker count, bounds requests in flight.
         workers = max(1, self.client.gate.concurrency) * 2
+        self._batch = workers
 
         async def worker() -> None:
             while not self.stopping:
                 try:
-                    kind, plan, generation = queue.get_nowait()
-                except asyncio.QueueEmpty:
+                    kind, plan, generation = queue.popleft()
+                except IndexError:
                     return
                 if kind == "render":
                     await self._render(plan)
@@ -343,8 +350,8 @@ class Runner:
                 self._row_finished(plan)
 
         await asyncio.gather(*(worker() for _ in range(min(workers, len(work)))))
-        while not queue.empty():
-            kind, plan, _ = queue.get_nowait()
+        while queue:
+            kind, plan, _ = queue.popleft()
             result = self.results[plan.row]
             if kind == "resolve":
                 result.status = IN_DOUBT
@@ -352,6 +359,9 @@ class Runner:
             elif kind == "send":
                 result.status = PENDING
                 result.error = f"not sent: {self._stop_reason}"
+                if plan.key in self._reserved:
+                    # Committed in flight ahead of its turn, and known never to have left.
+                    self.journal.mark_pending(plan.key, result.error)
 
     async def _submit(self, plan: RowPlan, generation: int, *, look_first: bool) -> None:
         """Make sure this row has exactly one video: look it up whenever a create may have
@@ -380,9 +390,7 @@ class Runner:
                 self._leave_pending(plan, str(self._stop_reason))
                 return
             sends += 1
-            self.journal.mark_in_flight(
-                plan.key, plan.row, plan.payload_hash, plan.moments, generation
-            )
+            self._mark_in_flight(plan, generation)
             try:
                 video = await self.client.create_video(body)
             except InDoubt:
@@ -412,6 +420,33 @@ class Runner:
             if self.options.render:
                 await self._render(plan)
             return
+
+    def _mark_in_flight(self, plan: RowPlan, generation: int) -> None:
+        """Commit this row in flight before its request leaves, and with it the next fresh
+        rows in line (as many as there are workers): one wait on the disk for all of them
+        instead of one each. A crash then leaves a few rows in flight that were never sent;
+        the next run looks each up, finds no video, and sends it, as after any crash. A clean
+        stop puts the ones it did not send back to pending."""
+        assert self.journal is not None and plan.payload_hash is not None
+        if plan.key in self._reserved:
+            self._reserved.discard(plan.key)
+            return
+        rows = [j.InFlight(plan.key, plan.row, plan.payload_hash, plan.moments, generation)]
+        # Bounded look-ahead: a long run of rows that are not fresh ends the batch early.
+        for kind, upcoming, upcoming_generation in itertools.islice(self._queue, 2 * self._batch):
+            if len(rows) >= self._batch:
+                break
+            key = upcoming.key
+            if kind != "send" or key not in self._fresh or key in self._reserved:
+                continue
+            assert upcoming.payload_hash is not None
+            rows.append(
+                j.InFlight(
+                    key, upcoming.row, upcoming.payload_hash, upcoming.moments, upcoming_generation
+                )
+            )
+        self.journal.mark_many_in_flight(rows)
+        self._reserved.update(row.key for row in rows[1:])
 
     async def _adopt_if_found(self, plan: RowPlan, generation: int) -> None:
         with contextlib.suppress(_Unresolved):

@@ -511,7 +511,7 @@ class ArgilClient:
     ) -> None:
         self.base_url = check_base_url(base_url)
         key = api_key.strip()
-        # h11 would refuse such a value with an error that quotes it; refuse it here instead.
+        # The transport would refuse such a header value; say why here, without quoting it.
         if not all(" " <= char <= "~" for char in key):
             raise FatalError("the API key contains characters that cannot be sent in a header")
         if max_attempts < 1:

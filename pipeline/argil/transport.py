@@ -6,9 +6,9 @@ headers the client set, each checked against HTTP/1.1's grammar first), opens, p
 closes connections, and turns their failures into httpx's exceptions, so ``ArgilClient`` and
 everything above it see plain httpx. The reason is CPU: when requests come 100 ms apart, as
 they do at an API's rate limit, each one wakes an idle process and runs cold, and every line
-of Python on the way counts. httpx's default transport (httpcore over anyio, with h11) costs
-twice as much CPU per request as this one (``benchmarks/transport_cpu.py``); h11, pure Python,
-alone cost a third of it.
+of Python on the way counts. Under the same ``httpx.AsyncClient``, httpx's default transport
+(httpcore over anyio, h11 parsing in pure Python) costs this machine nearly twice the CPU per
+such request (``benchmarks/transport_cpu.py``).
 
 What it does not do, because the client never asks for it: HTTP/2, proxies (when the
 environment names one, ``ArgilClient`` leaves the transport to httpx), streaming bodies (every

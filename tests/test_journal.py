@@ -139,3 +139,17 @@ def test_only_what_the_api_cannot_tell_again_waits_for_the_disk(
     assert statements[-1] == "PRAGMA synchronous=FULL"
     record = journal.get("k")
     assert record is not None and record.state == j.FAILED
+
+
+def test_rows_marked_in_flight_together_are_committed_together_or_not_at_all(
+    tmp_path: Path,
+) -> None:
+    journal = j.Journal(tmp_path / "s", target="t")
+    journal.mark_many_in_flight([j.InFlight("a", 2, "h", 1, 0), j.InFlight("b", 3, "h", 1, 0)])
+    assert {k: r.state for k, r in journal.all().items()} == {"a": j.IN_FLIGHT, "b": j.IN_FLIGHT}
+    broken = j.InFlight("d", 5, None, 1, 0)  # type: ignore[arg-type]  # NOT NULL fails
+    with pytest.raises(sqlite3.IntegrityError):
+        journal.mark_many_in_flight([j.InFlight("c", 4, "h", 1, 0), broken])
+    assert set(journal.all()) == {"a", "b"}, "half a batch never reaches the disk"
+    journal.mark_many_in_flight([j.InFlight("c", 4, "h", 1, 0)])  # and the journal goes on
+    assert journal.all()["c"].state == j.IN_FLIGHT

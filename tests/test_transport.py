@@ -488,6 +488,24 @@ async def test_garbage_after_a_whole_answer_keeps_the_answer_not_the_connection(
 
 
 @in_loop
+async def test_an_answer_switching_protocols_is_a_protocol_error_and_a_create_in_doubt() -> None:
+    async def upgrade(conn: Conn) -> None:
+        while await conn.request() is not None:
+            await conn.send(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\n\r\n"
+            )
+
+    async with serve(upgrade) as server:
+        async with client() as http:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await http.get(server.url("/"))
+        async with argil(server.url("/v1")) as api:
+            with pytest.raises(InDoubt):
+                await api.create_video(video_body("row-1"))
+
+
+@in_loop
 async def test_a_malformed_answer_is_a_protocol_error_that_quotes_nothing() -> None:
     async def broken(conn: Conn) -> None:
         while await conn.request() is not None:

@@ -262,7 +262,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 )
             try:
                 answer.parser.feed_data(received)
-            except httptools.HttpParserError:
+            # An upgrade (101 Switching Protocols) is no answer the client can read either.
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade):
                 if answer.complete:
                     # Bytes after a whole answer: the answer stands, the connection does not.
                     answer.reusable = False

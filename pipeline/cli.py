@@ -279,6 +279,7 @@ def _print_summary(s: RunSummary, dry_run: bool) -> None:
         (s.renders, "renders started"),
         (s.done, "done"),
         (s.rendering, "still rendering"),
+        (s.not_in_sheet, "videos of the batch match no row"),
     ):
         if count:
             parts.append(f"{count} {label}")

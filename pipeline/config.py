@@ -44,7 +44,6 @@ from pydantic import (
 from pydantic.alias_generators import to_snake
 from pydantic_core import PydanticCustomError
 
-from pipeline.batch import BATCH_TAG_EXTRA
 from pipeline.argil.models import (
     BROLL_TYPES,
     MAX_EXTRA_CHARS,
@@ -63,6 +62,7 @@ from pipeline.argil.models import (
     UploadBroll,
     VideoModel,
 )
+from pipeline.batch import BATCH_TAG_EXTRA
 
 BATCH_KEY_EXTRA = "argilBatchKey"
 """The extras key that carries a row's key; reserved, so a config cannot set it."""

@@ -330,7 +330,16 @@ async def _run(
         concurrency=spec.concurrency or api.concurrency,
         **{**timing, **spec.client_options},
     )
-    runner = Runner(job.selected, journal, client, spec.options, on_progress=on_progress, **timing)
+    runner = Runner(
+        job.selected,
+        journal,
+        client,
+        spec.options,
+        on_progress=on_progress,
+        batch_tag=job.report.batch_tag or None,
+        sheet_keys=[plan.key for plan in job.report.plans],
+        **timing,
+    )
     interrupted = _install_signal_handlers(runner)
     writer = _OutputWriter(job, journal)
     flusher = asyncio.create_task(writer.every(spec.flush_interval, runner))

@@ -7,8 +7,12 @@ proven: a listing that fails, that changes under the reader, or whose videos com
 without their ``extras`` says nothing about which rows have a video, and :class:`Unproven`
 is raised so that those rows wait rather than being sent.
 
-The same listing also answers status polls (``--wait``, ``status``): a page of 100 videos is
-one read, where polling each video is one read per video.
+The same listing also answers status polls (``--wait``, ``status``; see ``follow``): a page
+of 100 videos is one read, where polling each video is one read per video.
+
+:func:`list_batch`, :func:`choose`, :func:`differences` and :func:`decide` are pure of the
+run; :func:`reconcile_rows` and :func:`lookup` (a row left in flight, asked for by its key)
+apply them to a :class:`~pipeline.runner.Runner`'s rows and journal.
 
 Exceptions:
     Unproven    the listing cannot prove which videos the batch has; ``reason`` says why

@@ -230,7 +230,7 @@ def run_job(
     _check_writable(job.output.parent, "output sheet")
     _check_writable(job.state.parent, "state file")
     target = SANDBOX_TARGET if spec.sandbox else base_url
-    with j.run_lock(job.state):
+    with _lock_for(job.state, options.refresh_only):
         journal = _open_journal(job.state, target)
         try:
             if not options.refresh_only:
@@ -241,6 +241,24 @@ def run_job(
                 return asyncio.run(_run(spec, job, journal, base_url, api_key, on_progress))
         finally:
             journal.close()
+
+
+@contextlib.contextmanager
+def _lock_for(state: Path, refresh_only: bool) -> Iterator[None]:
+    """The run lock; refused for ``status`` with what helps there (it has no other state
+    file to turn to: the run holding the lock is the one it would refresh)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(j.run_lock(state))
+        except j.LockedError as exc:
+            if not refresh_only:
+                raise
+            raise j.LockedError(
+                f"a run holds the lock on {state} ({exc.holder}); wait for it to finish, "
+                "then run status again",
+                exc.holder,
+            ) from None
+        yield
 
 
 def _run_meta(spec: JobSpec, job: Prepared) -> dict[str, str]:

@@ -200,8 +200,7 @@ class Adoption:
     generation: int
     video: Video
     duplicates: list[Video]  # more videos made for the same row and generation
-    # Fields where the video differs from the row's body today; known to the journal rows
-    # (left in flight) are compared by the journal's payload hash instead, so they have none.
+    # Fields where the video differs from the row's body today (the row was edited since).
     changed: list[str]
 
 
@@ -237,8 +236,7 @@ def decide(
             decision.send.append((plan, generation))
             continue
         made, video, others = choose(found)
-        fresh = plan.key not in known and plan.body is not None
-        changed = differences(plan.body, video) if fresh and plan.body else []
+        changed = differences(plan.body, video) if plan.body else []
         decision.adopt.append(Adoption(plan, made, video, others, changed))
     return decision
 

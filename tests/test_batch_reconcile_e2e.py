@@ -8,6 +8,7 @@ too (``stats.reads``, every GET).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -154,7 +155,10 @@ def test_a_crash_between_a_create_and_its_record_then_a_lost_state_still_one_vid
         settings.latency_ms = 0
         code, err = run(work, server)
         assert code == 0, err
-        assert f"{made} recovered" in err
+        # Every video made before the kill is adopted (a create still in the socket when the
+        # process died may have landed since: at least those seen).
+        recovered = re.search(r"(\d+) recovered", err)
+        assert recovered and int(recovered[1]) >= made >= 3, err
         assert server.emulator.stats.created == 20
         one_video_per_row(server, 20)
 
@@ -332,9 +336,9 @@ def test_status_takes_the_state_file_of_a_run_and_a_held_lock_names_real_options
         assert code == 0, err
         with j.run_lock(state):
             code, err = cli("status", str(output), "--state", str(state))
-    assert code == 4
+    assert code == 4 and "wait for it to finish, then run status again" in err
     status_help = CliRunner().invoke(main, ["status", "--help"]).output
     named = [
         word for word in err.replace(",", " ").replace(";", " ").split() if word.startswith("--")
     ]
-    assert named and all(option in status_help for option in named), err
+    assert all(option in status_help for option in named), err

@@ -47,10 +47,9 @@ def settings() -> EmulatorSettings:
         "render_seconds": RENDER_SECONDS,
         "seed": 1,
     }
-    emulator = EmulatorSettings(**knobs)
-    if hasattr(emulator, "read_rpm"):
-        emulator.read_rpm = RATE * 60  # type: ignore[attr-defined]
-    return emulator
+    if hasattr(EmulatorSettings, "read_rpm"):
+        knobs["read_rpm"] = RATE * 60  # reads in their own window, once the emulator has one
+    return EmulatorSettings(**knobs)
 
 
 def main() -> None:
@@ -84,7 +83,7 @@ def main() -> None:
     time_ok = elapsed <= TIME_TARGET * ideal
     reads_ok = reads < READS_TARGET
     print(f"{rows} rows, --render --wait, {RATE:g} writes/s and {RATE:g} reads/s, renders 15 s")
-    window = "their own window" if hasattr(settings(), "read_rpm") else "the writes' window"
+    window = "their own window" if hasattr(EmulatorSettings, "read_rpm") else "the writes' window"
     print(f"reads counted in {window}; {stats['rate_limited']} answers were 429")
     print()
     print("| figure | target | measured | pass |")

@@ -21,6 +21,7 @@ import click
 
 from pipeline import __version__
 from pipeline.config import ConfigError, load_config
+from pipeline.cost import Forecast, describe
 from pipeline.job import (
     JobError,
     JobOutcome,
@@ -38,6 +39,9 @@ from pipeline.validation import format_row_errors, validate_rows, write_payloads
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, EXIT_API_REFUSED, EXIT_LOCKED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
+# On a terminal, a run estimated above this many credits (about six minutes of video) asks
+# before sending.
+CONFIRM_ABOVE_CREDITS = 1000.0
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -142,6 +146,12 @@ encoding_option = click.option(
 @click.option(
     "--no-preflight", is_flag=True, help="Skip checking avatars, voices, gestures, styles first."
 )
+@click.option(
+    "--max-credits",
+    type=click.FloatRange(min=0),
+    help="Budget: send nothing if the estimate is over it; stop sending when it is reached.",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before sending a costly run.")
 @click.option("--retry-failed", is_flag=True, help="Send again rows that failed before.")
 @click.option(
     "--resend-changed", is_flag=True, help="Make a new video for rows edited since theirs."
@@ -167,6 +177,8 @@ def run(
     wait: bool,
     wait_timeout: float,
     no_preflight: bool,
+    max_credits: float | None,
+    yes: bool,
     retry_failed: bool,
     resend_changed: bool,
     no_progress: bool,
@@ -195,6 +207,7 @@ def run(
         rpm=rpm,
         concurrency=concurrency,
         rows=rows,
+        max_credits=max_credits,
         options=RunOptions(
             render=render or wait,
             wait=wait,
@@ -214,8 +227,36 @@ def run(
         if not prepared.report.plans:
             note(f"{sheet} has no rows: nothing to do")
         with _progress(not no_progress, as_json) as on_progress:
-            outcome = run_job(spec, prepared=prepared, on_progress=on_progress)
+            outcome = run_job(
+                spec,
+                prepared=prepared,
+                on_progress=on_progress,
+                before_send=_cost_shown(ask=not (yes or dry_run)),
+            )
     _report(outcome, as_json, sandbox=sandbox, dry_run=dry_run)
+
+
+def _interactive() -> bool:
+    """Someone at a terminal can answer a question (replaced in tests)."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def _cost_shown(*, ask: bool) -> Callable[[Forecast], bool]:
+    """The estimate line before anything is sent; on a terminal, a costly run asks first.
+    Off a terminal (cron, CI) nothing ever waits for an answer."""
+
+    def before_send(forecast: Forecast) -> bool:
+        if not forecast.estimate.videos:
+            return True
+        note(describe(forecast))
+        if ask and forecast.estimate.credits > CONFIRM_ABOVE_CREDITS and _interactive():
+            try:
+                return click.confirm("Send it?", default=False, err=True)
+            except click.Abort:
+                return False
+        return True
+
+    return before_send
 
 
 MAX_LISTED_ROWS = 20

@@ -7,6 +7,8 @@ always at the end, whatever stopped the run.
 
 Exceptions (each carries one line for the user; the command line maps them to exit codes):
     JobError                    the run cannot start: usage, input, config, state (exit 2)
+    ├── OverBudget              the run's estimate is over --max-credits (exit 2)
+    └── NotConfirmed            the user did not confirm the cost (exit 2)
     LockedError (journal)       another run holds the state file's lock (exit 4)
     OutputError                 the output sheet could not be written (the journal is intact)
 """
@@ -22,13 +24,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pipeline import journal as j
 from pipeline.argil.client import DEFAULT_BASE_URL, ArgilClient, InsecureURLError, check_base_url
 from pipeline.config import Config, ConfigError, load_config
+from pipeline.cost import Forecast, forecast, over_budget_message
 from pipeline.mapping import RowPlan
 from pipeline.runner import (
     NOT_RUN,
@@ -58,6 +61,14 @@ class JobError(Exception):
     """The run cannot start; nothing was sent."""
 
 
+class OverBudget(JobError):
+    """The estimate of what the run would send is over the budget; nothing was sent."""
+
+
+class NotConfirmed(JobError):
+    """The cost was shown and not confirmed; nothing was sent."""
+
+
 class OutputError(Exception):
     """The output sheet could not be written; the journal still holds every row's state."""
 
@@ -77,6 +88,7 @@ class JobSpec:
     rpm: float | None = None
     concurrency: int | None = None
     rows: str | None = None
+    max_credits: float | None = None  # default: the config's api.max_credits
     flush_interval: float = 5.0
     options: RunOptions = field(default_factory=RunOptions)
     # For tests and embedding: the waits and the clock of the runner and the client (so no
@@ -202,15 +214,25 @@ def run_job(
     *,
     on_progress: Callable[[Progress], None] | None = None,
     prepared: Prepared | None = None,
+    before_send: Callable[[Forecast], bool] | None = None,
 ) -> JobOutcome:
-    """Run the batch described by ``spec`` to its end (or to a clean stop)."""
+    """Run the batch described by ``spec`` to its end (or to a clean stop).
+
+    ``before_send`` is shown what the run would send before anything is sent (a dry run
+    included) and may refuse it: nothing is sent then (NotConfirmed). A run whose estimate is
+    over the budget raises OverBudget first.
+    """
     job = prepared or prepare(spec)
+    limit = spec.max_credits if spec.max_credits is not None else job.config.api.max_credits
+    if limit is not None:
+        spec = replace(spec, options=replace(spec.options, max_credits=limit))
     options = spec.options
     api_key, base_url = "", ""
     if not spec.sandbox and not options.dry_run:
         base_url, api_key = resolve_api(spec)
     if options.dry_run:
         records = _read_records(job.state)
+        _check_cost(spec, job, records, before_send)
         runner = Runner(job.selected, None, None, options, records=records)
         summary = asyncio.run(runner.run())
         return JobOutcome(summary, None, job.state)
@@ -222,6 +244,7 @@ def run_job(
         journal = _open_journal(job.state, target)
         try:
             if not options.refresh_only:
+                _check_cost(spec, job, journal.all(), before_send)
                 journal.set_meta(_run_meta(spec, job))
             with contextlib.ExitStack() as stack:
                 if spec.sandbox:
@@ -229,6 +252,31 @@ def run_job(
                 return asyncio.run(_run(spec, job, journal, base_url, api_key, on_progress))
         finally:
             journal.close()
+
+
+def _check_cost(
+    spec: JobSpec,
+    job: Prepared,
+    records: dict[str, j.Record],
+    before_send: Callable[[Forecast], bool] | None,
+) -> None:
+    """The estimate of the rows this run would send, against the budget and the user."""
+    planner = Runner(job.selected, None, None, spec.options, records=records)
+    bodies = [plan.body for plan in planner.outgoing() if plan.body is not None]
+    # A sandbox try runs faster than the real API allows; the time it reports is the real
+    # run's, at the rate configured for it.
+    real_rate = not (spec.sandbox and spec.rpm is None)
+    found = forecast(
+        bodies,
+        rpm=spec.rpm or job.config.api.rpm,
+        render=spec.options.render,
+        real_rate=real_rate,
+        max_credits=spec.options.max_credits,
+    )
+    if found.max_credits is not None and found.estimate.credits > found.max_credits:
+        raise OverBudget(over_budget_message(found))
+    if before_send is not None and not before_send(found):
+        raise NotConfirmed("not confirmed; nothing was sent (--yes skips the question)")
 
 
 def _run_meta(spec: JobSpec, job: Prepared) -> dict[str, str]:

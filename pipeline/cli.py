@@ -252,7 +252,8 @@ def _cost_shown(*, ask: bool) -> Callable[[Forecast], bool]:
         if ask and forecast.estimate.credits > CONFIRM_ABOVE_CREDITS and _interactive():
             try:
                 return click.confirm("Send it?", default=False, err=True)
-            except click.Abort:
+            except click.Abort:  # end of input or Ctrl-C: the question's line is ended
+                note("")
                 return False
         return True
 

@@ -22,6 +22,7 @@ from pipeline.cost import estimate_body
 from pipeline.mapping import INVALID, SKIPPED, VALID, FieldError, Mapper, RowPlan
 from pipeline.sheets import Sheet
 
+
 @dataclass
 class ValidationReport:
     """Per-row plans (in sheet order) and totals over the valid rows."""

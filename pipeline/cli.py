@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from rich.console import Console
 
 from pipeline import __version__
+from pipeline.catalogue import CatalogueError, Kind, fetch_catalogue, table
 from pipeline.config import ConfigError, load_config
 from pipeline.cost import Forecast, describe
 from pipeline.job import (
@@ -525,6 +527,36 @@ def emulator(
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port")
+
+
+# --- avatars, voices, styles ---------------------------------------------------------------
+
+
+def _catalogue_command(kind: Kind, summary: str) -> None:
+    @main.command(name=kind, help=summary)
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, for scripts.")
+    @click.option("--search", metavar="TEXT", help="Only entries whose id or name has TEXT.")
+    @click.option("--base-url", help="API base URL (default: $ARGIL_BASE_URL or the Argil API).")
+    @click.option("--sandbox", is_flag=True, help="Ask the local emulator: no key, no network.")
+    def command(as_json: bool, search: str | None, base_url: str | None, sandbox: bool) -> None:
+        if sandbox and base_url:
+            fail("--sandbox asks a local emulator; drop --base-url or --sandbox")
+        with user_errors():
+            try:
+                entries = fetch_catalogue(kind, base_url=base_url, sandbox=sandbox, search=search)
+            except CatalogueError as exc:
+                fail(str(exc), EXIT_API_REFUSED)
+        if as_json:
+            click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
+        elif entries:
+            Console().print(table(kind, entries))
+        else:
+            note(f"no {kind} match {search!r}" if search else f"the API lists no {kind}")
+
+
+_catalogue_command("avatars", "List the avatars and their gestures (ids for avatar_id, slugs).")
+_catalogue_command("voices", "List the voices (ids for voice_id).")
+_catalogue_command("styles", "List the subtitle styles (ids for subtitles.style_id).")
 
 
 # --- init ---------------------------------------------------------------------------------

@@ -176,7 +176,12 @@ def _check_writable(folder: Path, what: str) -> None:
 
 def resolve_api(spec: JobSpec) -> tuple[str, str]:
     """(base_url, api_key) for a real run, refused before anything is sent."""
-    key = spec.api_key if spec.api_key is not None else os.environ.get("ARGIL_API_KEY", "")
+    return api_access(spec.base_url, spec.api_key)
+
+
+def api_access(base_url: str | None, api_key: str | None = None) -> tuple[str, str]:
+    """(base_url, api_key) from the arguments, else the environment; JobError when unusable."""
+    key = api_key if api_key is not None else os.environ.get("ARGIL_API_KEY", "")
     key = key.strip()
     if not key:
         raise JobError(
@@ -190,7 +195,7 @@ def resolve_api(spec: JobSpec) -> tuple[str, str]:
             "ARGIL_API_KEY holds characters that cannot be sent in a header (a newline or "
             "another control character?); check where the key comes from"
         )
-    url = spec.base_url or os.environ.get("ARGIL_BASE_URL") or DEFAULT_BASE_URL
+    url = base_url or os.environ.get("ARGIL_BASE_URL") or DEFAULT_BASE_URL
     try:
         return check_base_url(url), key
     except InsecureURLError as exc:

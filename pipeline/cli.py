@@ -567,9 +567,9 @@ _catalogue_command("styles", "List the subtitle styles (ids for subtitles.style_
 @sheet_name_option
 @encoding_option
 def init(sheet: Path, sheet_name: str | None, encoding: str | None) -> None:
-    """Print a starter config for SHEET, built from its headers."""
-    from pipeline.starter import starter_config
+    """Print a starter config for SHEET, guessed from its columns and their values."""
+    from pipeline.starter import starter_for
 
     with user_errors():
-        data = read_sheet(sheet, sheet=sheet_name, encoding=encoding)
-    click.echo(starter_config(data), nl=False)
+        text = starter_for(sheet, sheet=sheet_name, encoding=encoding)
+    click.echo(text, nl=False)

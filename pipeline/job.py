@@ -248,13 +248,17 @@ def run_job(
     with j.run_lock(job.state):
         journal = _open_journal(job.state, target)
         try:
+            # Read once, for the estimate and the run: a re-run of a big batch reads it once.
+            records = journal.all()
             if not options.refresh_only:
-                _check_cost(spec, job, journal.all(), before_send)
+                _check_cost(spec, job, records, before_send)
                 journal.set_meta(_run_meta(spec, job))
             with contextlib.ExitStack() as stack:
                 if spec.sandbox:
                     base_url, api_key = stack.enter_context(_sandbox(job.state)), SANDBOX_KEY
-                return asyncio.run(_run(spec, job, journal, base_url, api_key, on_progress))
+                return asyncio.run(
+                    _run(spec, job, journal, base_url, api_key, on_progress, records)
+                )
         finally:
             journal.close()
 
@@ -366,6 +370,7 @@ async def _run(
     base_url: str,
     api_key: str,
     on_progress: Callable[[Progress], None] | None,
+    records: dict[str, j.Record],
 ) -> JobOutcome:
     api = job.config.api
     # The sandbox has no rate limit: unless --rpm says otherwise, a tryout should not wait
@@ -383,7 +388,15 @@ async def _run(
         concurrency=spec.concurrency or api.concurrency,
         **{**timing, **spec.client_options},
     )
-    runner = Runner(job.selected, journal, client, spec.options, on_progress=on_progress, **timing)
+    runner = Runner(
+        job.selected,
+        journal,
+        client,
+        spec.options,
+        records=records,
+        on_progress=on_progress,
+        **timing,
+    )
     interrupted = _install_signal_handlers(runner)
     writer = _OutputWriter(job, journal)
     flusher = asyncio.create_task(writer.every(spec.flush_interval, runner))

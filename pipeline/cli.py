@@ -151,6 +151,7 @@ encoding_option = click.option(
 @click.option(
     "--max-credits",
     type=click.FloatRange(min=0),
+    metavar="N",
     help="Budget: send nothing if the estimate is over it; stop sending when it is reached.",
 )
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before sending a costly run.")
@@ -535,7 +536,9 @@ def emulator(
 def _catalogue_command(kind: Kind, summary: str) -> None:
     @main.command(name=kind, help=summary)
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, for scripts.")
-    @click.option("--search", metavar="TEXT", help="Only entries whose id or name has TEXT.")
+    @click.option(
+        "--search", metavar="TEXT", help="Only entries with every word of TEXT in them, any case."
+    )
     @click.option("--base-url", help="API base URL (default: $ARGIL_BASE_URL or the Argil API).")
     @click.option("--sandbox", is_flag=True, help="Ask the local emulator: no key, no network.")
     def command(as_json: bool, search: str | None, base_url: str | None, sandbox: bool) -> None:

@@ -116,6 +116,7 @@ class Forecast:
     rpm: float  # the rate the time is reckoned at
     real_rate: bool  # False: the rate of the real run, not the one this (sandbox) run uses
     max_credits: float | None = None
+    budget_source: str = "--max-credits"
 
     @property
     def send_seconds(self) -> float:
@@ -130,10 +131,11 @@ def forecast(
     render: bool,
     real_rate: bool = True,
     max_credits: float | None = None,
+    budget_source: str = "--max-credits",
 ) -> Forecast:
     estimate = estimate_bodies(bodies)
     requests = estimate.videos * (2 if render else 1)
-    return Forecast(estimate, requests, rpm, real_rate, max_credits)
+    return Forecast(estimate, requests, rpm, real_rate, max_credits, budget_source)
 
 
 class Budget:
@@ -143,8 +145,9 @@ class Budget:
     land after the lookup found nothing, so only what was never sent is known to be free.
     """
 
-    def __init__(self, limit: float) -> None:
+    def __init__(self, limit: float, source: str = "--max-credits") -> None:
         self.limit = limit
+        self.source = source
         self.spent = 0.0
 
     def take(self, body: Mapping[str, Any]) -> bool:
@@ -158,7 +161,7 @@ class Budget:
     def reason(self) -> str:
         return (
             f"the budget is reached: about {self.spent:,.0f} credits sent, the next video would "
-            f"pass --max-credits {self.limit:,.0f}"
+            f"pass {self.source} {self.limit:,.0f}"
         )
 
 
@@ -185,7 +188,7 @@ def describe(f: Forecast) -> str:
 def over_budget_message(f: Forecast) -> str:
     return (
         f"this run would send {f.estimate.videos} videos, about {f.estimate.minutes:,.1f} min "
-        f"of video, about {f.estimate.credits:,.0f} credits: over --max-credits "
+        f"of video, about {f.estimate.credits:,.0f} credits: over {f.budget_source} "
         f"{f.max_credits:,.0f}; nothing was sent (raise the budget, or send fewer rows "
         "with --rows)"
     )

@@ -228,9 +228,13 @@ def run_job(
     over the budget raises OverBudget first.
     """
     job = prepared or prepare(spec)
-    limit = spec.max_credits if spec.max_credits is not None else job.config.api.max_credits
-    if limit is not None:
-        spec = replace(spec, options=replace(spec.options, max_credits=limit))
+    if spec.max_credits is not None:
+        budget = replace(spec.options, max_credits=spec.max_credits, budget_source="--max-credits")
+        spec = replace(spec, options=budget)
+    elif job.config.api.max_credits is not None:
+        limit = job.config.api.max_credits
+        budget = replace(spec.options, max_credits=limit, budget_source="api.max_credits")
+        spec = replace(spec, options=budget)
     options = spec.options
     api_key, base_url = "", ""
     if not spec.sandbox and not options.dry_run:
@@ -281,6 +285,7 @@ def _check_cost(
         render=spec.options.render,
         real_rate=real_rate,
         max_credits=spec.options.max_credits,
+        budget_source=spec.options.budget_source,
     )
     if found.max_credits is not None and found.estimate.credits > found.max_credits:
         raise OverBudget(over_budget_message(found))

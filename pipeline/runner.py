@@ -70,6 +70,7 @@ class RunOptions:
     wait_timeout: float = 3600.0
     # Stop sending before the estimated credits of the creates sent would pass this.
     max_credits: float | None = None
+    budget_source: str = "--max-credits"  # where the budget was set, as messages name it
     # An in-doubt create may still be landing on the server: give it a moment before the
     # lookup decides that no video exists and the row may be sent again.
     doubt_delay: float = 2.0
@@ -193,7 +194,11 @@ class Runner:
         # Committed in flight ahead of their turn, not sent yet.
         self._reserved: set[str] = set()
         self._batch = 1
-        self._budget = Budget(options.max_credits) if options.max_credits is not None else None
+        self._budget = (
+            Budget(options.max_credits, options.budget_source)
+            if options.max_credits is not None
+            else None
+        )
         # Bumped whenever a row's result changes: the output writer skips a refresh that would
         # write the same sheet again.
         self.changes = 0

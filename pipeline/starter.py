@@ -11,6 +11,7 @@ Exceptions: :class:`~pipeline.sheets.SheetError` from reading the sheet.
 from __future__ import annotations
 
 import json
+import keyword
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -46,7 +47,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _URL = re.compile(r"(?:https?|ftp)://\S+", re.I)
 _TOKEN = re.compile(r"[\w.:#/-]*\d[\w.:#/-]*")  # no spaces and a digit: an id, a code
 _FLAGS = frozenset({"true", "false", "yes", "no", "y", "n", "x", "0", "1", "on", "off"})
-_JINJA_NAMES = frozenset({"row", "true", "false", "none", "and", "or", "not", "in", "is", "if"})
+# Names a template cannot use for a column: the row itself, and words Jinja reads as its own.
+_JINJA_NAMES = frozenset({"row", "true", "false", "none", *(k.lower() for k in keyword.kwlist)})
 # A column is of a kind when this share of its filled cells is.
 _MOSTLY = 0.9
 # Characters: longer values are prose, not what identifies a row.

@@ -95,7 +95,7 @@ def test_the_config_budget_applies_and_the_flag_overrides_it(
     write_leads(files["sheet"], 20)
     files["config"].write_text(CONFIG.replace("concurrency: 4", "max_credits: 5"), "utf-8")
     refused = run(files, emulator)
-    assert refused.exit_code == 2 and "over --max-credits 5;" in refused.stderr
+    assert refused.exit_code == 2 and "credits: over api.max_credits 5;" in refused.stderr
     assert emulator.emulator.stats.creates == 0
     allowed = run(files, emulator, "--max-credits", "100000")
     assert allowed.exit_code == 0, allowed.stderr

@@ -219,3 +219,13 @@ def test_a_header_only_sheet_goes_by_the_names(tmp_path: Path) -> None:
 def test_column_kinds(tmp_path: Path, values: list[str], kind: str) -> None:
     sheet = write_csv(tmp_path / "k.csv", ["column"], [[v] for v in values])
     assert profile(read_sheet(sheet))[0].kind == kind
+
+
+def test_a_header_a_template_cannot_name_is_reached_through_row(tmp_path: Path) -> None:
+    headers = ["id", "class", "row", "Notes", "notes"]
+    rows = [[str(i), "A", "x", f"Hello number {i}, here is a video.", "n"] for i in range(3)]
+    sheet = write_csv(tmp_path / "odd.csv", headers, rows)
+    config, data = starter(tmp_path, sheet)
+    assert data["moments"][0]["transcript"] == '{{ row["Notes"] }}'  # type: ignore[index]
+    assert data["video"]["name"] == 'Video for {{ row["class"] }}'  # type: ignore[index]
+    assert_only_the_avatar_is_missing(sheet, config, 3)

@@ -347,7 +347,7 @@ def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None]
         )
         from rich.progress import Progress as Bar
 
-        with Bar(
+        bar = Bar(
             TextColumn("[bold]rows"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -356,13 +356,21 @@ def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None]
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             transient=True,
-        ) as bar:
-            task = bar.add_task("rows", total=None, failed=0, rpm=0.0)
+        )
+        task = bar.add_task("rows", total=None, failed=0, rpm=0.0)
 
-            def update_bar(p: Progress) -> None:
-                bar.update(task, total=p.total, completed=p.finished, failed=p.failed, rpm=p.rpm)
+        def update_bar(p: Progress) -> None:
+            # Started with the first row, not before: the cost line and its question come
+            # first, and a live bar would draw over them.
+            if not bar.live.is_started:
+                bar.start()
+            bar.update(task, total=p.total, completed=p.finished, failed=p.failed, rpm=p.rpm)
 
+        try:
             yield update_bar
+        finally:
+            if bar.live.is_started:
+                bar.stop()
         return
     last = [time.monotonic()]
 

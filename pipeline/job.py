@@ -228,13 +228,11 @@ def run_job(
     over the budget raises OverBudget first.
     """
     job = prepared or prepare(spec)
-    if spec.max_credits is not None:
-        budget = replace(spec.options, max_credits=spec.max_credits, budget_source="--max-credits")
-        spec = replace(spec, options=budget)
-    elif job.config.api.max_credits is not None:
-        limit = job.config.api.max_credits
-        budget = replace(spec.options, max_credits=limit, budget_source="api.max_credits")
-        spec = replace(spec, options=budget)
+    limit, source = spec.max_credits, "--max-credits"
+    if limit is None:
+        limit, source = job.config.api.max_credits, "api.max_credits"
+    if limit is not None:
+        spec = replace(spec, options=replace(spec.options, max_credits=limit, budget_source=source))
     options = spec.options
     api_key, base_url = "", ""
     if not spec.sandbox and not options.dry_run:

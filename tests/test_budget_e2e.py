@@ -14,7 +14,8 @@ from pipeline import cli
 from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
 from pipeline.config import load_config
 from pipeline.cost import estimate_body
-from pipeline.job import JobSpec, run_job
+from pipeline.job import JobSpec, OverBudget, run_job
+from pipeline.journal import Journal
 from pipeline.runner import RunOptions
 from pipeline.sheets import read_sheet
 from pipeline.validation import validate_rows
@@ -87,6 +88,25 @@ def test_over_the_budget_nothing_is_sent_and_the_line_says_why(
     )
     assert emulator.emulator.stats.requests == 0, "not even the pre-flight"
     assert not files["output"].exists()
+
+
+def test_a_dry_run_over_the_budget_says_so_and_the_library_raises(
+    files: dict[str, Path], emulator: EmulatorServer
+) -> None:
+    write_leads(files["sheet"], 120)
+    dry = run(files, emulator, "--dry-run", "--max-credits", "10")
+    assert dry.exit_code == 2 and "credits: over --max-credits 10;" in dry.stderr
+    spec = JobSpec(
+        sheet=files["sheet"],
+        config=files["config"],
+        output=files["output"],
+        base_url=emulator.base_url,
+        api_key=KEY,
+        max_credits=10,
+    )
+    with pytest.raises(OverBudget, match=r"^this run would send 120 videos, "):
+        run_job(spec)
+    assert emulator.emulator.stats.requests == 0
 
 
 def test_the_config_budget_applies_and_the_flag_overrides_it(
@@ -211,6 +231,11 @@ def test_a_budget_reached_mid_run_stops_with_exit_3_and_the_next_run_resumes(
         assert pending and all("the budget is reached" in r["argil_error"] for r in pending)
         made = server.emulator.stats.created
         assert made + len(pending) == rows
+        journal = Journal(files["state"])
+        try:
+            assert "in_flight" not in {r.state for r in journal.all().values()}
+        finally:
+            journal.close()
 
         server.emulator.settings.fail_rate = 0.0
         second = run_job(spec)

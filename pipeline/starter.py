@@ -188,8 +188,13 @@ def _looks_like_data(sheet: Sheet) -> bool:
 def _data_sheet(path: Path, names: list[str], encoding: str | None) -> Sheet:
     """The first sheet, unless it reads as notes (a "Read me", prose in one column): then the
     biggest table among the others."""
-    first = read_sheet(path, sheet=names[0], encoding=encoding)
-    if _looks_like_data(first) and not _NOTES_SHEET.search(names[0]):
+    first: Sheet | None = None
+    unreadable: SheetError | None = None
+    try:
+        first = read_sheet(path, sheet=names[0], encoding=encoding)
+    except SheetError as exc:
+        unreadable = exc  # notes laid out freely are no table at all
+    if first is not None and _looks_like_data(first) and not _NOTES_SHEET.search(names[0]):
         return first
     best, best_cells = first, -1
     for name in names[1:]:
@@ -202,6 +207,9 @@ def _data_sheet(path: Path, names: list[str], encoding: str | None) -> Sheet:
         cells = sum(len(c.values) for c in profile(sheet))
         if cells > best_cells:
             best, best_cells = sheet, cells
+    if best is None:
+        assert unreadable is not None
+        raise unreadable
     return best
 
 

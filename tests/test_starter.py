@@ -229,3 +229,21 @@ def test_a_header_a_template_cannot_name_is_reached_through_row(tmp_path: Path) 
     assert data["moments"][0]["transcript"] == '{{ row["Notes"] }}'  # type: ignore[index]
     assert data["video"]["name"] == 'Video for {{ row["class"] }}'  # type: ignore[index]
     assert_only_the_avatar_is_missing(sheet, config, 3)
+
+
+def test_notes_laid_out_freely_are_passed_over(tmp_path: Path) -> None:
+    book = Workbook()
+    notes = book.active
+    assert notes is not None
+    notes.title = "Cover"
+    notes["A1"] = "Quarterly export"
+    notes["C4"] = "Prepared by the sales team"  # no header above it: not a table
+    data = book.create_sheet("Leads")
+    data.append(["email", "pitch"])
+    for i in range(3):
+        data.append([f"l{i}@example.com", f"Hello {i}, this is the pitch for you today."])
+    path = tmp_path / "cover.xlsx"
+    book.save(path)
+    config, loaded = starter(tmp_path, path)
+    assert loaded["input"] == {"sheet": "Leads", "key": ["email"]}
+    assert_only_the_avatar_is_missing(path, config, 3)

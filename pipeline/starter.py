@@ -32,7 +32,9 @@ _GUESSES: dict[str, tuple[str, ...]] = {
     "gesture": ("gesture", "gesture_slug"),
 }
 _ID_HEADER = re.compile(r"(?:^|_)(?:id|uuid|guid|key|sku|ref|reference|code)$")
-_NOTES_SHEET = re.compile(r"read\s*me|notes?|instructions?|about|info|help|cover|legend", re.I)
+_NOTES_SHEET = re.compile(
+    r"\s*(?:read\s*me|notes?|instructions?|about|info|help|cover|legend|how\s+to\b.*)\s*", re.I
+)
 # Whole-cell patterns. Regular expressions rather than a date parser: dateutil reads "12" as
 # the 12th of this month and "May" as a date, and a column of those is not a date column.
 _DATE = re.compile(
@@ -53,6 +55,10 @@ _JINJA_NAMES = frozenset({"row", "true", "false", "none", *(k.lower() for k in k
 _MOSTLY = 0.9
 # Characters: longer values are prose, not what identifies a row.
 _SHORT = 40
+# A column's kind is judged on its first values: enough to tell, and a huge sheet stays quick.
+_SAMPLE = 1000
+# Key pairs are tried among this many short columns at most.
+_PAIR_COLUMNS = 12
 
 
 @dataclass
@@ -80,7 +86,8 @@ def profile(sheet: Sheet) -> list[Column]:
     for header in sheet.headers:
         cells = [row.values.get(header, "").strip() for row in sheet.rows]
         values = [cell for cell in cells if cell]
-        columns.append(Column(header, values, len(cells) - len(values), _kind(header, values)))
+        kind = _kind(header, values[:_SAMPLE])
+        columns.append(Column(header, values, len(cells) - len(values), kind))
     return columns
 
 
@@ -150,12 +157,21 @@ def _key(columns: list[Column], script: Column | None) -> list[Column]:
     ]
     # Id-like columns first: "sku and market" before "product and market".
     short.sort(key=lambda c: c.kind != "id")
+    short = short[:_PAIR_COLUMNS]
     for i, first in enumerate(short):
         for second in short[i + 1 :]:
-            pairs = list(zip(first.values, second.values, strict=True))
-            if len(set(pairs)) == len(pairs):
+            if _unique_pairs(first.values, second.values):
                 return sorted((first, second), key=columns.index)
     return [c for c in candidates if c.mean_length <= _SHORT][:1]
+
+
+def _unique_pairs(left: list[str], right: list[str]) -> bool:
+    seen: set[tuple[str, str]] = set()
+    for pair in zip(left, right, strict=True):
+        if pair in seen:
+            return False  # most pairs fail within a few rows
+        seen.add(pair)
+    return True
 
 
 def _name(columns: list[Column], key: list[Column], script: Column | None) -> Column | None:
@@ -194,7 +210,7 @@ def _data_sheet(path: Path, names: list[str], encoding: str | None) -> Sheet:
         first = read_sheet(path, sheet=names[0], encoding=encoding)
     except SheetError as exc:
         unreadable = exc  # notes laid out freely are no table at all
-    if first is not None and _looks_like_data(first) and not _NOTES_SHEET.search(names[0]):
+    if first is not None and _looks_like_data(first) and not _NOTES_SHEET.fullmatch(names[0]):
         return first
     best, best_cells = first, -1
     for name in names[1:]:

@@ -288,6 +288,7 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
             exit_code=outcome.exit_code,
             sandbox=sandbox,
             dry_run=dry_run,
+            estimate=outcome.forecast.as_dict() if outcome.forecast else None,
         )
         click.echo(json.dumps(data, sort_keys=True))
     else:

@@ -123,6 +123,17 @@ class Forecast:
         """Requests leave evenly spaced, so N of them take N intervals."""
         return self.requests * 60.0 / self.rpm
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "videos": self.estimate.videos,
+            "minutes": round(self.estimate.minutes, 2),
+            "credits": round(self.estimate.credits),
+            "requests": self.requests,
+            "rpm": self.rpm,
+            "send_seconds": round(self.send_seconds, 1),
+            "max_credits": self.max_credits,
+        }
+
 
 def forecast(
     bodies: Iterable[Mapping[str, Any]],

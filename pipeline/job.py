@@ -115,6 +115,7 @@ class JobOutcome:
     state: Path
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
+    forecast: Forecast | None = None  # what the run was about to send, as estimated first
 
     @property
     def exit_code(self) -> int:
@@ -239,10 +240,10 @@ def run_job(
         base_url, api_key = resolve_api(spec)
     if options.dry_run:
         records = _read_records(job.state)
-        _check_cost(spec, job, records, before_send)
+        found = _check_cost(spec, job, records, before_send)
         runner = Runner(job.selected, None, None, options, records=records)
         summary = asyncio.run(runner.run())
-        return JobOutcome(summary, None, job.state)
+        return JobOutcome(summary, None, job.state, forecast=found)
 
     _check_writable(job.output.parent, "output sheet")
     _check_writable(job.state.parent, "state file")
@@ -252,15 +253,18 @@ def run_job(
         try:
             # Read once, for the estimate and the run: a re-run of a big batch reads it once.
             records = journal.all()
+            planned: Forecast | None = None
             if not options.refresh_only:
-                _check_cost(spec, job, records, before_send)
+                planned = _check_cost(spec, job, records, before_send)
                 journal.set_meta(_run_meta(spec, job))
             with contextlib.ExitStack() as stack:
                 if spec.sandbox:
                     base_url, api_key = stack.enter_context(_sandbox(job.state)), SANDBOX_KEY
-                return asyncio.run(
+                outcome = asyncio.run(
                     _run(spec, job, journal, base_url, api_key, on_progress, records)
                 )
+            outcome.forecast = planned
+            return outcome
         finally:
             journal.close()
 
@@ -270,7 +274,7 @@ def _check_cost(
     job: Prepared,
     records: dict[str, j.Record],
     before_send: Callable[[Forecast], bool] | None,
-) -> None:
+) -> Forecast:
     """The estimate of the rows this run would send, against the budget and the user."""
     planner = Runner(job.selected, None, None, spec.options, records=records)
     bodies = [plan.body for plan in planner.outgoing() if plan.body is not None]
@@ -289,6 +293,7 @@ def _check_cost(
         raise OverBudget(over_budget_message(found))
     if before_send is not None and not before_send(found):
         raise NotConfirmed("not confirmed; nothing was sent (--yes skips the question)")
+    return found
 
 
 def _run_meta(spec: JobSpec, job: Prepared) -> dict[str, str]:

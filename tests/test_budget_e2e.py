@@ -3,6 +3,7 @@ asked on a terminal only, a budget that refuses a run whole or stops it when rea
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -136,8 +137,21 @@ def test_the_estimate_line_comes_before_sending_with_the_real_runs_time(
     )
     assert result.stderr.index("To send: ") < result.stderr.index("120 rows: 120 created")
     # A second run has nothing to send: no line.
-    again = run(files, None)
+    again = run(files, None, "--json")
     assert again.exit_code == 0 and "To send: " not in again.stderr
+    assert json.loads(again.stdout)["estimate"]["videos"] == 0
+
+
+def test_the_json_summary_carries_the_estimate(
+    files: dict[str, Path], emulator: EmulatorServer
+) -> None:
+    write_leads(files["sheet"], 30)
+    result = run(files, emulator, "--json", "--render")
+    assert result.exit_code == 0, result.stderr
+    estimate = json.loads(result.stdout)["estimate"]
+    assert estimate["videos"] == 30 and estimate["requests"] == 60
+    assert estimate["credits"] == round(sheet_credits(files))
+    assert estimate["rpm"] == 60000 and estimate["max_credits"] is None
 
 
 def test_off_a_terminal_a_costly_run_never_asks(

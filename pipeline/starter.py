@@ -294,6 +294,7 @@ def starter_config(
     lines += [
         '# Every string is a template: {{ column }} or {{ row["Column With Spaces"] }}.',
         "# Check it with: argil-batch validate SHEET -c THIS_FILE",
+        "# A budget: api.max_credits: N (a run estimated over N sends nothing).",
     ]
     if script is None:
         lines.append("# transcript: no free-text column found; write the script or name a column.")

@@ -154,6 +154,18 @@ def test_the_json_summary_carries_the_estimate(
     assert estimate["rpm"] == 60000 and estimate["max_credits"] is None
 
 
+def test_the_estimate_counts_only_what_this_run_sends(
+    files: dict[str, Path], emulator: EmulatorServer
+) -> None:
+    write_leads(files["sheet"], 10)
+    first = run(files, emulator, "--rows", "2-4")
+    assert estimate_line(first).startswith("To send: 3 videos, ")
+    rest = run(files, emulator, "--max-credits", str(sheet_credits(files) * 0.8))
+    assert rest.exit_code == 0, rest.stderr
+    assert estimate_line(rest).startswith("To send: 7 videos, ")
+    assert emulator.emulator.stats.created == 10
+
+
 def test_off_a_terminal_a_costly_run_never_asks(
     files: dict[str, Path], emulator: EmulatorServer
 ) -> None:

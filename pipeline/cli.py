@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from rich.console import Console
 
 from pipeline import __version__
+from pipeline.catalogue import CatalogueError, Kind, fetch_catalogue, table
 from pipeline.config import ConfigError, load_config
+from pipeline.cost import Forecast, describe
 from pipeline.job import (
     JobError,
     JobOutcome,
@@ -38,6 +41,9 @@ from pipeline.validation import format_row_errors, validate_rows, write_payloads
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, EXIT_API_REFUSED, EXIT_LOCKED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
+# On a terminal, a run estimated above this many credits (about six minutes of video) asks
+# before sending.
+CONFIRM_ABOVE_CREDITS = 1000.0
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -142,6 +148,13 @@ encoding_option = click.option(
 @click.option(
     "--no-preflight", is_flag=True, help="Skip checking avatars, voices, gestures, styles first."
 )
+@click.option(
+    "--max-credits",
+    type=click.FloatRange(min=0),
+    metavar="N",
+    help="Budget: send nothing if the estimate is over it; stop sending when it is reached.",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before sending a costly run.")
 @click.option("--retry-failed", is_flag=True, help="Send again rows that failed before.")
 @click.option(
     "--resend-changed", is_flag=True, help="Make a new video for rows edited since theirs."
@@ -167,6 +180,8 @@ def run(
     wait: bool,
     wait_timeout: float,
     no_preflight: bool,
+    max_credits: float | None,
+    yes: bool,
     retry_failed: bool,
     resend_changed: bool,
     no_progress: bool,
@@ -195,6 +210,7 @@ def run(
         rpm=rpm,
         concurrency=concurrency,
         rows=rows,
+        max_credits=max_credits,
         options=RunOptions(
             render=render or wait,
             wait=wait,
@@ -214,8 +230,37 @@ def run(
         if not prepared.report.plans:
             note(f"{sheet} has no rows: nothing to do")
         with _progress(not no_progress, as_json) as on_progress:
-            outcome = run_job(spec, prepared=prepared, on_progress=on_progress)
+            outcome = run_job(
+                spec,
+                prepared=prepared,
+                on_progress=on_progress,
+                before_send=_cost_shown(ask=not (yes or dry_run)),
+            )
     _report(outcome, as_json, sandbox=sandbox, dry_run=dry_run)
+
+
+def _interactive() -> bool:
+    """Someone at a terminal can answer a question (replaced in tests)."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def _cost_shown(*, ask: bool) -> Callable[[Forecast], bool]:
+    """The estimate line before anything is sent; on a terminal, a costly run asks first.
+    Off a terminal (cron, CI) nothing ever waits for an answer."""
+
+    def before_send(forecast: Forecast) -> bool:
+        if not forecast.estimate.videos:
+            return True
+        note(describe(forecast))
+        if ask and forecast.estimate.credits > CONFIRM_ABOVE_CREDITS and _interactive():
+            try:
+                return click.confirm("Send it?", default=False, err=True)
+            except click.Abort:  # end of input or Ctrl-C: the question's line is ended
+                note("")
+                return False
+        return True
+
+    return before_send
 
 
 MAX_LISTED_ROWS = 20
@@ -243,6 +288,7 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
             exit_code=outcome.exit_code,
             sandbox=sandbox,
             dry_run=dry_run,
+            estimate=outcome.forecast.as_dict() if outcome.forecast else None,
         )
         click.echo(json.dumps(data, sort_keys=True))
     else:
@@ -303,7 +349,7 @@ def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None]
         )
         from rich.progress import Progress as Bar
 
-        with Bar(
+        bar = Bar(
             TextColumn("[bold]rows"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -312,13 +358,21 @@ def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None]
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             transient=True,
-        ) as bar:
-            task = bar.add_task("rows", total=None, failed=0, rpm=0.0)
+        )
+        task = bar.add_task("rows", total=None, failed=0, rpm=0.0)
 
-            def update_bar(p: Progress) -> None:
-                bar.update(task, total=p.total, completed=p.finished, failed=p.failed, rpm=p.rpm)
+        def update_bar(p: Progress) -> None:
+            # Started with the first row, not before: the cost line and its question come
+            # first, and a live bar would draw over them.
+            if not bar.live.is_started:
+                bar.start()
+            bar.update(task, total=p.total, completed=p.finished, failed=p.failed, rpm=p.rpm)
 
+        try:
             yield update_bar
+        finally:
+            if bar.live.is_started:
+                bar.stop()
         return
     last = [time.monotonic()]
 
@@ -508,6 +562,38 @@ def emulator(
         fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port")
 
 
+# --- avatars, voices, styles ---------------------------------------------------------------
+
+
+def _catalogue_command(kind: Kind, summary: str) -> None:
+    @main.command(name=kind, help=summary)
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, for scripts.")
+    @click.option(
+        "--search", metavar="TEXT", help="Only entries with every word of TEXT in them, any case."
+    )
+    @click.option("--base-url", help="API base URL (default: $ARGIL_BASE_URL or the Argil API).")
+    @click.option("--sandbox", is_flag=True, help="Ask the local emulator: no key, no network.")
+    def command(as_json: bool, search: str | None, base_url: str | None, sandbox: bool) -> None:
+        if sandbox and base_url:
+            fail("--sandbox asks a local emulator; drop --base-url or --sandbox")
+        with user_errors():
+            try:
+                entries = fetch_catalogue(kind, base_url=base_url, sandbox=sandbox, search=search)
+            except CatalogueError as exc:
+                fail(str(exc), EXIT_API_REFUSED)
+        if as_json:
+            click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
+        elif entries:
+            Console().print(table(kind, entries))
+        else:
+            note(f"no {kind} match {search!r}" if search else f"the API lists no {kind}")
+
+
+_catalogue_command("avatars", "List the avatars and their gestures (ids for avatar_id, slugs).")
+_catalogue_command("voices", "List the voices (ids for voice_id).")
+_catalogue_command("styles", "List the subtitle styles (ids for subtitles.style_id).")
+
+
 # --- init ---------------------------------------------------------------------------------
 
 
@@ -516,9 +602,9 @@ def emulator(
 @sheet_name_option
 @encoding_option
 def init(sheet: Path, sheet_name: str | None, encoding: str | None) -> None:
-    """Print a starter config for SHEET, built from its headers."""
-    from pipeline.starter import starter_config
+    """Print a starter config for SHEET, guessed from its columns and their values."""
+    from pipeline.starter import starter_for
 
     with user_errors():
-        data = read_sheet(sheet, sheet=sheet_name, encoding=encoding)
-    click.echo(starter_config(data), nl=False)
+        text = starter_for(sheet, sheet=sheet_name, encoding=encoding)
+    click.echo(text, nl=False)

@@ -490,6 +490,7 @@ class LimitsConfig(_Section):
 class ApiConfig(_Section):
     rpm: PositiveNumber = 60.0
     concurrency: Annotated[StrictInt, Field(ge=1)] = 4
+    max_credits: Annotated[float, PlainValidator(_plain_number), Field(ge=0)] | None = None
 
 
 class Config(_Section):

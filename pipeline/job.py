@@ -7,6 +7,8 @@ always at the end, whatever stopped the run.
 
 Exceptions (each carries one line for the user; the command line maps them to exit codes):
     JobError                    the run cannot start: usage, input, config, state (exit 2)
+    ├── OverBudget              the run's estimate is over --max-credits (exit 2)
+    └── NotConfirmed            the user did not confirm the cost (exit 2)
     LockedError (journal)       another run holds the state file's lock (exit 4)
     OutputError                 the output sheet could not be written (the journal is intact)
 """
@@ -22,13 +24,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pipeline import journal as j
 from pipeline.argil.client import DEFAULT_BASE_URL, ArgilClient, InsecureURLError, check_base_url
 from pipeline.config import Config, ConfigError, load_config
+from pipeline.cost import Forecast, forecast, over_budget_message
 from pipeline.mapping import RowPlan
 from pipeline.runner import (
     NOT_RUN,
@@ -58,6 +61,14 @@ class JobError(Exception):
     """The run cannot start; nothing was sent."""
 
 
+class OverBudget(JobError):
+    """The estimate of what the run would send is over the budget; nothing was sent."""
+
+
+class NotConfirmed(JobError):
+    """The cost was shown and not confirmed; nothing was sent."""
+
+
 class OutputError(Exception):
     """The output sheet could not be written; the journal still holds every row's state."""
 
@@ -77,6 +88,7 @@ class JobSpec:
     rpm: float | None = None
     concurrency: int | None = None
     rows: str | None = None
+    max_credits: float | None = None  # default: the config's api.max_credits
     flush_interval: float = 5.0
     options: RunOptions = field(default_factory=RunOptions)
     # For tests and embedding: the waits and the clock of the runner and the client (so no
@@ -103,6 +115,7 @@ class JobOutcome:
     state: Path
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
+    forecast: Forecast | None = None  # what the run was about to send, as estimated first
 
     @property
     def exit_code(self) -> int:
@@ -176,7 +189,12 @@ def _check_writable(folder: Path, what: str) -> None:
 
 def resolve_api(spec: JobSpec) -> tuple[str, str]:
     """(base_url, api_key) for a real run, refused before anything is sent."""
-    key = spec.api_key if spec.api_key is not None else os.environ.get("ARGIL_API_KEY", "")
+    return api_access(spec.base_url, spec.api_key)
+
+
+def api_access(base_url: str | None, api_key: str | None = None) -> tuple[str, str]:
+    """(base_url, api_key) from the arguments, else the environment; JobError when unusable."""
+    key = api_key if api_key is not None else os.environ.get("ARGIL_API_KEY", "")
     key = key.strip()
     if not key:
         raise JobError(
@@ -190,7 +208,7 @@ def resolve_api(spec: JobSpec) -> tuple[str, str]:
             "ARGIL_API_KEY holds characters that cannot be sent in a header (a newline or "
             "another control character?); check where the key comes from"
         )
-    url = spec.base_url or os.environ.get("ARGIL_BASE_URL") or DEFAULT_BASE_URL
+    url = base_url or os.environ.get("ARGIL_BASE_URL") or DEFAULT_BASE_URL
     try:
         return check_base_url(url), key
     except InsecureURLError as exc:
@@ -214,18 +232,30 @@ def run_job(
     *,
     on_progress: Callable[[Progress], None] | None = None,
     prepared: Prepared | None = None,
+    before_send: Callable[[Forecast], bool] | None = None,
 ) -> JobOutcome:
-    """Run the batch described by ``spec`` to its end (or to a clean stop)."""
+    """Run the batch described by ``spec`` to its end (or to a clean stop).
+
+    ``before_send`` is shown what the run would send before anything is sent (a dry run
+    included) and may refuse it: nothing is sent then (NotConfirmed). A run whose estimate is
+    over the budget raises OverBudget first.
+    """
     job = prepared or prepare(spec)
+    limit, source = spec.max_credits, "--max-credits"
+    if limit is None:
+        limit, source = job.config.api.max_credits, "api.max_credits"
+    if limit is not None:
+        spec = replace(spec, options=replace(spec.options, max_credits=limit, budget_source=source))
     options = spec.options
     api_key, base_url = "", ""
     if not spec.sandbox and not options.dry_run:
         base_url, api_key = resolve_api(spec)
     if options.dry_run:
         records = _read_records(job.state)
+        found = _check_cost(spec, job, records, before_send)
         runner = Runner(job.selected, None, None, options, records=records)
         summary = asyncio.run(runner.run())
-        return JobOutcome(summary, None, job.state)
+        return JobOutcome(summary, None, job.state, forecast=found)
 
     _check_writable(job.output.parent, "output sheet")
     _check_writable(job.state.parent, "state file")
@@ -233,12 +263,20 @@ def run_job(
     with _lock_for(job.state, options.refresh_only):
         journal = _open_journal(job.state, target)
         try:
+            # Read once, for the estimate and the run: a re-run of a big batch reads it once.
+            records = journal.all()
+            planned: Forecast | None = None
             if not options.refresh_only:
+                planned = _check_cost(spec, job, records, before_send)
                 journal.set_meta(_run_meta(spec, job))
             with contextlib.ExitStack() as stack:
                 if spec.sandbox:
                     base_url, api_key = stack.enter_context(_sandbox(job.state)), SANDBOX_KEY
-                return asyncio.run(_run(spec, job, journal, base_url, api_key, on_progress))
+                outcome = asyncio.run(
+                    _run(spec, job, journal, base_url, api_key, on_progress, records)
+                )
+            outcome.forecast = planned
+            return outcome
         finally:
             journal.close()
 
@@ -259,6 +297,33 @@ def _lock_for(state: Path, refresh_only: bool) -> Iterator[None]:
                 exc.holder,
             ) from None
         yield
+
+
+def _check_cost(
+    spec: JobSpec,
+    job: Prepared,
+    records: dict[str, j.Record],
+    before_send: Callable[[Forecast], bool] | None,
+) -> Forecast:
+    """The estimate of the rows this run would send, against the budget and the user."""
+    planner = Runner(job.selected, None, None, spec.options, records=records)
+    bodies = [plan.body for plan in planner.outgoing() if plan.body is not None]
+    # A sandbox try runs faster than the real API allows; the time it reports is the real
+    # run's, at the rate configured for it.
+    real_rate = not (spec.sandbox and spec.rpm is None)
+    found = forecast(
+        bodies,
+        rpm=spec.rpm or job.config.api.rpm,
+        render=spec.options.render,
+        real_rate=real_rate,
+        max_credits=spec.options.max_credits,
+        budget_source=spec.options.budget_source,
+    )
+    if found.max_credits is not None and found.estimate.credits > found.max_credits:
+        raise OverBudget(over_budget_message(found))
+    if before_send is not None and not before_send(found):
+        raise NotConfirmed("not confirmed; nothing was sent (--yes skips the question)")
+    return found
 
 
 def _run_meta(spec: JobSpec, job: Prepared) -> dict[str, str]:
@@ -372,6 +437,7 @@ async def _run(
     base_url: str,
     api_key: str,
     on_progress: Callable[[Progress], None] | None,
+    records: dict[str, j.Record],
 ) -> JobOutcome:
     api = job.config.api
     # The sandbox has no rate limit: unless --rpm says otherwise, a tryout should not wait
@@ -394,6 +460,7 @@ async def _run(
         journal,
         client,
         spec.options,
+        records=records,
         on_progress=on_progress,
         batch_tag=job.report.batch_tag or None,
         sheet_keys=[plan.key for plan in job.report.plans],

@@ -31,6 +31,7 @@ from pipeline.argil.client import (
     TransportError,
 )
 from pipeline.argil.models import FAILED_STATUSES, FINAL_STATUSES, Video, VideoStatus
+from pipeline.cost import Budget
 from pipeline.follow import follow, has_unfinished_video, needs_follow
 from pipeline.mapping import RowPlan
 from pipeline.outcomes import (
@@ -69,6 +70,9 @@ class RunOptions:
     preflight: bool = True
     callback_url: str | None = None
     wait_timeout: float = 3600.0
+    # Stop sending before the estimated credits of the creates sent would pass this.
+    max_credits: float | None = None
+    budget_source: str = "--max-credits"  # where the budget was set, as messages name it
     # An in-doubt create may still be landing on the server: give it a moment before the
     # lookup decides that no video exists and the row may be sent again.
     doubt_delay: float = 2.0
@@ -201,6 +205,11 @@ class Runner:
         # Committed in flight ahead of their turn, not sent yet.
         self._reserved: set[str] = set()
         self._batch = 1
+        self._budget = (
+            Budget(options.max_credits, options.budget_source)
+            if options.max_credits is not None
+            else None
+        )
         # Pages the last status sweep read: fewer followed videos than that are asked for one
         # by one.
         self._sweep_pages = 0
@@ -219,6 +228,13 @@ class Runner:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def outgoing(self) -> list[RowPlan]:
+        """The rows this run may create a video for, planned from the journal alone: new,
+        pending, retried and resent rows, and rows left in flight (their lookup may find no
+        video). Planning fills this runner's results: call it on a runner that does not run."""
+        to_send, to_resolve, _ = self._plan()
+        return [plan for plan, _ in to_resolve] + [plan for plan, _ in to_send]
 
     async def run(self) -> RunSummary:
         started = self._clock()
@@ -403,6 +419,8 @@ class Runner:
             if sends == self.options.max_sends:
                 self._leave_pending(plan, "every attempt was answered in doubt; run again")
                 return
+            if self._budget is not None and not self.stopping and not self._budget.take(body):
+                self.stop(self._budget.reason())
             if self.stopping:
                 self._leave_pending(plan, str(self._stop_reason))
                 return

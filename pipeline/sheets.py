@@ -327,6 +327,27 @@ def _csv_records(path: Path, text: str, delimiter: str) -> list[list[str]]:
 # --- workbooks --------------------------------------------------------------------------
 
 
+def workbook_sheets(path: Path) -> list[str]:
+    """The visible worksheets of a workbook, in order; [] for a CSV file."""
+    path = Path(path)
+    if path.suffix.lower() not in WORKBOOK_SUFFIXES:
+        return []
+    from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+
+    data = _read_bytes(path)
+    if not data.startswith(_ZIP_MAGIC):
+        return []  # reading it says what is wrong with it
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        return [
+            meta.name
+            for meta in book.sheets_metadata
+            if meta.visible == SheetVisibleEnum.Visible and meta.typ == SheetTypeEnum.WorkSheet
+        ]
+    except Exception:  # as in _read_workbook: reading the sheet itself reports the damage
+        return []
+
+
 def _read_workbook(path: Path, data: bytes, kind: str, sheet: str | None) -> Sheet:
     # python-calamine directly rather than pandas.read_excel(engine="calamine"): pandas turns
     # dates into midnight Timestamps (losing date vs datetime) and "NA" into NaN unless told

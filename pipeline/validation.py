@@ -19,27 +19,9 @@ from pathlib import Path
 
 from pipeline.batch import batch_tag
 from pipeline.config import Config
+from pipeline.cost import estimate_body
 from pipeline.mapping import INVALID, SKIPPED, VALID, FieldError, Mapper, RowPlan
 from pipeline.sheets import Sheet
-
-# --- estimates -------------------------------------------------------------------------
-# Rough figures for a summary line, never for billing. Sources: speech runs at about 15
-# characters a second (~150 words a minute); docs.argil.ai/resources/api-pricings lists video at
-# 160 credits a minute, generated voice at 20 credits a minute, an AI-image B-roll at 10 and a
-# stock-video B-roll at 20; the OpenAPI says an AVATAR_ACTION B-roll costs 40 plus animation.
-# Not counted: avatar royalties (some stock avatars only), automatic B-rolls (their number is
-# the server's choice) and animation seconds.
-CHARS_PER_SECOND = 15.0
-AUDIO_MOMENT_SECONDS = 20.0  # an audioUrl moment's length is unknown: half the 40 s maximum
-VIDEO_CREDITS_PER_MINUTE = 160.0
-VOICE_CREDITS_PER_MINUTE = 20.0
-BROLL_CREDITS = {
-    "GENERATION": 10.0,
-    "GOOGLE_IMAGES": 10.0,
-    "STOCKS_VIDEO": 20.0,
-    "AVATAR_ACTION": 40.0,
-    "UPLOAD": 0.0,
-}
 
 
 @dataclass
@@ -52,8 +34,8 @@ class ValidationReport:
     skipped: int
     moments: int
     chars: int
-    est_seconds: float  # an estimate, see the constants above
-    est_credits: float  # an estimate, see the constants above
+    est_seconds: float  # an estimate, see pipeline.cost
+    est_credits: float  # an estimate, see pipeline.cost
     batch_tag: str = ""  # extras.argilBatch of every video of this batch
 
 
@@ -77,9 +59,10 @@ def validate_rows(sheet: Sheet, config: Config) -> ValidationReport:
             valid += 1
             moments += plan.moments
             chars += plan.chars
-            plan_seconds, plan_credits = _estimate(plan)
-            seconds += plan_seconds
-            credits += plan_credits
+            assert plan.body is not None
+            estimate = estimate_body(plan.body)
+            seconds += estimate.seconds
+            credits += estimate.credits
         elif plan.status == SKIPPED:
             skipped += 1
         else:
@@ -119,24 +102,6 @@ def _mark_duplicates(plans: list[RowPlan], config: Config) -> None:
         plan.payload_hash = None
         plan.moments = plan.chars = 0
         plan.errors.append(FieldError("", template.format(row=earlier)))
-
-
-def _estimate(plan: RowPlan) -> tuple[float, float]:
-    assert plan.body is not None
-    speech = plan.chars / CHARS_PER_SECOND
-    audio = 0.0
-    brolls = 0.0
-    for moment in plan.body["moments"]:
-        if "audioUrl" in moment:
-            audio += AUDIO_MOMENT_SECONDS
-        broll = moment.get("broll")
-        if broll is not None:
-            brolls += BROLL_CREDITS.get(broll.get("type", ""), 0.0)
-    seconds = speech + audio
-    credits = (
-        seconds / 60 * VIDEO_CREDITS_PER_MINUTE + speech / 60 * VOICE_CREDITS_PER_MINUTE + brolls
-    )
-    return seconds, credits
 
 
 def write_payloads(report: ValidationReport, path: Path) -> int:

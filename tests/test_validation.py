@@ -11,12 +11,10 @@ import pytest
 from pipeline.argil.emulator import check_body
 from pipeline.argil.models import VideoCreateArgs
 from pipeline.config import BATCH_KEY_EXTRA, ConfigError, load_config, parse_config
+from pipeline.cost import CHARS_PER_SECOND, VIDEO_CREDITS_PER_MINUTE, VOICE_CREDITS_PER_MINUTE
 from pipeline.mapping import INVALID, SKIPPED, VALID
 from pipeline.sheets import read_sheet
 from pipeline.validation import (
-    CHARS_PER_SECOND,
-    VIDEO_CREDITS_PER_MINUTE,
-    VOICE_CREDITS_PER_MINUTE,
     ValidationReport,
     format_row_errors,
     validate_rows,

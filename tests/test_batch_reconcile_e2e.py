@@ -254,6 +254,21 @@ def test_a_row_changed_since_its_video_and_a_row_removed_are_reported(
         again = run_job(spec(work, server, output=output))
         assert again.summary.changed == 1 and again.summary.created == 0
 
+        resend = RunOptions(doubt_delay=0, resend_changed=True)
+        assert run_job(spec(work, server, output=output, options=resend)).summary.created == 1
+        # Lost again: the row's latest video (the one made from its new script) stands for it.
+        forget(Path(f"{output}.state"))
+        outcome = run_job(spec(work, server, output=output))
+        assert outcome.exit_code == 0 and outcome.summary.changed == 0
+        assert outcome.summary.adopted == 3 and server.emulator.stats.created == 5
+        rows = {row["email"]: row for row in read_output(output)}
+        newest = [
+            vid
+            for vid, v in server.emulator.videos.items()
+            if v["extras"]["argilBatchKey"].endswith("~1")
+        ]
+        assert [rows[emails[0]]["argil_video_id"]] == newest
+
 
 def test_another_campaign_over_the_same_leads_is_another_batch(work: dict[str, Path]) -> None:
     write_leads(work["sheet"], 3)

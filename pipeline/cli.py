@@ -325,6 +325,7 @@ def _print_summary(s: RunSummary, dry_run: bool) -> None:
         (s.renders, "renders started"),
         (s.done, "done"),
         (s.rendering, "still rendering"),
+        (s.not_in_sheet, "videos of the batch match no row"),
     ):
         if count:
             parts.append(f"{count} {label}")
@@ -392,6 +393,17 @@ def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None]
 @click.option("--wait", is_flag=True, help="Keep polling until every video is finished.")
 @wait_timeout_option
 @click.option("--base-url", help="API base URL (default: the one the run used).")
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The run's state file, when it is not beside OUTPUT (the run used --state).",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="The sandbox run's state, not the real run's (found beside OUTPUT or its "
+    "NAME.sandbox.argil twin).",
+)
 @no_progress_option
 @json_option
 @verbose_option
@@ -400,6 +412,8 @@ def status(
     wait: bool,
     wait_timeout: float,
     base_url: str | None,
+    state: Path | None,
+    sandbox: bool,
     no_progress: bool,
     as_json: bool,
     verbose: int,
@@ -407,7 +421,16 @@ def status(
     """Refresh every unfinished video of a run and rewrite its output sheet."""
     _setup_logging(verbose)
     with user_errors():
-        spec = status_spec(target, wait=wait, wait_timeout=wait_timeout, base_url=base_url)
+        if sandbox and base_url:
+            fail("--sandbox runs against a local emulator; drop --base-url or --sandbox")
+        spec = status_spec(
+            target,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            base_url=base_url,
+            state=state,
+            sandbox=sandbox,
+        )
         with _progress(not no_progress, as_json) as on_progress:
             outcome = run_job(spec, on_progress=on_progress)
     _report(outcome, as_json, sandbox=spec.sandbox, dry_run=False)

@@ -62,12 +62,13 @@ from pipeline.argil.models import (
     UploadBroll,
     VideoModel,
 )
+from pipeline.batch import BATCH_TAG_EXTRA
 
 BATCH_KEY_EXTRA = "argilBatchKey"
 """The extras key that carries a row's key; reserved, so a config cannot set it."""
 
-MAX_CONFIG_EXTRAS = MAX_EXTRAS - 1
-"""The API allows 5 extras and one of them is always the row key."""
+MAX_CONFIG_EXTRAS = MAX_EXTRAS - 2
+"""The API allows 5 extras: one is always the row key, one the batch tag."""
 
 _TEMPLATE_MARKERS = ("{{", "{%", "{#")
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -339,6 +340,18 @@ class InputConfig(_Section):
     skip_when_blank: Columns = Field(default_factory=list)
     namespace: Text = ""
 
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_fits(cls, value: str) -> str:
+        # It is also the batch tag every video carries in its extras.
+        if len(value.strip()) > MAX_EXTRA_CHARS:
+            raise _fail(
+                "namespace_length",
+                f"the namespace is over {MAX_EXTRA_CHARS} characters: it is also the batch tag "
+                "every video carries in its extras",
+            )
+        return value
+
 
 class SubtitlesConfig(_Section):
     enable: Flag = True
@@ -436,11 +449,16 @@ def _check_extras(value: dict[str, str]) -> dict[str, str]:
         raise _fail(
             "extras_reserved", f"{BATCH_KEY_EXTRA} is reserved: it always carries the row key"
         )
+    if BATCH_TAG_EXTRA in value:
+        raise _fail(
+            "extras_reserved", f"{BATCH_TAG_EXTRA} is reserved: it always carries the batch tag"
+        )
     if len(value) > MAX_CONFIG_EXTRAS:
         raise _fail(
             "extras_count",
             f"{len(value)} extras given, at most {MAX_CONFIG_EXTRAS}: the API takes {MAX_EXTRAS} "
-            f"pairs and one of them is always {BATCH_KEY_EXTRA} (the row key)",
+            f"pairs and two are always set: {BATCH_KEY_EXTRA} (the row key) and "
+            f"{BATCH_TAG_EXTRA} (the batch tag)",
         )
     for key in value:
         if len(key) > MAX_EXTRA_CHARS:
@@ -484,6 +502,11 @@ class Config(_Section):
 
     _source: str = PrivateAttr(default="config")
     _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """The file the config was read from (or the name given to ``parse_config``)."""
+        return self._source
 
     def locate(self, loc: Sequence[str | int]) -> str:
         """``file:line: yaml.path`` for a place in this config, as errors show it."""

@@ -137,6 +137,12 @@ def parse_rows(text: str) -> Callable[[int], bool]:
     return lambda row: any(low <= row <= high for low, high in spans)
 
 
+def sandbox_output_path(sheet: Path) -> Path:
+    """A sandbox run's default output: leads.csv -> leads.sandbox.argil.csv, never the real
+    run's leads.argil.csv (its ids mean nothing to the real API)."""
+    return default_output_path(sheet.with_name(f"{sheet.stem}.sandbox{sheet.suffix}"))
+
+
 def state_path_for(output: Path, sandbox: bool) -> Path:
     # The sandbox keeps its own journal: its video ids mean nothing to the real API.
     return output.with_name(output.name + (".sandbox-state" if sandbox else ".state"))
@@ -149,13 +155,19 @@ def prepare(spec: JobSpec) -> Prepared:
             spec.sheet, sheet=spec.sheet_name or config.input.sheet, encoding=spec.encoding
         )
         report = validate_rows(sheet, config)
-        output = spec.output or default_output_path(spec.sheet)
+        default = sandbox_output_path if spec.sandbox else default_output_path
+        output = spec.output or default(spec.sheet)
         # Refused now, not at the final write after every video was made.
         check_output_fits(sheet, output)
     except (ConfigError, SheetError) as exc:
         raise JobError(str(exc)) from exc
     if output.resolve() == spec.sheet.resolve():
         raise JobError(f"-o {output} is the input sheet; the input is never modified")
+    if spec.sandbox and state_path_for(output, False).exists():
+        raise JobError(
+            f"-o {output} is the output of a real run; a sandbox run writes its own: "
+            "drop -o, or choose another file"
+        )
     selected = report.plans
     if spec.rows:
         wanted = parse_rows(spec.rows)
@@ -248,7 +260,7 @@ def run_job(
     _check_writable(job.output.parent, "output sheet")
     _check_writable(job.state.parent, "state file")
     target = SANDBOX_TARGET if spec.sandbox else base_url
-    with j.run_lock(job.state):
+    with _lock_for(job.state, options.refresh_only):
         journal = _open_journal(job.state, target)
         try:
             # Read once, for the estimate and the run: a re-run of a big batch reads it once.
@@ -267,6 +279,24 @@ def run_job(
             return outcome
         finally:
             journal.close()
+
+
+@contextlib.contextmanager
+def _lock_for(state: Path, refresh_only: bool) -> Iterator[None]:
+    """The run lock; refused for ``status`` with what helps there (it has no other state
+    file to turn to: the run holding the lock is the one it would refresh)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(j.run_lock(state))
+        except j.LockedError as exc:
+            if not refresh_only:
+                raise
+            raise j.LockedError(
+                f"a run holds the lock on {state} ({exc.holder}); wait for it to finish, "
+                "then run status again",
+                exc.holder,
+            ) from None
+        yield
 
 
 def _check_cost(
@@ -309,30 +339,53 @@ def _run_meta(spec: JobSpec, job: Prepared) -> dict[str, str]:
     return meta
 
 
-def locate_state(target: Path) -> Path:
-    """``status`` takes an output sheet or a state file; find the state file."""
+def _is_sheet(path: Path) -> bool:
+    return path.suffix.lower() in (".csv", ".tsv", ".xlsx", ".xlsm", ".ods")
+
+
+def locate_state(target: Path, sandbox: bool = False) -> Path:
+    """``status`` takes an output sheet or a state file; find the state file. ``sandbox``:
+    only a sandbox run's, beside the sheet or beside its sandbox twin (leads.argil.csv ->
+    leads.sandbox.argil.csv)."""
     if not target.exists():
         raise JobError(f"{target} does not exist; pass the output sheet or the state file of a run")
-    if target.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".ods"):
-        found = [
-            state_path_for(target, sandbox)
-            for sandbox in (False, True)
-            if state_path_for(target, sandbox).exists()
-        ]
-        if not found:
-            raise JobError(
-                f"no state file beside {target}; pass the state file of its run (--state)"
-            )
-        return max(found, key=lambda p: p.stat().st_mtime)
-    return target
+    if not _is_sheet(target):
+        return target
+    candidates = [state_path_for(target, True)]
+    if sandbox and ".argil." in target.name and ".sandbox.argil." not in target.name:
+        candidates.append(state_path_for(_sandbox_twin(target), True))
+    if not sandbox:
+        candidates.insert(0, state_path_for(target, False))
+    found = [path for path in candidates if path.exists()]
+    if not found:
+        which = "no sandbox state file" if sandbox else "no state file"
+        raise JobError(f"{which} beside {target}; pass the state file of its run with --state")
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
+def _sandbox_twin(output: Path) -> Path:
+    return output.with_name(output.name.replace(".argil.", ".sandbox.argil.", 1))
 
 
 def status_spec(
-    target: Path, *, wait: bool, wait_timeout: float, base_url: str | None = None
+    target: Path,
+    *,
+    wait: bool,
+    wait_timeout: float,
+    base_url: str | None = None,
+    state: Path | None = None,
+    sandbox: bool = False,
 ) -> JobSpec:
     """A run that creates nothing: it refreshes the statuses of the videos a run made and
-    rewrites its output sheet, from the input and config that run recorded."""
-    state = locate_state(target)
+    rewrites its output sheet, from the input and config that run recorded.
+
+    ``state``: the run's state file, wherever it is (then ``target`` may name the output
+    sheet to rewrite). ``sandbox``: the sandbox run's, refused for a real run's state."""
+    if state is not None and not state.exists():
+        raise JobError(f"--state {state} does not exist; pass the state file of a run")
+    # With --state, a sheet named beside it is the output to rewrite (moved since the run).
+    output_named = state is not None and target != state and _is_sheet(target)
+    state = state or locate_state(target, sandbox)
     journal = _open_journal(state, None)
     try:
         meta = journal.meta()
@@ -340,11 +393,17 @@ def status_spec(
         journal.close()
     if "input" not in meta or "target" not in meta:
         raise JobError(f"{state} holds no finished run yet; run `argil-batch run` first")
-    sandbox = meta["target"] == SANDBOX_TARGET
+    recorded_sandbox = meta["target"] == SANDBOX_TARGET
+    if sandbox and not recorded_sandbox:
+        raise JobError(f"{state} is the state of a real run, not a sandbox one; drop --sandbox")
+    sandbox = recorded_sandbox
+    output = Path(meta["output"])
+    if output_named:
+        output = target
     return JobSpec(
         sheet=Path(meta["input"]),
         config=Path(meta["config"]),
-        output=Path(meta["output"]),
+        output=output,
         state=state,
         sheet_name=meta.get("sheet_name"),
         encoding=meta.get("encoding"),
@@ -403,6 +462,8 @@ async def _run(
         spec.options,
         records=records,
         on_progress=on_progress,
+        batch_tag=job.report.batch_tag or None,
+        sheet_keys=[plan.key for plan in job.report.plans],
         **timing,
     )
     interrupted = _install_signal_handlers(runner)

@@ -90,6 +90,14 @@ def batch_key(key: str, generation: int) -> str:
     return key if generation == 0 else f"{key}~{generation}"
 
 
+def parse_batch_key(value: str) -> tuple[str, int]:
+    """(row key, generation) of an ``extras.argilBatchKey`` value: the inverse of batch_key."""
+    key, sep, generation = value.rpartition("~")
+    if sep and key and generation.isdigit():
+        return key, int(generation)
+    return value, 0
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -278,6 +286,31 @@ class Journal:
                     video.error,
                     now_iso(),
                     key,
+                ),
+            )
+
+    def adopt(self, row: InFlight) -> None:
+        """A row this journal did not know gets the video the API already had for it (found
+        by listing the batch): recorded as created, then filled in by ``mark_video``."""
+        stamp = now_iso()
+        with self._unsynced(), self._db:
+            self._db.execute(
+                """INSERT INTO rows (key, row, payload_hash, state, generation, moments,
+                                     created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(key) DO UPDATE SET
+                     row = excluded.row, payload_hash = excluded.payload_hash,
+                     state = excluded.state, generation = excluded.generation,
+                     moments = excluded.moments, updated_at = excluded.updated_at""",
+                (
+                    row.key,
+                    row.row,
+                    row.payload_hash,
+                    CREATED,
+                    row.generation,
+                    row.moments,
+                    stamp,
+                    stamp,
                 ),
             )
 

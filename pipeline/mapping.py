@@ -48,6 +48,7 @@ from pipeline.argil.models import (
     VideoModel,
     utf16_len,
 )
+from pipeline.batch import BATCH_TAG_EXTRA
 from pipeline.chunking import split_transcript
 from pipeline.config import (
     BATCH_KEY_EXTRA,
@@ -299,8 +300,10 @@ class _Moment:
 class Mapper:
     """Maps rows of one sheet (given by its headers) with one config."""
 
-    def __init__(self, config: Config, headers: list[str]) -> None:
+    def __init__(self, config: Config, headers: list[str], batch_tag: str | None = None) -> None:
         self.config = config
+        # Carried by every video as extras.argilBatch (see pipeline.batch); None: not added.
+        self.batch_tag = batch_tag
         self.headers = list(headers)
         self._problems: list[str] = []
         self._names = _template_names(self.headers)
@@ -583,9 +586,11 @@ class Mapper:
         key = self.row_key(values, canonical)
         extras = body.get("extras")
         if extras is None:
-            body["extras"] = {BATCH_KEY_EXTRA: key}
-        else:
-            extras[BATCH_KEY_EXTRA] = key
+            extras = body["extras"] = {}
+        extras[BATCH_KEY_EXTRA] = key
+        if self.batch_tag is not None:
+            # After the payload hash: a renamed sheet must not make every row CHANGED.
+            extras[BATCH_TAG_EXTRA] = self.batch_tag
         moments = body["moments"]
         chars = 0
         for moment in moments:

@@ -12,7 +12,6 @@ callback and returns a :class:`RunSummary` from which the command line derives i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from collections import Counter, deque
@@ -33,25 +32,28 @@ from pipeline.argil.client import (
 )
 from pipeline.argil.models import FAILED_STATUSES, FINAL_STATUSES, Video, VideoStatus
 from pipeline.cost import Budget
+from pipeline.follow import follow, has_unfinished_video, needs_follow
 from pipeline.mapping import RowPlan
+from pipeline.outcomes import (
+    CHANGED,
+    FAILED,
+    FAILED_OUTCOMES,
+    IN_DOUBT,
+    INVALID,
+    PENDING,
+    SKIPPED,
+    WOULD_SEND,
+)
+from pipeline.outcomes import (
+    NOT_RUN as NOT_RUN,  # the job module's word for rows outside --rows
+)
 from pipeline.preflight import check_body as check_catalogue
 from pipeline.preflight import fetch_catalogue, uses_styles
+from pipeline.reconcile import Unresolved, adopt_if_found, lookup, reconcile_rows
 from pipeline.sheets import OUTPUT_COLUMNS
 
 BATCH_KEY = "argilBatchKey"
 MAX_ERROR_CHARS = 500
-
-# Row outcomes that are not an API video status.
-INVALID = "INVALID"
-SKIPPED = "SKIPPED"
-FAILED = "FAILED"
-CHANGED = "CHANGED"
-PENDING = "PENDING"
-IN_DOUBT = "IN_DOUBT"
-NOT_RUN = "NOT_RUN"
-WOULD_SEND = "WOULD_SEND"
-# A row refused by the API and a video that ended FAILED share the word: count it once.
-FAILED_OUTCOMES = frozenset({FAILED, *FAILED_STATUSES})
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -75,7 +77,7 @@ class RunOptions:
     # lookup decides that no video exists and the row may be sent again.
     doubt_delay: float = 2.0
     max_sends: int = 5
-    poll_initial: float = 5.0
+    poll_initial: float = 2.0
     poll_max: float = 60.0
 
 
@@ -132,6 +134,8 @@ class RunSummary:
     renders: int = 0
     requests: int = 0
     rate_limited: int = 0
+    # Videos of this batch on the API that no row of the sheet claims (rows since removed).
+    not_in_sheet: int = 0
     elapsed: float = 0.0
     stopped: str | None = None
     statuses: dict[str, int] = field(default_factory=dict)
@@ -170,8 +174,15 @@ class Runner:
         on_progress: Callable[[Progress], None] | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        batch_tag: str | None = None,
+        sheet_keys: Iterable[str] | None = None,
     ) -> None:
         self.plans = plans
+        # The extras.argilBatch of this batch's videos: None lists nothing (reconcile, follow).
+        self.batch_tag = batch_tag
+        # Every row key of the sheet (rows outside --rows too): a batch video whose key is
+        # none of them belongs to a row since removed.
+        self.sheet_keys = set(sheet_keys) if sheet_keys is not None else {p.key for p in plans}
         self.journal = journal
         self.client = client
         self.options = options
@@ -199,6 +210,9 @@ class Runner:
             if options.max_credits is not None
             else None
         )
+        # Pages the last status sweep read: fewer followed videos than that are asked for one
+        # by one.
+        self._sweep_pages = 0
         # Bumped whenever a row's result changes: the output writer skips a refresh that would
         # write the same sheet again.
         self.changes = 0
@@ -228,11 +242,14 @@ class Runner:
         if self.options.refresh_only:
             # Rows left in flight are looked up (a read): found videos are adopted, the others
             # stay in flight for the next run, which alone may send.
-            await asyncio.gather(*(self._adopt_if_found(p, g) for p, g in to_resolve))
-            unfinished = [p for p in self.plans if self._has_unfinished_video(p)]
+            await asyncio.gather(*(adopt_if_found(self, p, g) for p, g in to_resolve))
+            unfinished = [p for p in self.plans if has_unfinished_video(self, p)]
             timeout = self.options.wait_timeout if self.options.wait else 0.0
-            await self.follow(unfinished, timeout, immediate=True)
+            await follow(self, unfinished, timeout, immediate=True)
         elif not self.options.dry_run:
+            if self.batch_tag is not None and any(p.key not in self.records for p, _ in to_send):
+                to_send, to_resolve, adopted = await reconcile_rows(self, to_send, to_resolve)
+                to_render += adopted
             if self.options.preflight and to_send:
                 to_send = await self._preflight(to_send)
             work: list[tuple[str, RowPlan, int]] = [("resolve", p, g) for p, g in to_resolve]
@@ -241,8 +258,8 @@ class Runner:
             self._work_total = len(work)
             await self._drain(work)
             if self.options.wait and not self.stopping:
-                following = [p for p in self.plans if self._needs_follow(p)]
-                await self.follow(following, self.options.wait_timeout, immediate=False)
+                following = [p for p in self.plans if needs_follow(self, p)]
+                await follow(self, following, self.options.wait_timeout, immediate=False)
         self._summarise(started)
         return self.summary
 
@@ -391,8 +408,8 @@ class Runner:
         while True:
             if look_first:
                 try:
-                    found = await self._lookup(plan, generation)
-                except _Unresolved:
+                    found = await lookup(self, plan, generation)
+                except Unresolved:
                     return  # still in flight: the next run asks again
                 if found is not None:
                     self._adopt(plan, found)
@@ -466,45 +483,12 @@ class Runner:
         self.journal.mark_many_in_flight(rows)
         self._reserved.update(row.key for row in rows[1:])
 
-    async def _adopt_if_found(self, plan: RowPlan, generation: int) -> None:
-        with contextlib.suppress(_Unresolved):
-            found = await self._lookup(plan, generation)
-            if found is not None:
-                self._adopt(plan, found)
-
     def _leave_pending(self, plan: RowPlan, reason: str) -> None:
         """Nothing was created for this row (refused, or looked up and absent)."""
         assert self.journal is not None
         self.journal.mark_pending(plan.key, reason)
         result = self.results[plan.row]
         result.status, result.error = PENDING, f"not sent: {reason}"
-
-    async def _lookup(self, plan: RowPlan, generation: int) -> Video | None:
-        """The video that carries this row's batch key, or None when there is none.
-
-        Raises _Unresolved when the API could not say; the row then stays in flight, and the
-        next run asks again."""
-        assert self.client is not None
-        key = j.batch_key(plan.key, generation)
-        try:
-            videos = await self.client.find_videos({BATCH_KEY: key})
-        except ArgilError as exc:
-            if isinstance(exc, FatalError):
-                self.stop(exc.message)
-            result = self.results[plan.row]
-            result.status = IN_DOUBT
-            result.error = f"could not check whether its video exists ({exc.message}); run again"
-            raise _Unresolved from exc
-        matching = [v for v in videos if (v.extras or {}).get(BATCH_KEY) == key]
-        if not matching:
-            return None
-        matching.sort(key=lambda v: v.created_at or "")
-        if len(matching) > 1:
-            # Made outside this journal's knowledge (a lost state file, another tool): adopt
-            # the oldest and say so, rather than hide credits spent twice.
-            others = ", ".join(v.id for v in matching[1:])
-            self._adopt_notes[plan.row] = f"{len(matching)} videos carry this row's key: {others}"
-        return matching[0]
 
     def _adopt(self, plan: RowPlan, video: Video) -> None:
         state = j.RENDERING if video.status not in (None, VideoStatus.IDLE) else j.CREATED
@@ -579,58 +563,6 @@ class Runner:
             result.error = f"status not refreshed: {exc.message}"
         return None
 
-    # --- following statuses ----------------------------------------------------------------
-
-    def _has_unfinished_video(self, plan: RowPlan) -> bool:
-        result = self.results.get(plan.row)
-        # A CHANGED row's video belongs to an older version of the row: left alone.
-        return bool(
-            result
-            and result.video_id
-            and result.status not in FINAL_STATUSES
-            and result.status != CHANGED
-        )
-
-    def _needs_follow(self, plan: RowPlan) -> bool:
-        """A video that will change without us: rendering, or asked to render."""
-        if not self._has_unfinished_video(plan):
-            return False
-        return plan.key in self._rendered or self.results[plan.row].status != VideoStatus.IDLE
-
-    async def follow(self, plans: Iterable[RowPlan], timeout: float, *, immediate: bool) -> None:
-        """Poll unfinished videos with growing intervals until each is final or ``timeout``
-        seconds have passed. Every poll goes through the client's shared rate gate."""
-        waiting = list(plans)
-        deadline = self._clock() + timeout
-        delay = self.options.poll_initial
-        first = immediate
-        while waiting and not self.stopping:
-            if not first:
-                remaining = deadline - self._clock()
-                if remaining <= 0:
-                    break
-                await self._sleep(min(delay, remaining))
-                delay = min(delay * 1.5, self.options.poll_max)
-            first = False
-            await asyncio.gather(*(self.refresh(plan) for plan in waiting))
-            waiting = [p for p in waiting if self._needs_follow(p)]
-            if timeout <= 0:
-                break
-        if self.options.wait:
-            for plan in waiting:
-                self.results[
-                    plan.row
-                ].error = (
-                    "still rendering when the wait ended; `argil-batch status` refreshes it later"
-                )
-
-    async def refresh(self, plan: RowPlan) -> None:
-        video = await self._get(plan)
-        if video is None:
-            return
-        state = j.RENDERING if plan.key in self._rendered or video.status != "IDLE" else j.CREATED
-        self._record_video(plan, video, state)
-
     # --- bookkeeping -----------------------------------------------------------------------
 
     def _row_finished(self, plan: RowPlan) -> None:
@@ -672,10 +604,6 @@ class Runner:
         if self.client is not None:
             s.requests = self.client.stats.requests
             s.rate_limited = self.client.stats.rate_limited
-
-
-class _Unresolved(Exception):
-    """The API could not say whether a row's video exists."""
 
 
 def _record_status(record: j.Record) -> str:

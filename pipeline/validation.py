@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.batch import batch_tag
 from pipeline.config import Config
 from pipeline.cost import estimate_body
 from pipeline.mapping import INVALID, SKIPPED, VALID, FieldError, Mapper, RowPlan
@@ -35,11 +36,19 @@ class ValidationReport:
     chars: int
     est_seconds: float  # an estimate, see pipeline.cost
     est_credits: float  # an estimate, see pipeline.cost
+    batch_tag: str = ""  # extras.argilBatch of every video of this batch
 
 
 def validate_rows(sheet: Sheet, config: Config) -> ValidationReport:
     """Map every row of ``sheet``; ConfigError if the config does not fit the sheet."""
-    mapper = Mapper(config, sheet.headers)
+    tag = batch_tag(
+        namespace=config.input.namespace,
+        sheet_path=sheet.path,
+        sheet_name=sheet.sheet_name,
+        config_path=config.source,
+        key_columns=list(config.input.key or []),
+    )
+    mapper = Mapper(config, sheet.headers, batch_tag=tag)
     map_row = mapper.map_row
     plans = [map_row(row) for row in sheet.rows]
     _mark_duplicates(plans, config)
@@ -67,6 +76,7 @@ def validate_rows(sheet: Sheet, config: Config) -> ValidationReport:
         chars=chars,
         est_seconds=round(seconds, 1),
         est_credits=round(credits, 1),
+        batch_tag=tag,
     )
 
 

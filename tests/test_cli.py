@@ -220,7 +220,9 @@ def test_an_xlsx_input_gives_an_xlsx_output_with_a_plain_progress_line(tmp_path:
     assert code == 0, err
     # Not a terminal (as under cron): plain progress lines, no bar.
     assert "progress: 6/6 rows, 0 failed" in err
-    output = tmp_path / "launches.argil.xlsx"
+    # A sandbox run writes its own output, beside the real run's.
+    output = tmp_path / "launches.sandbox.argil.xlsx"
+    assert f"Output: {output}" in err
     rows = list(load_workbook(output, read_only=True).active.iter_rows(values_only=True))
     header = list(rows[0])
     assert header[-9:] == [

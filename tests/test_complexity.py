@@ -109,7 +109,9 @@ def rerun_statements(folder: Path, rows: int, emulator: EmulatorServer) -> list[
     config_path = folder / "c.yaml"
     config_path.write_text(CONFIG, encoding="utf-8")
     spec = JobSpec(
-        sheet=write_sheet(folder / "leads.csv", rows),
+        # Two batches, by their sheets' names: the same name in another folder is the same
+        # batch, whose videos the second would adopt.
+        sheet=write_sheet(folder / f"{folder.name}.csv", rows),
         config=config_path,
         base_url=emulator.base_url,
         api_key="k",

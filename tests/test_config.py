@@ -252,19 +252,31 @@ def test_templates_in_number_fields_are_parsed_too(tmp_path: Path) -> None:
 # --- values ------------------------------------------------------------------------------
 
 
-def test_five_extras_are_refused_with_the_reason(tmp_path: Path) -> None:
-    extras = ", ".join(f"e{i}: v" for i in range(5))
+def test_four_extras_are_refused_with_the_reason(tmp_path: Path) -> None:
+    extras = ", ".join(f"e{i}: v" for i in range(4))
     text = MINIMAL.replace('  name: "{{ title }}"\n', f"  name: x\n  extras: {{{extras}}}\n")
     assert problems(tmp_path, text) == [
-        f"{loc(tmp_path)}:3: video.extras: 5 extras given, at most 4: the API takes 5 pairs "
-        f"and one of them is always {BATCH_KEY_EXTRA} (the row key)"
+        f"{loc(tmp_path)}:3: video.extras: 4 extras given, at most 3: the API takes 5 pairs "
+        f"and two are always set: {BATCH_KEY_EXTRA} (the row key) and argilBatch (the batch tag)"
     ]
 
 
-def test_four_extras_are_fine(tmp_path: Path) -> None:
-    extras = ", ".join(f"e{i}: v" for i in range(4))
+def test_three_extras_are_fine(tmp_path: Path) -> None:
+    extras = ", ".join(f"e{i}: v" for i in range(3))
     text = MINIMAL.replace('  name: "{{ title }}"\n', f"  name: x\n  extras: {{{extras}}}\n")
-    assert load_config(write(tmp_path, text)).video.extras == {f"e{i}": "v" for i in range(4)}
+    assert load_config(write(tmp_path, text)).video.extras == {f"e{i}": "v" for i in range(3)}
+
+
+def test_batch_tag_extra_is_reserved(tmp_path: Path) -> None:
+    text = MINIMAL.replace('  name: "{{ title }}"\n', "  name: x\n  extras: {argilBatch: b}\n")
+    assert problems(tmp_path, text) == [
+        f"{loc(tmp_path)}:3: video.extras: argilBatch is reserved: it always carries the batch tag"
+    ]
+
+
+def test_a_namespace_longer_than_an_extras_value_is_refused(tmp_path: Path) -> None:
+    text = "input:\n  namespace: " + "n" * 257 + "\n" + MINIMAL
+    assert "input.namespace: the namespace is over 256 characters" in problems(tmp_path, text)[0]
 
 
 def test_batch_key_extra_is_reserved(tmp_path: Path) -> None:

@@ -123,8 +123,8 @@ def test_render_and_wait_bring_every_row_to_done_with_its_link(
         assert {r["argil_status"] for r in rows.values()} == {"DONE"}
         assert all(r["argil_video_url"].startswith("http") for r in rows.values())
         assert all(float(r["argil_duration"]) > 0 for r in rows.values())
-        # Polls back off: no hammering of a rate-limited API while videos render.
-        assert fake.slept[:3] == [5.0, 7.5, 11.25]
+        # Sweeps back off while no video finishes: no hammering of a rate-limited API.
+        assert fake.slept[:3] == [2.0, 3.0, 4.5]
 
         # A re-run renders nothing twice.
         renders = server.emulator.stats.renders
@@ -241,8 +241,8 @@ def test_preflight_refuses_unknown_catalogue_names_with_a_suggestion(
     )
     with server_for(fake, paths) as server:
         outcome = run_job(spec(paths, server, fake))
-        # The catalogue costs a few requests in all, not one per row.
-        assert server.emulator.stats.requests == 3 + 1
+        # The catalogue and the batch's listing cost a few requests in all, not one per row.
+        assert server.emulator.stats.requests == 3 + 1 + 1
     assert outcome.exit_code == 1
     rows = read_output(paths["output"])
     assert rows["good"]["argil_status"] == "IDLE"
@@ -261,5 +261,5 @@ def test_no_preflight_sends_without_the_catalogue(paths: dict[str, Path], fake: 
     write_sheet(paths["sheet"], [{"id": "1", "title": "A", "avatar": "avatar-ema"}])
     with server_for(fake, paths) as server:
         outcome = run_job(spec(paths, server, fake, preflight=False))
-        assert server.emulator.stats.requests == 1
+        assert server.emulator.stats.requests == 1 + 1  # the batch's listing, the create
     assert outcome.summary.created == 1

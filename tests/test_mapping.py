@@ -484,11 +484,15 @@ def test_unsplittable_transcript_is_a_row_error() -> None:
 # --- extras and the key ------------------------------------------------------------------
 
 
-def test_batch_key_is_added_and_counted_in_the_five_extras() -> None:
-    extras = "extras: {a: '1', b: '2', c: '3', d: '{{ company }}'}"
-    p = plan(with_video(extras))
-    assert body(p)["extras"] == {"a": "1", "b": "2", "c": "3", "d": "Acme", BATCH_KEY_EXTRA: p.key}
+def test_batch_key_and_tag_are_added_and_counted_in_the_five_extras() -> None:
+    extras = "extras: {a: '1', b: '2', d: '{{ company }}'}"
+    p = Mapper(config(with_video(extras)), HEADERS, batch_tag="spring").map_row(Row(2, cells()))
+    expected = {"a": "1", "b": "2", "d": "Acme", BATCH_KEY_EXTRA: p.key, "argilBatch": "spring"}
+    assert body(p)["extras"] == expected
     assert len(body(p)["extras"]) == 5
+    untagged = plan(with_video(extras))
+    # The tag stays out of the payload hash: renaming the sheet changes no row.
+    assert untagged.payload_hash == p.payload_hash
 
 
 def test_key_is_stable_across_unrelated_changes() -> None:

@@ -604,6 +604,8 @@ class ArgilClient:
     ) -> list[Video]:
         """Every video whose extras contain all of ``extras_filter``, across all pages.
 
+        Raises ServerError when the listed videos come without their extras.
+
         The pairs are checked here again: if the server ever ignored the filter, a run would
         otherwise adopt somebody else's video as the one it created.
         """
@@ -612,6 +614,15 @@ class ArgilClient:
         page = 1
         while page <= MAX_PAGES:
             result = await self.list_videos(page=page, limit=page_size, extras_filter=wanted)
+            if any(video.extras is None for video in result.videos):
+                # Absent extras cannot show that no video carries these pairs: a caller would
+                # take "none found" for proof that a create never landed, and send it again.
+                raise ServerError(
+                    "the API listed videos without their extras, so whether one carries "
+                    f"{', '.join(wanted)} cannot be read",
+                    method="GET",
+                    path="videos",
+                )
             found.extend(
                 video
                 for video in result.videos

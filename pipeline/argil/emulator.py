@@ -220,6 +220,8 @@ class EmulatorSettings:
     seed: int | None = None  # for the random knobs
     clock: Callable[[], float] = time.monotonic  # render progress and the rate window
     transcript_chars: int = DEFAULT_TRANSCRIPT_CHARS  # per moment, UTF-16 code units
+    list_fail_rate: float = 0.0  # GET /videos (the list) answers 503
+    list_extras: bool = True  # False: GET /videos lists videos without their extras
 
     def __post_init__(self) -> None:
         if self.retry_after not in RETRY_AFTER_FORMS:
@@ -227,7 +229,7 @@ class EmulatorSettings:
                 f"retry_after must be one of {', '.join(RETRY_AFTER_FORMS)}, "
                 f"not {self.retry_after!r}"
             )
-        for name in ("spike_rate", "fail_rate", "drop_rate", "render_fail_rate"):
+        for name in ("spike_rate", "fail_rate", "drop_rate", "render_fail_rate", "list_fail_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise EmulatorSettingsError(f"{name} must be between 0 and 1, not {value}")
@@ -259,6 +261,7 @@ class EmulatorStats:
     """Counters since the emulator started (not persisted in the state file)."""
 
     requests: int = 0  # every request to an API endpoint, whatever its answer
+    reads: int = 0  # of which GET requests (lists, polls, catalogue)
     creates: int = 0  # POST /videos requests that got past auth and the rate limit
     created: int = 0  # videos actually created (dropped answers included)
     rate_limited: int = 0  # 429 answers
@@ -585,9 +588,10 @@ class Emulator:
 
     # -- the gate every API request goes through ------------------------------------------
 
-    def note_request(self) -> None:
+    def note_request(self, read: bool = False) -> None:
         with self._lock:
             self.stats.requests += 1
+            self.stats.reads += read
 
     def authenticate(self, api_key: str | None) -> str:
         """The key to count the request against; 401 when missing or not the expected one."""
@@ -631,6 +635,10 @@ class Emulator:
         if form == "ms":
             return {"retry-after-ms": str(max(1, math.ceil(wait * 1000)))}
         return {}
+
+    def chance(self, probability: float) -> bool:
+        with self._lock:
+            return self._rng.random() < probability
 
     def delay_seconds(self) -> float:
         """How long to hold this answer: latency, jitter and maybe a spike."""
@@ -967,7 +975,7 @@ def _api(handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
 
     async def endpoint(request: Request) -> Response:
         emulator: Emulator = request.app.state.emulator
-        emulator.note_request()
+        emulator.note_request(read=request.method == "GET")
         try:
             key = emulator.authenticate(request.headers.get("x-api-key"))
             emulator.admit(key)
@@ -1015,21 +1023,29 @@ async def _delete_video(request: Request, emulator: Emulator) -> Response:
 
 
 async def _list_videos(request: Request, emulator: Emulator) -> Response:
-    raw_filter = request.query_params.get("extrasFilter")
+    # One JSON object of several pairs, or the parameter repeated: every pair must match.
     extras_filter: dict[str, Any] | None = None
-    if raw_filter:
+    for raw_filter in request.query_params.getlist("extrasFilter"):
+        if not raw_filter:
+            continue
         try:
             parsed = json.loads(raw_filter)
         except ValueError as exc:
             raise ApiFault(400, f"extrasFilter is not valid JSON: {exc}") from exc
         if not isinstance(parsed, dict):
             raise ApiFault(400, "extrasFilter must be a JSON object of extras to match")
-        extras_filter = parsed
+        extras_filter = {**(extras_filter or {}), **parsed}
+    settings = emulator.settings
+    if settings.list_fail_rate and emulator.chance(settings.list_fail_rate):
+        raise ApiFault(503, "Injected server error 503: the list is unavailable")
     page = emulator.list(
         page=_int_param(request, "page", 1),
         limit=_int_param(request, "limit", 10),
         extras_filter=extras_filter,
     )
+    if not settings.list_extras:
+        for video in page["videos"]:
+            video.pop("extras", None)
     return JSONResponse(page)
 
 

@@ -1,0 +1,52 @@
+"""The batch tag: the same for one campaign wherever it runs, different between campaigns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.batch import batch_tag
+from pipeline.config import parse_config
+from pipeline.sheets import read_sheet
+from pipeline.validation import validate_rows
+
+
+def tag(**changes: object) -> str:
+    names: dict[str, object] = {
+        "namespace": "",
+        "sheet_path": "/home/ana/leads.csv",
+        "sheet_name": None,
+        "config_path": "/home/ana/leads.yaml",
+        "key_columns": ["email"],
+    }
+    names.update(changes)
+    return batch_tag(**names)  # type: ignore[arg-type]
+
+
+def test_the_folder_and_the_file_format_do_not_change_the_tag() -> None:
+    assert tag() == tag(sheet_path="/srv/cron/LEADS.xlsx", config_path="leads.yaml")
+    assert tag().startswith("b-")
+
+
+def test_another_sheet_config_or_key_is_another_batch() -> None:
+    assert tag() != tag(sheet_path="products.csv")
+    assert tag() != tag(config_path="leads-fr.yaml")
+    assert tag() != tag(key_columns=["email", "market"])
+    assert tag(sheet_name="Spring") != tag(sheet_name="Autumn")
+
+
+def test_a_namespace_is_the_tag_itself() -> None:
+    assert tag(namespace=" spring-launch ") == "spring-launch"
+    assert tag(namespace="spring-launch", sheet_path="other.csv") == "spring-launch"
+
+
+def test_every_body_of_a_sheet_carries_the_same_tag(tmp_path: Path) -> None:
+    sheet_path = tmp_path / "leads.csv"
+    sheet_path.write_text("email,script\na@x.test,Hello\nb@x.test,Hi\n", encoding="utf-8")
+    text = (
+        "input: {key: [email]}\nvideo: {name: '{{ email }}'}\n"
+        "moments:\n  - transcript: '{{ script }}'\n    avatar_id: avatar-emma\n"
+    )
+    report = validate_rows(read_sheet(sheet_path), parse_config(text, source="leads.yaml"))
+    tags = {p.body["extras"]["argilBatch"] for p in report.plans if p.body}
+    assert tags == {report.batch_tag}
+    assert report.batch_tag == tag(sheet_path=sheet_path)

@@ -39,7 +39,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pipeline.argil.emulator import EmulatorServer
 from pipeline.cli import main
 from pipeline.config import ConfigError, load_config, parse_config
-from pipeline.sheets import OUTPUT_COLUMNS, SheetError, _xlsx_parts, check_output_fits, read_sheet
+from pipeline.sheets import OUTPUT_COLUMNS, SheetError, check_output_fits, read_sheet
+from pipeline.sheets.output import _xlsx_parts
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-test-hostile-0123456789"

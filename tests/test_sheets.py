@@ -21,13 +21,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import sheets
 from pipeline.sheets import (
     OUTPUT_COLUMNS,
     Row,
     Sheet,
     SheetError,
+    csv_input,
     default_output_path,
+    output,
     output_kind,
     read_sheet,
     write_output,
@@ -447,7 +448,7 @@ def _reference_read(lines: Iterable[str], delimiter: str) -> tuple[list[list[str
 @settings(max_examples=300, deadline=None)
 @given(
     grid=st.lists(st.lists(_awkward_cell, min_size=1, max_size=4), min_size=1, max_size=6),
-    delimiter=st.sampled_from(sheets._DELIMITERS),
+    delimiter=st.sampled_from(csv_input._DELIMITERS),
     newline=st.sampled_from(["\r\n", "\n", "\r"]),
     quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
     final_newline=st.booleans(),
@@ -461,10 +462,10 @@ def test_the_line_fed_reader_gives_the_records_of_a_stringio_fed_one(
     if not final_newline:
         text = text.removesuffix(newline)
     expected = _reference_read(io.StringIO(text, newline=""), delimiter)
-    assert _reference_read(sheets._csv_lines(text), delimiter) == expected
+    assert _reference_read(csv_input._csv_lines(text), delimiter) == expected
     records, error = expected
     if error is None:
-        assert sheets._csv_records(Path("x.csv"), text, delimiter) == records
+        assert csv_input._csv_records(Path("x.csv"), text, delimiter) == records
     if quoting == csv.QUOTE_ALL:
         # Every cell quoted: nothing is ambiguous, so the grid itself comes back.
         assert records == grid and error is None
@@ -473,13 +474,13 @@ def test_the_line_fed_reader_gives_the_records_of_a_stringio_fed_one(
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.lists(st.sampled_from([*_AWKWARD, "a", "", " "]), max_size=20).map("".join),
-    delimiter=st.sampled_from(sheets._DELIMITERS),
+    delimiter=st.sampled_from(csv_input._DELIMITERS),
 )
 def test_the_line_fed_reader_matches_a_stringio_fed_one_on_any_text(
     text: str, delimiter: str
 ) -> None:
     # Includes malformed text: the same records before the same error, so row numbers agree.
-    assert _reference_read(sheets._csv_lines(text), delimiter) == _reference_read(
+    assert _reference_read(csv_input._csv_lines(text), delimiter) == _reference_read(
         io.StringIO(text, newline=""), delimiter
     )
 
@@ -763,7 +764,7 @@ def test_a_failed_replace_leaves_no_temp_file_and_the_old_output(
         def full_disk(src: Any, dst: Any) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-        monkeypatch.setattr(sheets.os, "replace", full_disk)
+        monkeypatch.setattr(output.os, "replace", full_disk)
         message = sheet_error(partial(write_output, sheet, {2: RESULT}, out))
         monkeypatch.undo()
         assert str(out) in message and "No space left on device" in message

@@ -40,12 +40,13 @@ from pipeline.runner import (
     Sleep,
 )
 from pipeline.sheets import (
+    OutputFile,
     Sheet,
     SheetError,
     check_output_fits,
     default_output_path,
+    output_notes,
     read_sheet,
-    write_output,
 )
 from pipeline.validation import ValidationReport, validate_rows
 
@@ -64,7 +65,9 @@ class OutputError(Exception):
 
 @dataclass
 class JobSpec:
-    sheet: Path
+    sheet: Path | Sheet
+    """The input file, or a sheet already read (the Python API's DataFrame), which then
+    needs ``output`` and ``state``."""
     config: Path
     output: Path | None = None
     sheet_name: str | None = None
@@ -103,6 +106,8 @@ class JobOutcome:
     state: Path
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
+    output_format: str = ""
+    """How the output was written ("CSV, cp1252, semicolon-separated"), for the last lines."""
 
     @property
     def exit_code(self) -> int:
@@ -132,16 +137,20 @@ def state_path_for(output: Path, sandbox: bool) -> Path:
 def prepare(spec: JobSpec) -> Prepared:
     try:
         config = load_config(spec.config)
-        sheet = read_sheet(
-            spec.sheet, sheet=spec.sheet_name or config.input.sheet, encoding=spec.encoding
-        )
+        if isinstance(spec.sheet, Sheet):
+            sheet = spec.sheet
+        else:
+            sheet = read_sheet(
+                spec.sheet, sheet=spec.sheet_name or config.input.sheet, encoding=spec.encoding
+            )
         report = validate_rows(sheet, config)
-        output = spec.output or default_output_path(spec.sheet)
+        output = spec.output or default_output_path(sheet.path)
         # Refused now, not at the final write after every video was made.
         check_output_fits(sheet, output)
+        sheet.notes.extend(output_notes(sheet, output))
     except (ConfigError, SheetError) as exc:
         raise JobError(str(exc)) from exc
-    if output.resolve() == spec.sheet.resolve():
+    if output.resolve() == sheet.path.resolve():
         raise JobError(f"-o {output} is the input sheet; the input is never modified")
     selected = report.plans
     if spec.rows:
@@ -233,7 +242,7 @@ def run_job(
 
 def _run_meta(spec: JobSpec, job: Prepared) -> dict[str, str]:
     meta = {
-        "input": str(spec.sheet.resolve()),
+        "input": str(job.sheet.path.resolve()),
         "config": str(spec.config.resolve()),
         "output": str(job.output.resolve()),
     }
@@ -344,6 +353,8 @@ async def _run(
         _remove_signal_handlers()
     outcome = JobOutcome(summary, job.output, job.state, interrupted=bool(interrupted))
     await asyncio.to_thread(writer.write, *writer.snapshot(runner))
+    outcome.notes.extend(writer.notes)
+    outcome.output_format = writer.describe()
     return outcome
 
 
@@ -389,6 +400,7 @@ class _OutputWriter:
         others = [p for p in job.report.plans if p.row not in selected]
         records = journal.all() if others else {}
         self._others = {p.row: _unselected_result(p, records.get(p.key)) for p in others}
+        self._file: OutputFile | None = None
         self._lock = threading.Lock()
         self._written = -1
         self._seq = 0
@@ -404,7 +416,9 @@ class _OutputWriter:
                 return
             started = time.monotonic()
             try:
-                write_output(self.job.sheet, columns, self.job.output)
+                if self._file is None:
+                    self._file = OutputFile(self.job.sheet, self.job.output)
+                self._file.write(columns)
             except SheetError as exc:
                 raise OutputError(
                     f"{exc}; every row's state is kept in {self.job.state}: run again with a "
@@ -412,6 +426,13 @@ class _OutputWriter:
                 ) from None
             self._written = seq
             self.last_seconds = time.monotonic() - started
+
+    @property
+    def notes(self) -> list[str]:
+        return self._file.notes if self._file else []
+
+    def describe(self) -> str:
+        return self._file.describe() if self._file else ""
 
     async def every(self, seconds: float, runner: Runner) -> None:
         written_changes = runner.changes

@@ -221,7 +221,7 @@ def test_an_xlsx_input_gives_an_xlsx_output_with_a_plain_progress_line(tmp_path:
     # Not a terminal (as under cron): plain progress lines, no bar.
     assert "progress: 6/6 rows, 0 failed" in err
     output = tmp_path / "launches.argil.xlsx"
-    rows = list(load_workbook(output, read_only=True).active.iter_rows(values_only=True))
+    rows = list(load_workbook(output, read_only=True)["Launches"].iter_rows(values_only=True))
     header = list(rows[0])
     assert header[-9:] == [
         "argil_row_key",

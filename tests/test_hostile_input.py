@@ -35,12 +35,12 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+from xlsx_parts import xlsx_parts
 
 from pipeline.argil.emulator import EmulatorServer
 from pipeline.cli import main
 from pipeline.config import ConfigError, load_config, parse_config
 from pipeline.sheets import OUTPUT_COLUMNS, SheetError, check_output_fits, read_sheet
-from pipeline.sheets.output import _xlsx_parts
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-test-hostile-0123456789"
@@ -429,7 +429,7 @@ def xlsx(sheet_xml: str, extra: dict[str, str] | None = None) -> bytes:
     """A minimal workbook around one worksheet part, written as given."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, content in _xlsx_parts("Sheet1"):
+        for name, content in xlsx_parts("Sheet1"):
             archive.writestr(name, (extra or {}).get(name, content))
         archive.writestr("xl/worksheets/sheet1.xml", sheet_xml)
         for name, content in (extra or {}).items():
@@ -496,7 +496,7 @@ def zip_bomb(inflated: int) -> bytes:
     crc = zlib.crc32(tail, crc)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for part, content in _xlsx_parts("Sheet1"):
+        for part, content in xlsx_parts("Sheet1"):
             archive.writestr(part, content)
     parts = buffer.getvalue()
     _, _, _, entries, _, directory_size, directory_at, _ = struct.unpack("<IHHHHIIH", parts[-22:])

@@ -2,7 +2,8 @@
 
 The package is split by concern: ``base`` (the shared types and the one error), ``reading``
 with ``csv_input``, ``workbook_input`` and ``extent`` (the guard run before a workbook is
-read), and ``output``. Everything the rest of the code uses is importable from here.
+read), and ``output`` with ``xlsx_output`` (openpyxl). Everything the rest of the code uses
+is importable from here.
 """
 
 from pipeline.sheets.base import (
@@ -14,9 +15,11 @@ from pipeline.sheets.base import (
     SheetError,
 )
 from pipeline.sheets.output import (
+    OutputFile,
     check_output_fits,
     default_output_path,
     output_kind,
+    output_notes,
     write_output,
 )
 from pipeline.sheets.reading import read_sheet
@@ -25,12 +28,14 @@ __all__ = [
     "CSV_SUFFIXES",
     "OUTPUT_COLUMNS",
     "WORKBOOK_SUFFIXES",
+    "OutputFile",
     "Row",
     "Sheet",
     "SheetError",
     "check_output_fits",
     "default_output_path",
     "output_kind",
+    "output_notes",
     "read_sheet",
     "write_output",
 ]

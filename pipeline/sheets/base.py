@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "argil_row_key",
@@ -62,6 +63,11 @@ class Sheet:
     delimiter: str | None = None
     notes: list[str] = field(default_factory=list)
     """Things the user should be told about how the file was read."""
+    header_row: int = 1
+    """Where the header is (rows above it are blank); a workbook output adds its columns there."""
+    columns: dict[str, int] = field(default_factory=dict)
+    """Header -> its 0-based column in the file (empty header cells may sit between them);
+    empty when the headers are simply the first columns, in order."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -84,9 +90,14 @@ def _column_name(index: int, letters: bool) -> str:
     return f"column {name}"
 
 
-def _table(
-    where: object, records: Iterable[tuple[int, list[str]]], *, letters: bool
-) -> tuple[list[str], list[Row]]:
+class _Table(NamedTuple):
+    headers: list[str]
+    rows: list[Row]
+    header_row: int
+    columns: dict[str, int]
+
+
+def _table(where: object, records: Iterable[tuple[int, list[str]]], *, letters: bool) -> _Table:
     """Headers and rows from numbered records: finds the header, checks it, drops blanks."""
     it: Iterator[tuple[int, list[str]]] = iter(records)
     # The header is the first non-blank row; rows above it (a blank top) keep their numbers.
@@ -136,4 +147,4 @@ def _table(
         else:
             # zip stops at the last header, past any (empty) trailing cells.
             append(Row(number, dict(zip(headers, cells, strict=False))))
-    return headers, rows
+    return _Table(headers, rows, header_number, {raw[i]: i for i in named})

@@ -30,15 +30,17 @@ def _read_csv(path: Path, data: bytes, *, encoding: str | None, delimiter: str |
     elif len(delimiter) != 1 or delimiter in '"\r\n':
         raise SheetError(f"delimiter {delimiter!r} cannot be used; pass one character such as ;")
     records = _csv_records(path, text, delimiter)
-    headers, rows = _table(path, enumerate(records, 1), letters=False)
+    table = _table(path, enumerate(records, 1), letters=False)
     return Sheet(
         path=path,
         kind="csv",
-        headers=headers,
-        rows=rows,
+        headers=table.headers,
+        rows=table.rows,
         encoding=used,
         delimiter=delimiter,
         notes=notes,
+        header_row=table.header_row,
+        columns=table.columns,
     )
 
 

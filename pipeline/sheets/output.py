@@ -5,17 +5,21 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import itertools
 import os
 import re
 import secrets
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
-from xml.sax.saxutils import escape
 
-from pipeline.sheets.base import OUTPUT_COLUMNS, Sheet, SheetError, _column_name
+from pipeline.sheets.base import OUTPUT_COLUMNS, Sheet, SheetError
+from pipeline.sheets.xlsx_output import (
+    XLSX_MAX_CELL,
+    XLSX_MAX_COLUMNS,
+    XLSX_MAX_ROWS,
+    XlsxOutput,
+    carry_over_notes,
+)
 
 _OUTPUT_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".xlsx": "xlsx"}
 
@@ -55,39 +59,87 @@ def check_output_fits(sheet: Sheet, path: Path) -> None:
     outputs = set(OUTPUT_COLUMNS)
     columns = len([h for h in sheet.headers if h not in outputs]) + len(OUTPUT_COLUMNS)
     hint = f"; write the output as .csv instead (-o {Path(path).with_suffix('.csv').name})"
-    if columns > _XLSX_MAX_COLUMNS:
+    if columns > XLSX_MAX_COLUMNS:
         raise SheetError(f"{columns:,} columns do not fit in an XLSX sheet{hint}")
-    if len(sheet.rows) + 1 > _XLSX_MAX_ROWS:
+    if len(sheet.rows) + 1 > XLSX_MAX_ROWS:
         raise SheetError(f"{len(sheet.rows):,} rows do not fit in an XLSX sheet{hint}")
     for row in sheet.rows:
         for header, value in row.values.items():
-            if len(value) > _XLSX_MAX_CELL:
+            if len(value) > XLSX_MAX_CELL:
                 raise SheetError(
                     f"row {row.number} {header!r} has {len(value):,} characters, more than an "
-                    f"XLSX cell holds ({_XLSX_MAX_CELL:,}){hint}"
+                    f"XLSX cell holds ({XLSX_MAX_CELL:,}){hint}"
                 )
 
 
-def write_output(sheet: Sheet, results: Mapping[int, Mapping[str, str]], path: Path) -> None:
-    """Write every input row with its result columns to ``path``, atomically.
+def output_notes(sheet: Sheet, path: Path) -> list[str]:
+    """What the user should know before the run about the output at ``path``: the parts of
+    the input workbook it may not carry over."""
+    return carry_over_notes(sheet) if output_kind(path) == "xlsx" else []
 
-    Input columns come first, in order and unchanged, then :data:`OUTPUT_COLUMNS` filled from
+
+class OutputFile:
+    """The output sheet of ``sheet`` at ``path``, rewritten whole and atomically at each write.
+
+    Input columns come first, unchanged, then :data:`OUTPUT_COLUMNS` filled from
     ``results[row.number]`` ("" when absent). An input column already named like an output
     column (a previous output used as input) is not repeated: its value is kept when
-    ``results`` has none for that row. The file is written beside ``path`` under a temporary
-    name, synced, then renamed over ``path``, so readers never see half a file.
+    ``results`` has none for that row. A workbook input comes back as that workbook with the
+    result columns added to its data sheet; a CSV keeps the input's encoding and delimiter.
+    The file is written beside ``path`` under a temporary name, synced, then renamed over
+    ``path``, so readers never see half a file.
     """
-    path = Path(path)
-    kind = output_kind(path)
-    if _same_file(path, sheet.path):
-        raise SheetError(f"{path} is the input file; write the output to another path")
-    if path.is_dir():
-        raise SheetError(f"{path} is a folder; give a file name for the output")
 
+    def __init__(self, sheet: Sheet, path: Path) -> None:
+        path = Path(path)
+        self.kind = output_kind(path)
+        if _same_file(path, sheet.path):
+            raise SheetError(f"{path} is the input file; write the output to another path")
+        if path.is_dir():
+            raise SheetError(f"{path} is a folder; give a file name for the output")
+        self.sheet, self.path = sheet, path
+        self.notes: list[str] = []
+        """Things the user should be told about how the output was written."""
+        self._xlsx = XlsxOutput(sheet) if self.kind == "xlsx" else None
+        self._csv = _CsvFormat(sheet, path) if self.kind == "csv" else None
+
+    def write(self, results: Mapping[int, Mapping[str, str]]) -> None:
+        if self._xlsx is not None:
+            xlsx = self._xlsx
+            _atomic_write(self.path, lambda f: xlsx.write(results, f))
+        elif self._csv is not None:
+            csv_format = self._csv
+            header, lines = _csv_lines(self.sheet, results)
+            _atomic_write(self.path, lambda f: csv_format.write(f, header, lines))
+            if csv_format.note and csv_format.note not in self.notes:
+                self.notes.append(csv_format.note)
+
+    def describe(self) -> str:
+        """The output's format, in a few words for the run's last lines."""
+        if self._csv is not None:
+            return self._csv.describe()
+        if self._xlsx is not None and self._xlsx.whole:
+            return "XLSX, the input workbook with the result columns added"
+        if self.sheet.kind == "ods":
+            return "XLSX, a new workbook with the sheet's values: ODS is read, not written"
+        if self.sheet.kind in ("xlsx", "xlsm"):
+            return "XLSX, a new workbook with the data sheet's values"
+        return "XLSX, a new workbook"
+
+
+def write_output(sheet: Sheet, results: Mapping[int, Mapping[str, str]], path: Path) -> list[str]:
+    """Write the output sheet once (see :class:`OutputFile`); returns its notes."""
+    output = OutputFile(sheet, path)
+    output.write(results)
+    return output.notes
+
+
+def _csv_lines(
+    sheet: Sheet, results: Mapping[int, Mapping[str, str]]
+) -> tuple[list[str], Callable[[], Iterator[list[str]]]]:
     outputs = set(OUTPUT_COLUMNS)
     kept = [h for h in sheet.headers if h not in outputs]
     carried = [h for h in OUTPUT_COLUMNS if h in sheet.headers]
-    header = [*kept, *OUTPUT_COLUMNS]
 
     def lines() -> Iterator[list[str]]:
         nothing: Mapping[str, str] = {}
@@ -102,15 +154,7 @@ def write_output(sheet: Sheet, results: Mapping[int, Mapping[str, str]], path: P
                 line.append(str(value))
             yield line
 
-    if kind == "csv":
-        delimiter = sheet.delimiter if sheet.kind == "csv" and sheet.delimiter else None
-        if delimiter is None:
-            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        encoding = "utf-8-sig" if sheet.encoding == "utf-8-sig" else "utf-8"
-        _atomic_write(path, lambda f: _write_csv(f, header, lines(), delimiter, encoding))
-    else:
-        title = _sheet_title(sheet.sheet_name)
-        _atomic_write(path, lambda f: _write_xlsx(f, header, lines(), title))
+    return [*kept, *OUTPUT_COLUMNS], lines
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -177,150 +221,65 @@ def _defuse(value: str) -> str:
     return value
 
 
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+class _CsvFormat:
+    """The input's encoding and delimiter, kept in the output so that Excel opens it the way
+    it opened the input (a cp1252 file read back as UTF-8 shows "JÃ¼rgen"). When a value
+    cannot be encoded in the input's encoding, the output is UTF-8 with a BOM, which Excel
+    and every other reader recognise, and :attr:`note` says so."""
+
+    def __init__(self, sheet: Sheet, path: Path) -> None:
+        delimiter = sheet.delimiter if sheet.kind == "csv" and sheet.delimiter else None
+        if delimiter is None:
+            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        self.delimiter = delimiter
+        self.encoding = sheet.encoding if sheet.kind == "csv" and sheet.encoding else "utf-8"
+        self.used = self.encoding
+        self.note: str | None = None
+        self._name = path.name
+
+    def write(
+        self, f: BinaryIO, header: list[str], lines: Callable[[], Iterable[list[str]]]
+    ) -> None:
+        if self.encoding not in ("utf-8", "utf-8-sig"):
+            try:
+                _write_csv(f, header, lines(), self.delimiter, self.encoding, "strict")
+                self.used = self.encoding
+                return
+            except UnicodeEncodeError as exc:
+                char = exc.object[exc.start : exc.start + 1]
+                self.note = (
+                    f"{self._name} is written as UTF-8 with a BOM, not {self.encoding} like "
+                    f"the input: {char!r} (U+{ord(char):04X}) cannot be written in {self.encoding}"
+                )
+                f.seek(0)
+                f.truncate()
+            self.used = "utf-8-sig"
+        else:
+            self.used = self.encoding
+        # errors="replace": a stray lone surrogate in a result must not lose the whole output.
+        _write_csv(f, header, lines(), self.delimiter, self.used, "replace")
+
+    def describe(self) -> str:
+        shown = {"utf-8-sig": "UTF-8 with a BOM", "utf-8": "UTF-8"}.get(self.used, self.used)
+        name = _DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))
+        return f"CSV, {shown}, {name}-separated"
+
+
 def _write_csv(
-    f: BinaryIO, header: list[str], lines: Iterable[list[str]], delimiter: str, encoding: str
+    f: BinaryIO,
+    header: list[str],
+    lines: Iterable[list[str]],
+    delimiter: str,
+    encoding: str,
+    errors: str,
 ) -> None:
-    # errors="replace": a stray lone surrogate in a result must not lose the whole output.
-    text = io.TextIOWrapper(f, encoding=encoding, errors="replace", newline="")
-    writer = csv.writer(text, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow([_defuse(v) for v in header])
-    writer.writerows([_defuse(v) for v in line] for line in lines)
-    text.flush()
-    text.detach()  # leave the binary file open: the caller syncs and closes it
-
-
-# XML 1.0 cannot hold these at all (lone surrogates cannot even be encoded).
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_XLSX_MAX_ROWS = 1_048_576
-_XLSX_MAX_COLUMNS = 16_384
-_XLSX_MAX_CELL = 32_767
-
-
-def _sheet_title(name: str | None) -> str:
-    if not name:
-        return "Sheet1"
-    # Excel's rules for sheet names: at most 31 characters, none of []:*?/\ .
-    cleaned = re.sub(r"[\[\]:*?/\\]", "_", name).strip("'")[:31]
-    return cleaned or "Sheet1"
-
-
-def _column_letters(count: int) -> list[str]:
-    return [_column_name(i, True).removeprefix("column ") for i in range(count)]
-
-
-def _xml_text(value: str) -> str:
-    if _XML_ILLEGAL.search(value):
-        value = _XML_ILLEGAL.sub("\ufffd", value)
-    # &#13; keeps a CR that XML parsers would otherwise turn into LF.
-    return escape(value, {"\r": "&#13;"})
-
-
-def _write_xlsx(f: BinaryIO, header: list[str], lines: Iterable[list[str]], title: str) -> None:
-    """Stream a minimal XLSX with every cell an inline string, never a number or formula.
-
-    Hand-written rather than through openpyxl: its write-only mode costs ~8 µs per cell
-    (100,000 rows x 20 columns took 14 s), this about 1 µs, and an inline string cannot be
-    mistaken for a formula whatever it starts with.
-    """
-    letters = _column_letters(len(header))
-    if len(header) > _XLSX_MAX_COLUMNS:
-        raise SheetError(
-            f"{len(header)} columns do not fit in an XLSX sheet; write the output as .csv"
-        )
-    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        for name, content in _xlsx_parts(title):
-            zf.writestr(name, content)
-        with zf.open("xl/worksheets/sheet1.xml", "w") as raw:
-            raw.write(_SHEET_HEAD)
-            chunk: list[str] = []
-            for number, line in enumerate(itertools.chain([header], lines), 1):
-                if number > _XLSX_MAX_ROWS:
-                    raise SheetError(
-                        f"more than {_XLSX_MAX_ROWS:,} rows do not fit in an XLSX sheet; "
-                        "write the output as .csv"
-                    )
-                chunk.append(f'<row r="{number}">')
-                for letter, value in zip(letters, line, strict=False):
-                    if not value:
-                        continue
-                    if len(value) > _XLSX_MAX_CELL:
-                        raise SheetError(
-                            f"output row {number} column {letter} has {len(value):,} "
-                            f"characters, more than an XLSX cell holds ({_XLSX_MAX_CELL:,}); "
-                            "write the output as .csv"
-                        )
-                    chunk.append(
-                        f'<c r="{letter}{number}" t="inlineStr"><is><t xml:space="preserve">'
-                        f"{_xml_text(value)}</t></is></c>"
-                    )
-                chunk.append("</row>")
-                if len(chunk) > 20_000:
-                    raw.write("".join(chunk).encode("utf-8"))
-                    chunk.clear()
-            chunk.append("</sheetData></worksheet>")
-            raw.write("".join(chunk).encode("utf-8"))
-
-
-_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
-_XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-_SHEET_HEAD = (
-    f'{_XML_DECL}<worksheet xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
-    # The header row stays in view while scrolling.
-    '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
-    'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
-    "<sheetData>"
-).encode()
-
-
-def _xlsx_parts(title: str) -> list[tuple[str, str]]:
-    content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml"
-    return [
-        (
-            "[Content_Types].xml",
-            f'{_XML_DECL}<Types xmlns="http://schemas.openxmlformats.org/package/2006/'
-            'content-types"><Default Extension="rels" ContentType="application/'
-            'vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            f'<Override PartName="/xl/workbook.xml" ContentType="{content_type}.sheet.main+xml"/>'
-            '<Override PartName="/xl/worksheets/sheet1.xml" '
-            f'ContentType="{content_type}.worksheet+xml"/>'
-            f'<Override PartName="/xl/styles.xml" ContentType="{content_type}.styles+xml"/>'
-            "</Types>",
-        ),
-        (
-            "_rels/.rels",
-            f'{_XML_DECL}<Relationships xmlns="{_PKG_REL_NS}"><Relationship Id="rId1" '
-            f'Type="{_REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
-        ),
-        (
-            "xl/workbook.xml",
-            f'{_XML_DECL}<workbook xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
-            "<bookViews><workbookView/></bookViews><sheets>"
-            f'<sheet name="{escape(title, {chr(34): "&quot;"})}" sheetId="1" r:id="rId1"/>'
-            "</sheets></workbook>",
-        ),
-        (
-            "xl/_rels/workbook.xml.rels",
-            f'{_XML_DECL}<Relationships xmlns="{_PKG_REL_NS}">'
-            f'<Relationship Id="rId1" Type="{_REL_NS}/worksheet" Target="worksheets/sheet1.xml"/>'
-            f'<Relationship Id="rId2" Type="{_REL_NS}/styles" Target="styles.xml"/>'
-            "</Relationships>",
-        ),
-        (
-            "xl/styles.xml",
-            f'{_XML_DECL}<styleSheet xmlns="{_MAIN_NS}">'
-            '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
-            '<fills count="2"><fill><patternFill patternType="none"/></fill>'
-            '<fill><patternFill patternType="gray125"/></fill></fills>'
-            '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border>'
-            "</borders>"
-            '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
-            "</cellStyleXfs>"
-            '<cellXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-            "</cellXfs>"
-            '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/>'
-            "</cellStyles></styleSheet>",
-        ),
-    ]
+    text = io.TextIOWrapper(f, encoding=encoding, errors=errors, newline="")
+    try:
+        writer = csv.writer(text, delimiter=delimiter, lineterminator="\r\n")
+        writer.writerow([_defuse(v) for v in header])
+        writer.writerows([_defuse(v) for v in line] for line in lines)
+    finally:
+        text.detach()  # leave the binary file open (even on error): the caller closes it

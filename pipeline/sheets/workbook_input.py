@@ -63,8 +63,16 @@ def _read_workbook(path: Path, data: bytes, kind: str, sheet: str | None) -> She
         ) from None
     where = f"{path} sheet {name!r}"
     records = ((number, _texts(cells)) for number, cells in enumerate(grid, 1))
-    headers, rows = _table(where, records, letters=True)
-    return Sheet(path=path, kind=kind, headers=headers, rows=rows, sheet_name=name)
+    table = _table(where, records, letters=True)
+    return Sheet(
+        path=path,
+        kind=kind,
+        headers=table.headers,
+        rows=table.rows,
+        sheet_name=name,
+        header_row=table.header_row,
+        columns=table.columns,
+    )
 
 
 def _pick_sheet(path: Path, names: list[str], wanted: str) -> str:

@@ -68,7 +68,7 @@ class JobSpec:
     sheet: Path | Sheet
     """The input file, or a sheet already read (the Python API's DataFrame), which then
     needs ``output`` and ``state``."""
-    config: Path
+    config: Path | Config
     output: Path | None = None
     sheet_name: str | None = None
     encoding: str | None = None
@@ -108,6 +108,8 @@ class JobOutcome:
     interrupted: bool = False
     output_format: str = ""
     """How the output was written ("CSV, cp1252, semicolon-separated"), for the last lines."""
+    columns: dict[int, dict[str, str]] = field(default_factory=dict, repr=False)
+    """The result columns last written, by row number (the Python API's DataFrame)."""
 
     @property
     def exit_code(self) -> int:
@@ -136,7 +138,7 @@ def state_path_for(output: Path, sandbox: bool) -> Path:
 
 def prepare(spec: JobSpec) -> Prepared:
     try:
-        config = load_config(spec.config)
+        config = spec.config if isinstance(spec.config, Config) else load_config(spec.config)
         if isinstance(spec.sheet, Sheet):
             sheet = spec.sheet
         else:
@@ -241,11 +243,9 @@ def run_job(
 
 
 def _run_meta(spec: JobSpec, job: Prepared) -> dict[str, str]:
-    meta = {
-        "input": str(job.sheet.path.resolve()),
-        "config": str(spec.config.resolve()),
-        "output": str(job.output.resolve()),
-    }
+    meta = {"input": str(job.sheet.path.resolve()), "output": str(job.output.resolve())}
+    if not isinstance(spec.config, Config):
+        meta["config"] = str(spec.config.resolve())
     if spec.sheet_name:
         meta["sheet_name"] = spec.sheet_name
     if spec.encoding:
@@ -284,6 +284,11 @@ def status_spec(
         journal.close()
     if "input" not in meta or "target" not in meta:
         raise JobError(f"{state} holds no finished run yet; run `argil-batch run` first")
+    if "config" not in meta:
+        raise JobError(
+            f"{state} was made from Python with a config given as an object; refresh it with "
+            "pipeline.run(..., state=...) and the same config"
+        )
     sandbox = meta["target"] == SANDBOX_TARGET
     return JobSpec(
         sheet=Path(meta["input"]),
@@ -352,7 +357,9 @@ async def _run(
             await flusher
         _remove_signal_handlers()
     outcome = JobOutcome(summary, job.output, job.state, interrupted=bool(interrupted))
-    await asyncio.to_thread(writer.write, *writer.snapshot(runner))
+    seq, columns = writer.snapshot(runner)
+    await asyncio.to_thread(writer.write, seq, columns)
+    outcome.columns = columns
     outcome.notes.extend(writer.notes)
     outcome.output_format = writer.describe()
     return outcome

@@ -20,6 +20,7 @@ from pipeline.sheets.output import (
     default_output_path,
     output_kind,
     output_notes,
+    output_rows,
     write_output,
 )
 from pipeline.sheets.reading import read_sheet
@@ -36,6 +37,7 @@ __all__ = [
     "default_output_path",
     "output_kind",
     "output_notes",
+    "output_rows",
     "read_sheet",
     "write_output",
 ]

@@ -109,7 +109,7 @@ class OutputFile:
             _atomic_write(self.path, lambda f: xlsx.write(results, f))
         elif self._csv is not None:
             csv_format = self._csv
-            header, lines = _csv_lines(self.sheet, results)
+            header, lines = output_rows(self.sheet, results)
             _atomic_write(self.path, lambda f: csv_format.write(f, header, lines))
             if csv_format.note and csv_format.note not in self.notes:
                 self.notes.append(csv_format.note)
@@ -134,9 +134,10 @@ def write_output(sheet: Sheet, results: Mapping[int, Mapping[str, str]], path: P
     return output.notes
 
 
-def _csv_lines(
+def output_rows(
     sheet: Sheet, results: Mapping[int, Mapping[str, str]]
 ) -> tuple[list[str], Callable[[], Iterator[list[str]]]]:
+    """The output's header and a maker of its rows (as text, before any formula guard)."""
     outputs = set(OUTPUT_COLUMNS)
     kept = [h for h in sheet.headers if h not in outputs]
     carried = [h for h in OUTPUT_COLUMNS if h in sheet.headers]

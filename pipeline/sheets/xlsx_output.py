@@ -13,6 +13,7 @@ keeps it text). A CSV cell whose text is exactly how a number shows (``5``, ``12
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 import zipfile
@@ -132,7 +133,7 @@ class XlsxOutput:
         for column in added:
             cell = ws.cell(top, where[column] + 1, column)
             cell.font = bold
-        styles = _Styles()
+        styles = _Styles(ws)
         nothing: Mapping[str, str] = {}
         for row in sheet.rows:
             got = results.get(row.number, nothing)
@@ -208,7 +209,7 @@ def _write_fresh(sheet: Sheet, results: Mapping[int, Mapping[str, str]], f: Bina
         cell.font = bold
         cells.append(cell)
     ws.append(cells)
-    styles = _Styles()
+    styles = _Styles(ws)
     for row in sheet.rows:
         values = row.values
         line: list[Any] = [_input_value(ws, values.get(h, "")) for h in kept]
@@ -258,71 +259,80 @@ def _input_value(ws: Any, text: str) -> Any:
 
 
 class _Styles:
-    """The styles of the result cells, built once per write (openpyxl shares equal ones)."""
+    """The result cells' styles, built once per write on cells of ``ws``'s workbook and
+    copied as openpyxl's own style arrays: setting a font or a fill on each cell hashes it
+    anew, which made the styling of 100,000 rows cost more than writing them."""
 
-    def __init__(self) -> None:
+    def __init__(self, ws: Any) -> None:
+        from openpyxl.cell import Cell
         from openpyxl.styles import Font, PatternFill
+
+        def styled(**attributes: Any) -> Any:
+            cell = Cell(ws)
+            for name, value in attributes.items():
+                setattr(cell, name, value)
+            return cell._style
 
         def fill(colour: str) -> PatternFill:
             return PatternFill(fill_type="solid", start_color=colour, end_color=colour)
 
-        self.done, self.failed, self.going = fill("C6EFCE"), fill("FFC7CE"), fill("FFEB9C")
-        self.none = PatternFill(fill_type=None)
-        self.link = Font(color="0563C1", underline="single")
-        self.plain = Font()
-
-
-_UTC_FORMAT = 'yyyy-mm-dd hh:mm:ss "UTC"'
+        self.plain = styled()
+        self.quoted = styled(quotePrefix=True)
+        self.done = styled(fill=fill("C6EFCE"))
+        self.failed = styled(fill=fill("FFC7CE"))
+        self.going = styled(fill=fill("FFEB9C"))
+        self.link = styled(font=Font(color="0563C1", underline="single"))
+        self.moment = styled(number_format='yyyy-mm-dd hh:mm:ss "UTC"')
 
 
 def _set_result(cell: Any, column: str, text: str, styles: _Styles) -> None:
     """A result column's cell, typed: numbers, a date-time, a link, a coloured status."""
     value: Any = _clean(text) if text else None
-    fill = None
+    style = styles.plain
     if not text:
         pass
     elif column in _NUMERIC_RESULTS:
         value = _number(text)
     elif column == "argil_updated_at":
-        value = _utc(text)
-        if value is not None:
-            cell.number_format = _UTC_FORMAT
-        else:
-            value = _clean(text)
+        moment = _utc(text)
+        if moment is not None:
+            value, style = moment, styles.moment
     elif column == "argil_status":
-        fill = (
-            styles.done
-            if text in _DONE
-            else styles.failed
-            if text in _FAILED
-            else styles.going
-            if text in _GOING
-            else None
-        )
-    if column == "argil_status" and (fill is not None or cell.fill.fill_type):
-        cell.fill = fill or styles.none
-    link = column in _LINK_RESULTS and text.startswith(("https://", "http://"))
-    if link:
+        if text in _DONE:
+            style = styles.done
+        elif text in _FAILED:
+            style = styles.failed
+        elif text in _GOING:
+            style = styles.going
+    elif column in _LINK_RESULTS and text.startswith(("https://", "http://")):
+        style = styles.link
         cell.hyperlink = text
-        cell.font = styles.link
-    elif column in _LINK_RESULTS and cell.hyperlink is not None:
+    if column in _LINK_RESULTS and style is not styles.link and cell.hyperlink is not None:
         cell.hyperlink = None
-        cell.font = styles.plain
-    if isinstance(value, str) and len(value) > XLSX_MAX_CELL:
-        raise SheetError(
-            f"{column} has {len(value):,} characters, more than an XLSX cell holds "
-            f"({XLSX_MAX_CELL:,}); write the output as .csv"
-        )
+    if isinstance(value, str):
+        if len(value) > XLSX_MAX_CELL:
+            raise SheetError(
+                f"{column} has {len(value):,} characters, more than an XLSX cell holds "
+                f"({XLSX_MAX_CELL:,}); write the output as .csv"
+            )
+        if value[0] in _FORMULA_START and style is styles.plain:
+            style = styles.quoted
     cell.value = value
     if isinstance(value, str):
-        _as_text(cell)
+        # openpyxl stores a string starting with "=" as a formula; a value that came in as
+        # text (an API answer) must never run as one, whatever it starts with.
+        cell.data_type = "s"
+    cell._style = copy.copy(style)
+
+
+_FORMULA_START = frozenset("=+-@\t\r")
 
 
 def _as_text(cell: Any) -> None:
     # openpyxl stores a string starting with "=" as a formula; a value that came in as text
     # (a CSV cell, an API answer) must never run as one, whatever it starts with.
     cell.data_type = "s"
-    if cell.value and cell.value[0] in "=+-@\t\r":
+    if cell.value and cell.value[0] in _FORMULA_START:
         cell.quotePrefix = True
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from pipeline.sheets.base import _CFB_MAGIC, _ZIP_MAGIC, Sheet, SheetError, _one_line, _table
 from pipeline.sheets.extent import _check_extent
+from pipeline.sheets.formulas import formula_notes
 
 
 def _read_workbook(path: Path, data: bytes, kind: str, sheet: str | None) -> Sheet:
@@ -64,7 +65,7 @@ def _read_workbook(path: Path, data: bytes, kind: str, sheet: str | None) -> She
     where = f"{path} sheet {name!r}"
     records = ((number, _texts(cells)) for number, cells in enumerate(grid, 1))
     table = _table(where, records, letters=True)
-    return Sheet(
+    result = Sheet(
         path=path,
         kind=kind,
         headers=table.headers,
@@ -73,6 +74,9 @@ def _read_workbook(path: Path, data: bytes, kind: str, sheet: str | None) -> She
         header_row=table.header_row,
         columns=table.columns,
     )
+    if kind != "ods":
+        result.notes.extend(formula_notes(result, data))
+    return result
 
 
 def _pick_sheet(path: Path, names: list[str], wanted: str) -> str:

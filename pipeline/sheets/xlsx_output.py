@@ -153,6 +153,9 @@ class XlsxOutput:
         for column in added:
             samples = (results.get(r.number, nothing).get(column, "") for r in sheet.rows)
             ws.column_dimensions[_letter(where[column] + 1)].width = _fit(column, samples)
+        # openpyxl saves the user's formulas without the values Excel last computed: have
+        # Excel compute them on opening (LibreOffice does anyway).
+        book.calculation.fullCalcOnLoad = True
         book.save(f)
 
 

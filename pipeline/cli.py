@@ -239,6 +239,8 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
         data = summary.as_dict()
         data.update(
             output=str(outcome.output) if outcome.output else None,
+            output_format=outcome.output_format or None,
+            notes=outcome.notes,
             state=str(outcome.state),
             exit_code=outcome.exit_code,
             sandbox=sandbox,

@@ -227,3 +227,34 @@ def test_the_run_says_where_the_output_went_and_in_what_format(tmp_path: Path) -
     data = output.read_bytes()
     assert not data.startswith(b"\xef\xbb\xbf") and b";argil_row_key;" in data
     assert "Jürgen".encode("cp1252") in data
+
+
+def test_what_openpyxl_drops_while_loading_is_a_note_not_a_warning(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    import io
+    import zipfile
+
+    from xlsx_parts import xlsx_parts
+
+    sheet_xml = (
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main">'
+        '<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>name</t></is></c></row>'
+        '<row r="2"><c r="A2" t="inlineStr"><is><t>Ann</t></is></c></row></sheetData>'
+        '<extLst><ext uri="{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}"><x14:dataValidations '
+        'count="0"/></ext></extLst></worksheet>'
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in xlsx_parts("Sheet1"):
+            archive.writestr(name, content)
+        archive.writestr("xl/worksheets/sheet1.xml", sheet_xml)
+    source = tmp_path / "validated.xlsx"
+    source.write_bytes(buffer.getvalue())
+    output = OutputFile(read_sheet(source), tmp_path / "out.xlsx")
+    output.write({2: RESULT})
+    [note] = output.notes
+    assert note.startswith("validated.xlsx: openpyxl, which writes the output workbook, left out")
+    assert "Data Validation extension" in note
+    assert not [w for w in recwarn if "openpyxl" in str(w.filename)]

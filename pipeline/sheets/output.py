@@ -107,6 +107,7 @@ class OutputFile:
         if self._xlsx is not None:
             xlsx = self._xlsx
             _atomic_write(self.path, lambda f: xlsx.write(results, f))
+            self.notes.extend(n for n in xlsx.notes if n not in self.notes)
         elif self._csv is not None:
             csv_format = self._csv
             header, lines = output_rows(self.sheet, results)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
+import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
@@ -106,6 +107,7 @@ class XlsxOutput:
     def __init__(self, sheet: Sheet) -> None:
         self.sheet = sheet
         self.whole = _whole(sheet)
+        self.notes: list[str] = []
         self._book: Any = None
 
     def write(self, results: Mapping[int, Mapping[str, str]], f: BinaryIO) -> None:
@@ -119,7 +121,12 @@ class XlsxOutput:
 
         sheet = self.sheet
         if self._book is None:
-            self._book = _load(sheet)
+            self._book, dropped = _load(sheet)
+            if dropped:
+                self.notes.append(
+                    f"{sheet.path.name}: openpyxl, which writes the output workbook, left out "
+                    f"what it does not support: {'; '.join(dropped)}"
+                )
         book = self._book
         ws = book[sheet.sheet_name] if sheet.sheet_name else book.worksheets[0]
         top = sheet.header_row
@@ -146,31 +153,46 @@ class XlsxOutput:
         last = max(where.values()) + 1
         first = min(positions.values(), default=0) + 1
         if ws.freeze_panes is None:
-            ws.freeze_panes = ws.cell(top + 1, 1).coordinate
+            ws.freeze_panes = f"A{top + 1}"
         if not ws.auto_filter.ref and not ws.tables:
             bottom = max(top + 1, sheet.rows[-1].number if sheet.rows else top)
             ws.auto_filter.ref = f"{_letter(first)}{top}:{_letter(last)}{bottom}"
         for column in added:
-            samples = (results.get(r.number, nothing).get(column, "") for r in sheet.rows)
+            sample = sheet.rows[:_WIDTH_SAMPLE]
+            samples = (results.get(r.number, nothing).get(column, "") for r in sample)
             ws.column_dimensions[_letter(where[column] + 1)].width = _fit(column, samples)
         # openpyxl saves the user's formulas without the values Excel last computed: have
         # Excel compute them on opening (LibreOffice does anyway).
+        if book.calculation is None:
+            from openpyxl.workbook.properties import CalcProperties
+
+            book.calculation = CalcProperties()
         book.calculation.fullCalcOnLoad = True
         book.save(f)
 
 
-def _load(sheet: Sheet) -> Any:
+def _load(sheet: Sheet) -> tuple[Any, list[str]]:
+    """The workbook, and what openpyxl said it drops (its warnings, which must not print)."""
     from openpyxl import load_workbook
 
     try:
-        # Formulas as written (not their cached values), so the user's formulas stay theirs.
-        return load_workbook(sheet.path, keep_links=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # Formulas as written (not their cached values), so the user's formulas stay theirs.
+            book = load_workbook(sheet.path, keep_links=True)
     except Exception as exc:  # openpyxl raises many types; all mean "cannot load this file"
         text = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise SheetError(
             f"{sheet.path} cannot be loaded to hand it back as a workbook ({text}); "
             f"write the output as .csv instead (-o {sheet.path.with_suffix('.csv').name})"
         ) from None
+    dropped = []
+    for warning in caught:
+        text = " ".join(str(warning.message).split()).rstrip(".")
+        # "... is not supported and will be removed"; not the notices about defaults applied.
+        if "removed" in text or "not supported" in text:
+            dropped.append(text)
+    return book, list(dict.fromkeys(dropped))
 
 
 def _write_fresh(sheet: Sheet, results: Mapping[int, Mapping[str, str]], f: BinaryIO) -> None:

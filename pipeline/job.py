@@ -345,8 +345,8 @@ async def _run(
         **{**timing, **spec.client_options},
     )
     runner = Runner(job.selected, journal, client, spec.options, on_progress=on_progress, **timing)
-    interrupted = _install_signal_handlers(runner)
     writer = _OutputWriter(job, journal)
+    interrupted = _install_signal_handlers(runner)
     flusher = asyncio.create_task(writer.every(spec.flush_interval, runner))
     try:
         async with client:
@@ -407,7 +407,13 @@ class _OutputWriter:
         others = [p for p in job.report.plans if p.row not in selected]
         records = journal.all() if others else {}
         self._others = {p.row: _unselected_result(p, records.get(p.key)) for p in others}
-        self._file: OutputFile | None = None
+        try:
+            # A workbook to hand back is loaded now: one that cannot be is refused before
+            # anything is sent, not at the last write.
+            self._file = OutputFile(job.sheet, job.output)
+            self._file.load()
+        except SheetError as exc:
+            raise JobError(str(exc)) from None
         self._lock = threading.Lock()
         self._written = -1
         self._seq = 0
@@ -423,8 +429,6 @@ class _OutputWriter:
                 return
             started = time.monotonic()
             try:
-                if self._file is None:
-                    self._file = OutputFile(self.job.sheet, self.job.output)
                 self._file.write(columns)
             except SheetError as exc:
                 raise OutputError(
@@ -436,10 +440,10 @@ class _OutputWriter:
 
     @property
     def notes(self) -> list[str]:
-        return self._file.notes if self._file else []
+        return self._file.notes
 
     def describe(self) -> str:
-        return self._file.describe() if self._file else ""
+        return self._file.describe()
 
     async def every(self, seconds: float, runner: Runner) -> None:
         written_changes = runner.changes

@@ -103,6 +103,12 @@ class OutputFile:
         self._xlsx = XlsxOutput(sheet) if self.kind == "xlsx" else None
         self._csv = _CsvFormat(sheet, path) if self.kind == "csv" else None
 
+    def load(self) -> None:
+        """Load the input workbook now (it is otherwise loaded at the first write), so that
+        one openpyxl cannot load is refused before a run sends anything."""
+        if self._xlsx is not None:
+            self._xlsx.load()
+
     def write(self, results: Mapping[int, Mapping[str, str]]) -> None:
         if self._xlsx is not None:
             xlsx = self._xlsx

@@ -116,17 +116,20 @@ class XlsxOutput:
         else:
             _write_fresh(self.sheet, results, f)
 
+    def load(self) -> None:
+        if self.whole and self._book is None:
+            self._book, dropped = _load(self.sheet)
+            if dropped:
+                self.notes.append(
+                    f"{self.sheet.path.name}: openpyxl, which writes the output workbook, left "
+                    f"out what it does not support: {'; '.join(dropped)}"
+                )
+
     def _write_whole(self, results: Mapping[int, Mapping[str, str]], f: BinaryIO) -> None:
         from openpyxl.styles import Font
 
         sheet = self.sheet
-        if self._book is None:
-            self._book, dropped = _load(sheet)
-            if dropped:
-                self.notes.append(
-                    f"{sheet.path.name}: openpyxl, which writes the output workbook, left out "
-                    f"what it does not support: {'; '.join(dropped)}"
-                )
+        self.load()
         book = self._book
         ws = book[sheet.sheet_name] if sheet.sheet_name else book.worksheets[0]
         top = sheet.header_row

@@ -258,3 +258,21 @@ def test_what_openpyxl_drops_while_loading_is_a_note_not_a_warning(
     assert note.startswith("validated.xlsx: openpyxl, which writes the output workbook, left out")
     assert "Data Validation extension" in note
     assert not [w for w in recwarn if "openpyxl" in str(w.filename)]
+
+
+def test_a_workbook_too_large_to_hold_gives_its_data_sheet_in_a_new_workbook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.sheets import xlsx_output
+
+    monkeypatch.setattr(xlsx_output, "MAX_WHOLE_WORKBOOK_XML", 100)
+    sheet = read_sheet(user_workbook(tmp_path / "big.xlsx"))
+    out = tmp_path / "out.xlsx"
+    [note] = output_notes(sheet, out)
+    assert note.startswith("big.xlsx is too large to hand back whole")
+    output = OutputFile(sheet, out)
+    output.write({2: RESULT})
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["Leads"]
+    assert header_of(book["Leads"]) == ["name", "price", "qty", "total", "script", *OUTPUT_COLUMNS]
+    assert output.describe() == "XLSX, a new workbook with the data sheet's values"

@@ -74,8 +74,8 @@ def carry_over_notes(sheet: Sheet) -> list[str]:
     except (OSError, zipfile.BadZipFile):
         return []  # the read succeeded moments ago; a later write reports what went wrong
     found = [what for prefix, what in _FRAGILE_PARTS if any(n.startswith(prefix) for n in names)]
-    if "charts" in found or "images" in found:
-        found.remove("drawings")
+    if ("charts" in found or "images" in found) and "drawings" in found:
+        found.remove("drawings")  # what the drawings hold is named already
     if not found:
         return []
     listed = ", ".join(found)

@@ -284,6 +284,8 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
         data = summary.as_dict()
         data.update(
             output=str(outcome.output) if outcome.output else None,
+            output_format=outcome.output_format or None,
+            notes=outcome.notes,
             state=str(outcome.state),
             exit_code=outcome.exit_code,
             sandbox=sandbox,
@@ -293,8 +295,11 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
         click.echo(json.dumps(data, sort_keys=True))
     else:
         _print_summary(summary, dry_run)
+        for line in outcome.notes:
+            note(f"Note: {line}")
         if outcome.output:
-            note(f"Output: {outcome.output}")
+            shown = f" ({outcome.output_format})" if outcome.output_format else ""
+            note(f"Output: {outcome.output}{shown}")
         if summary.stopped and not outcome.interrupted:
             note(f"Stopped: {summary.stopped}. Unsent rows stay pending for the next run.")
         if outcome.interrupted:

@@ -43,12 +43,13 @@ from pipeline.runner import (
     Sleep,
 )
 from pipeline.sheets import (
+    OutputFile,
     Sheet,
     SheetError,
     check_output_fits,
     default_output_path,
+    output_notes,
     read_sheet,
-    write_output,
 )
 from pipeline.validation import ValidationReport, validate_rows
 
@@ -75,8 +76,10 @@ class OutputError(Exception):
 
 @dataclass
 class JobSpec:
-    sheet: Path
-    config: Path
+    sheet: Path | Sheet
+    """The input file, or a sheet already read (the Python API's DataFrame), which then
+    needs ``output`` and ``state``."""
+    config: Path | Config
     output: Path | None = None
     sheet_name: str | None = None
     encoding: str | None = None
@@ -116,6 +119,10 @@ class JobOutcome:
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
     forecast: Forecast | None = None  # what the run was about to send, as estimated first
+    output_format: str = ""
+    """How the output was written ("CSV, cp1252, semicolon-separated"), for the last lines."""
+    columns: dict[int, dict[str, str]] = field(default_factory=dict, repr=False)
+    """The result columns last written, by row number (the Python API's DataFrame)."""
 
     @property
     def exit_code(self) -> int:
@@ -150,18 +157,22 @@ def state_path_for(output: Path, sandbox: bool) -> Path:
 
 def prepare(spec: JobSpec) -> Prepared:
     try:
-        config = load_config(spec.config)
-        sheet = read_sheet(
-            spec.sheet, sheet=spec.sheet_name or config.input.sheet, encoding=spec.encoding
-        )
+        config = spec.config if isinstance(spec.config, Config) else load_config(spec.config)
+        if isinstance(spec.sheet, Sheet):
+            sheet = spec.sheet
+        else:
+            sheet = read_sheet(
+                spec.sheet, sheet=spec.sheet_name or config.input.sheet, encoding=spec.encoding
+            )
         report = validate_rows(sheet, config)
         default = sandbox_output_path if spec.sandbox else default_output_path
-        output = spec.output or default(spec.sheet)
+        output = spec.output or default(sheet.path)
         # Refused now, not at the final write after every video was made.
         check_output_fits(sheet, output)
+        sheet.notes.extend(output_notes(sheet, output))
     except (ConfigError, SheetError) as exc:
         raise JobError(str(exc)) from exc
-    if output.resolve() == spec.sheet.resolve():
+    if output.resolve() == sheet.path.resolve():
         raise JobError(f"-o {output} is the input sheet; the input is never modified")
     if spec.sandbox and state_path_for(output, False).exists():
         raise JobError(
@@ -327,11 +338,9 @@ def _check_cost(
 
 
 def _run_meta(spec: JobSpec, job: Prepared) -> dict[str, str]:
-    meta = {
-        "input": str(spec.sheet.resolve()),
-        "config": str(spec.config.resolve()),
-        "output": str(job.output.resolve()),
-    }
+    meta = {"input": str(job.sheet.path.resolve()), "output": str(job.output.resolve())}
+    if not isinstance(spec.config, Config):
+        meta["config"] = str(spec.config.resolve())
     if spec.sheet_name:
         meta["sheet_name"] = spec.sheet_name
     if spec.encoding:
@@ -393,6 +402,11 @@ def status_spec(
         journal.close()
     if "input" not in meta or "target" not in meta:
         raise JobError(f"{state} holds no finished run yet; run `argil-batch run` first")
+    if "config" not in meta:
+        raise JobError(
+            f"{state} was made from Python with a config given as an object; refresh it with "
+            "pipeline.run(..., state=...) and the same config"
+        )
     recorded_sandbox = meta["target"] == SANDBOX_TARGET
     if sandbox and not recorded_sandbox:
         raise JobError(f"{state} is the state of a real run, not a sandbox one; drop --sandbox")
@@ -466,8 +480,8 @@ async def _run(
         sheet_keys=[plan.key for plan in job.report.plans],
         **timing,
     )
-    interrupted = _install_signal_handlers(runner)
     writer = _OutputWriter(job, journal)
+    interrupted = _install_signal_handlers(runner)
     flusher = asyncio.create_task(writer.every(spec.flush_interval, runner))
     try:
         async with client:
@@ -478,7 +492,11 @@ async def _run(
             await flusher
         _remove_signal_handlers()
     outcome = JobOutcome(summary, job.output, job.state, interrupted=bool(interrupted))
-    await asyncio.to_thread(writer.write, *writer.snapshot(runner))
+    seq, columns = writer.snapshot(runner)
+    await asyncio.to_thread(writer.write, seq, columns)
+    outcome.columns = columns
+    outcome.notes.extend(writer.notes)
+    outcome.output_format = writer.describe()
     return outcome
 
 
@@ -524,6 +542,13 @@ class _OutputWriter:
         others = [p for p in job.report.plans if p.row not in selected]
         records = journal.all() if others else {}
         self._others = {p.row: _unselected_result(p, records.get(p.key)) for p in others}
+        try:
+            # A workbook to hand back is loaded now: one that cannot be is refused before
+            # anything is sent, not at the last write.
+            self._file = OutputFile(job.sheet, job.output)
+            self._file.load()
+        except SheetError as exc:
+            raise JobError(str(exc)) from None
         self._lock = threading.Lock()
         self._written = -1
         self._seq = 0
@@ -539,7 +564,7 @@ class _OutputWriter:
                 return
             started = time.monotonic()
             try:
-                write_output(self.job.sheet, columns, self.job.output)
+                self._file.write(columns)
             except SheetError as exc:
                 raise OutputError(
                     f"{exc}; every row's state is kept in {self.job.state}: run again with a "
@@ -547,6 +572,13 @@ class _OutputWriter:
                 ) from None
             self._written = seq
             self.last_seconds = time.monotonic() - started
+
+    @property
+    def notes(self) -> list[str]:
+        return self._file.notes
+
+    def describe(self) -> str:
+        return self._file.describe()
 
     async def every(self, seconds: float, runner: Runner) -> None:
         written_changes = runner.changes

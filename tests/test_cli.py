@@ -223,7 +223,7 @@ def test_an_xlsx_input_gives_an_xlsx_output_with_a_plain_progress_line(tmp_path:
     # A sandbox run writes its own output, beside the real run's.
     output = tmp_path / "launches.sandbox.argil.xlsx"
     assert f"Output: {output}" in err
-    rows = list(load_workbook(output, read_only=True).active.iter_rows(values_only=True))
+    rows = list(load_workbook(output, read_only=True)["Launches"].iter_rows(values_only=True))
     header = list(rows[0])
     assert header[-9:] == [
         "argil_row_key",

@@ -1,0 +1,177 @@
+"""The Python API: validate and run over a sheet file or a pandas DataFrame.
+
+    import pipeline
+    report = pipeline.validate("leads.csv", "leads.yaml")
+    frame = pipeline.run(df, "leads.yaml", state="leads.state", sandbox=True)
+
+``run`` is the command line's ``run`` (the same checks, journal, lock and output sheet) and
+returns the output sheet as a DataFrame: the input columns, then the ``argil_*`` columns,
+every cell text. pandas is imported only where a DataFrame is involved.
+
+Exceptions are the library's own, never ``SystemExit``: :class:`~pipeline.job.JobError` (the
+run cannot start: input, config, state; nothing was sent), :class:`~pipeline.journal.
+LockedError` (another run holds the state file), :class:`~pipeline.job.OutputError` (the
+output sheet could not be written; the journal holds every row), and for ``validate``
+:class:`~pipeline.sheets.SheetError` and :class:`~pipeline.config.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.config import Config, load_config
+from pipeline.job import JobError, JobOutcome, JobSpec, prepare, run_job
+from pipeline.runner import Progress, RunOptions
+from pipeline.sheets import Sheet, output_rows, read_sheet
+from pipeline.validation import ValidationReport, validate_rows
+
+if TYPE_CHECKING:
+    import pandas
+
+
+def validate(
+    source: str | Path | pandas.DataFrame,
+    config: str | Path | Config,
+    *,
+    sheet_name: str | None = None,
+    encoding: str | None = None,
+) -> ValidationReport:
+    """Map and check every row, as ``argil-batch validate`` does; nothing is sent.
+
+    The report's ``plans`` hold each row's errors, payload and key; ``valid``, ``invalid``
+    and the estimates sum them up."""
+    loaded = config if isinstance(config, Config) else load_config(Path(config))
+    if _is_frame(source):
+        from pipeline.sheets.frame import sheet_from_frame
+
+        sheet = sheet_from_frame(source, Path("DataFrame"))
+    else:
+        sheet = read_sheet(Path(source), sheet=sheet_name or loaded.input.sheet, encoding=encoding)
+    return validate_rows(sheet, loaded)
+
+
+def run(
+    source: str | Path | pandas.DataFrame,
+    config: str | Path | Config,
+    *,
+    state: str | Path | None = None,
+    output: str | Path | None = None,
+    sandbox: bool = False,
+    render: bool = False,
+    wait: bool = False,
+    wait_timeout: float = 3600.0,
+    rows: str | None = None,
+    retry_failed: bool = False,
+    resend_changed: bool = False,
+    preflight: bool = True,
+    callback_url: str | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    rpm: float | None = None,
+    concurrency: int | None = None,
+    sheet_name: str | None = None,
+    encoding: str | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> pandas.DataFrame:
+    """Make one video per row, exactly once, and return the output sheet as a DataFrame.
+
+    ``source`` is a sheet file or a DataFrame; a DataFrame needs ``state`` (the journal that
+    makes a re-run send nothing twice) and its output sheet is written beside it unless
+    ``output`` says where. The key comes from ``api_key`` or ``ARGIL_API_KEY``; ``sandbox``
+    runs against a local emulator instead. The other keywords are the ``run`` command's flags.
+
+    The frame's index is the input frame's (blank rows are left out), or for a file the row
+    numbers the spreadsheet shows. ``frame.attrs["argil_summary"]`` holds the run's counts and
+    its ``exit_code`` (0 when every row is fine).
+    """
+    loaded = config if isinstance(config, Config) else Path(config)
+    frame_source = _is_frame(source)
+    state_path = Path(state) if state is not None else None
+    out = Path(output) if output is not None else None
+    if frame_source:
+        if state_path is None:
+            raise JobError(
+                "a DataFrame source needs state=: the journal file that makes a re-run send "
+                "nothing twice (e.g. state='leads.state'); keep it between runs"
+            )
+        from pipeline.sheets.frame import sheet_from_frame
+
+        sheet: Path | Sheet = sheet_from_frame(
+            source, state_path.with_name(f"{state_path.stem}.dataframe")
+        )
+        out = out or state_path.with_name(f"{state_path.stem}.argil.csv")
+    else:
+        sheet = Path(source)
+    spec = JobSpec(
+        sheet=sheet,
+        config=loaded,
+        output=out,
+        sheet_name=sheet_name,
+        encoding=encoding,
+        state=state_path,
+        sandbox=sandbox,
+        base_url=base_url,
+        api_key=api_key,
+        rpm=rpm,
+        concurrency=concurrency,
+        rows=rows,
+        options=RunOptions(
+            render=render or wait,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            retry_failed=retry_failed,
+            resend_changed=resend_changed,
+            preflight=preflight,
+            callback_url=callback_url,
+        ),
+    )
+    prepared = prepare(spec)
+    outcome = _in_own_loop(lambda: run_job(spec, prepared=prepared, on_progress=on_progress))
+    index = list(getattr(source, "index", ())) if frame_source else None
+    return _frame(prepared.sheet, outcome, index)
+
+
+def _is_frame(source: Any) -> bool:
+    # No pandas import for a path: the DataFrame type is only looked up when one is given.
+    if isinstance(source, str | Path):
+        return False
+    import pandas
+
+    if isinstance(source, pandas.DataFrame):
+        return True
+    raise JobError(f"source must be a path or a pandas.DataFrame, not {type(source).__name__}")
+
+
+def _in_own_loop(call: Callable[[], JobOutcome]) -> JobOutcome:
+    """A notebook already runs an event loop in this thread, where asyncio.run cannot start:
+    the run then goes in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
+
+
+def _frame(sheet: Sheet, outcome: JobOutcome, index: list[Any] | None) -> pandas.DataFrame:
+    import pandas
+
+    header, lines = output_rows(sheet, outcome.columns)
+    data = list(lines())
+    labels = (
+        [index[row.number - 2] for row in sheet.rows]
+        if index is not None
+        else pandas.Index([row.number for row in sheet.rows], name="row")
+    )
+    frame = pandas.DataFrame(data, columns=header, index=labels, dtype=str)
+    summary = outcome.summary.as_dict()
+    summary.update(exit_code=outcome.exit_code, output=str(outcome.output), notes=outcome.notes)
+    frame.attrs["argil_summary"] = summary
+    return frame
+
+
+__all__ = ["run", "validate"]

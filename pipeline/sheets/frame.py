@@ -1,0 +1,68 @@
+"""A pandas DataFrame as a sheet of text rows, read by the same rules as a file.
+
+Every cell becomes the text a spreadsheet would show (see ``workbook_input._cell_text``):
+strings as they are (``0042`` stays ``0042``), a whole number ``5``, a date ``2026-03-01``,
+a missing value (None, NaN, NaT) blank. Row numbers count as in a sheet whose header is row 1:
+the frame's first row is row 2, so a message about "row 7" is the frame's sixth row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.sheets.base import Sheet, SheetError, _table
+from pipeline.sheets.workbook_input import _cell_text
+
+if TYPE_CHECKING:
+    import pandas
+
+
+def sheet_from_frame(frame: pandas.DataFrame, path: Path) -> Sheet:
+    """The frame's rows as a sheet; ``path`` names it (it is never read)."""
+    if frame.columns.nlevels != 1:
+        raise SheetError("the DataFrame has multi-level columns; flatten them to one header row")
+    headers = [_text(name) for name in frame.columns]
+    records = [(1, headers)]
+    for number, values in enumerate(frame.itertuples(index=False, name=None), 2):
+        records.append((number, [_text(value) for value in values]))
+    table = _table("the DataFrame", records, letters=False)
+    return Sheet(
+        path=Path(path),
+        kind="dataframe",
+        headers=table.headers,
+        rows=table.rows,
+        header_row=table.header_row,
+        columns=table.columns,
+    )
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    # numpy and pandas scalars: to the Python value they stand for (a Timestamp is a datetime).
+    item = getattr(value, "item", None)
+    if not isinstance(value, dt.datetime) and callable(item):
+        with contextlib.suppress(TypeError, ValueError):
+            value = item()
+    if _missing(value):
+        return ""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.isoformat(sep=" ")
+    return _cell_text(value)
+
+
+def _missing(value: Any) -> bool:
+    import pandas
+
+    try:
+        return bool(pandas.isna(value))
+    except (TypeError, ValueError):
+        return False

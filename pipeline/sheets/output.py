@@ -1,0 +1,293 @@
+"""Writing the output sheet, atomically: the input's rows with the result columns added."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+from pipeline.sheets.base import OUTPUT_COLUMNS, Sheet, SheetError
+from pipeline.sheets.xlsx_output import (
+    XLSX_MAX_CELL,
+    XLSX_MAX_COLUMNS,
+    XLSX_MAX_ROWS,
+    XlsxOutput,
+    carry_over_notes,
+)
+
+_OUTPUT_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".xlsx": "xlsx"}
+
+
+def default_output_path(input_path: Path) -> Path:
+    """Beside the input: leads.csv -> leads.argil.csv; .xlsx/.xlsm/.ods -> .argil.xlsx."""
+    input_path = Path(input_path)
+    suffix = input_path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        out_suffix = input_path.suffix
+    elif suffix == ".txt":
+        out_suffix = ".csv"
+    else:
+        out_suffix = ".xlsx"
+    return input_path.with_name(f"{input_path.stem}.argil{out_suffix}")
+
+
+def output_kind(path: Path) -> str:
+    """ "csv" or "xlsx", from the output file's suffix."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return _OUTPUT_SUFFIXES[suffix]
+    except KeyError:
+        shown = f"'{suffix}'" if suffix else "no extension"
+        raise SheetError(
+            f"cannot write output to {path} ({shown}); name it .csv, .tsv or .xlsx"
+        ) from None
+
+
+def check_output_fits(sheet: Sheet, path: Path) -> None:
+    """SheetError when ``sheet`` cannot be written to ``path`` at all, so that a run can say
+    so before it sends anything rather than at its last write: an XLSX cell holds at most
+    32,767 characters, a sheet 16,384 columns and 1,048,576 rows. The result columns are
+    bounded and are not the problem."""
+    if output_kind(path) != "xlsx":
+        return
+    outputs = set(OUTPUT_COLUMNS)
+    columns = len([h for h in sheet.headers if h not in outputs]) + len(OUTPUT_COLUMNS)
+    hint = f"; write the output as .csv instead (-o {Path(path).with_suffix('.csv').name})"
+    if columns > XLSX_MAX_COLUMNS:
+        raise SheetError(f"{columns:,} columns do not fit in an XLSX sheet{hint}")
+    if len(sheet.rows) + 1 > XLSX_MAX_ROWS:
+        raise SheetError(f"{len(sheet.rows):,} rows do not fit in an XLSX sheet{hint}")
+    for row in sheet.rows:
+        for header, value in row.values.items():
+            if len(value) > XLSX_MAX_CELL:
+                raise SheetError(
+                    f"row {row.number} {header!r} has {len(value):,} characters, more than an "
+                    f"XLSX cell holds ({XLSX_MAX_CELL:,}){hint}"
+                )
+
+
+def output_notes(sheet: Sheet, path: Path) -> list[str]:
+    """What the user should know before the run about the output at ``path``: the parts of
+    the input workbook it may not carry over."""
+    return carry_over_notes(sheet) if output_kind(path) == "xlsx" else []
+
+
+class OutputFile:
+    """The output sheet of ``sheet`` at ``path``, rewritten whole and atomically at each write.
+
+    Input columns come first, unchanged, then :data:`OUTPUT_COLUMNS` filled from
+    ``results[row.number]`` ("" when absent). An input column already named like an output
+    column (a previous output used as input) is not repeated: its value is kept when
+    ``results`` has none for that row. A workbook input comes back as that workbook with the
+    result columns added to its data sheet; a CSV keeps the input's encoding and delimiter.
+    The file is written beside ``path`` under a temporary name, synced, then renamed over
+    ``path``, so readers never see half a file.
+    """
+
+    def __init__(self, sheet: Sheet, path: Path) -> None:
+        path = Path(path)
+        self.kind = output_kind(path)
+        if _same_file(path, sheet.path):
+            raise SheetError(f"{path} is the input file; write the output to another path")
+        if path.is_dir():
+            raise SheetError(f"{path} is a folder; give a file name for the output")
+        self.sheet, self.path = sheet, path
+        self.notes: list[str] = []
+        """Things the user should be told about how the output was written."""
+        self._xlsx = XlsxOutput(sheet) if self.kind == "xlsx" else None
+        self._csv = _CsvFormat(sheet, path) if self.kind == "csv" else None
+
+    def load(self) -> None:
+        """Load the input workbook now (it is otherwise loaded at the first write), so that
+        one openpyxl cannot load is refused before a run sends anything."""
+        if self._xlsx is not None:
+            self._xlsx.load()
+
+    def write(self, results: Mapping[int, Mapping[str, str]]) -> None:
+        if self._xlsx is not None:
+            xlsx = self._xlsx
+            _atomic_write(self.path, lambda f: xlsx.write(results, f))
+            self.notes.extend(n for n in xlsx.notes if n not in self.notes)
+        elif self._csv is not None:
+            csv_format = self._csv
+            header, lines = output_rows(self.sheet, results)
+            _atomic_write(self.path, lambda f: csv_format.write(f, header, lines))
+            if csv_format.note and csv_format.note not in self.notes:
+                self.notes.append(csv_format.note)
+
+    def describe(self) -> str:
+        """The output's format, in a few words for the run's last lines."""
+        if self._csv is not None:
+            return self._csv.describe()
+        if self._xlsx is not None and self._xlsx.whole:
+            return "XLSX, the input workbook with the result columns added"
+        if self.sheet.kind == "ods":
+            return "XLSX, a new workbook with the sheet's values: ODS is read, not written"
+        if self.sheet.kind in ("xlsx", "xlsm"):
+            return "XLSX, a new workbook with the data sheet's values"
+        return "XLSX, a new workbook"
+
+
+def write_output(sheet: Sheet, results: Mapping[int, Mapping[str, str]], path: Path) -> list[str]:
+    """Write the output sheet once (see :class:`OutputFile`); returns its notes."""
+    output = OutputFile(sheet, path)
+    output.write(results)
+    return output.notes
+
+
+def output_rows(
+    sheet: Sheet, results: Mapping[int, Mapping[str, str]]
+) -> tuple[list[str], Callable[[], Iterator[list[str]]]]:
+    """The output's header and a maker of its rows (as text, before any formula guard)."""
+    outputs = set(OUTPUT_COLUMNS)
+    kept = [h for h in sheet.headers if h not in outputs]
+    carried = [h for h in OUTPUT_COLUMNS if h in sheet.headers]
+
+    def lines() -> Iterator[list[str]]:
+        nothing: Mapping[str, str] = {}
+        for row in sheet.rows:
+            got = results.get(row.number, nothing)
+            values = row.values
+            line = [values.get(h, "") for h in kept]
+            for column in OUTPUT_COLUMNS:
+                value = got.get(column)
+                if value is None:
+                    value = values.get(column, "") if carried else ""
+                line.append(str(value))
+            yield line
+
+    return [*kept, *OUTPUT_COLUMNS], lines
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    folder = path.parent
+    tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        # os.open with 0o666 lets the umask decide the final permissions, as for any new file
+        # (tempfile would leave the output readable by its owner only).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise SheetError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with open(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise SheetError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    _fsync_folder(folder)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform, hence best effort.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# A cell starting with one of these is run as a formula by Excel/LibreOffice when a CSV is
+# opened (CSV injection); a plain number such as -5 or +3.2 is not a formula and stays as is.
+_FORMULA_START = frozenset("=+-@\t\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
+
+
+def _defuse(value: str) -> str:
+    if value and value[0] in _FORMULA_START and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+class _CsvFormat:
+    """The input's encoding and delimiter, kept in the output so that Excel opens it the way
+    it opened the input (a cp1252 file read back as UTF-8 shows "JÃ¼rgen"). When a value
+    cannot be encoded in the input's encoding, the output is UTF-8 with a BOM, which Excel
+    and every other reader recognise, and :attr:`note` says so."""
+
+    def __init__(self, sheet: Sheet, path: Path) -> None:
+        delimiter = sheet.delimiter if sheet.kind == "csv" and sheet.delimiter else None
+        if delimiter is None:
+            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        self.delimiter = delimiter
+        self.encoding = sheet.encoding if sheet.kind == "csv" and sheet.encoding else "utf-8"
+        self.used = self.encoding
+        self.note: str | None = None
+        self._name = path.name
+
+    def write(
+        self, f: BinaryIO, header: list[str], lines: Callable[[], Iterable[list[str]]]
+    ) -> None:
+        if self.encoding not in ("utf-8", "utf-8-sig"):
+            try:
+                _write_csv(f, header, lines(), self.delimiter, self.encoding, "strict")
+                self.used = self.encoding
+                return
+            except UnicodeEncodeError as exc:
+                char = exc.object[exc.start : exc.start + 1]
+                self.note = (
+                    f"{self._name} is written as UTF-8 with a BOM, not {self.encoding} like "
+                    f"the input: {char!r} (U+{ord(char):04X}) cannot be written in {self.encoding}"
+                )
+                f.seek(0)
+                f.truncate()
+            self.used = "utf-8-sig"
+        else:
+            self.used = self.encoding
+        # errors="replace": a stray lone surrogate in a result must not lose the whole output.
+        _write_csv(f, header, lines(), self.delimiter, self.used, "replace")
+
+    def describe(self) -> str:
+        shown = {"utf-8-sig": "UTF-8 with a BOM", "utf-8": "UTF-8"}.get(self.used, self.used)
+        name = _DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))
+        return f"CSV, {shown}, {name}-separated"
+
+
+def _write_csv(
+    f: BinaryIO,
+    header: list[str],
+    lines: Iterable[list[str]],
+    delimiter: str,
+    encoding: str,
+    errors: str,
+) -> None:
+    text = io.TextIOWrapper(f, encoding=encoding, errors=errors, newline="")
+    try:
+        writer = csv.writer(text, delimiter=delimiter, lineterminator="\r\n")
+        writer.writerow([_defuse(v) for v in header])
+        writer.writerows([_defuse(v) for v in line] for line in lines)
+    finally:
+        text.detach()  # leave the binary file open (even on error): the caller closes it

@@ -1,0 +1,114 @@
+"""The Python API on real files and the sandbox emulator: a DataFrame or a path in, the output
+sheet as a DataFrame out, the library's exceptions (never SystemExit), no pandas on CLI start."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas
+import pytest
+
+import pipeline
+from pipeline.config import ConfigError, load_config
+from pipeline.job import JobError
+from pipeline.mapping import VALID
+from pipeline.sheets import OUTPUT_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+LEADS = ROOT / "input_examples" / "leads.csv"
+CONFIG = ROOT / "configs" / "leads.yaml"
+
+
+def leads() -> pandas.DataFrame:
+    frame = pandas.read_csv(LEADS, dtype=str, keep_default_na=False)
+    frame.insert(0, "code", [f"{n:04d}" for n in range(len(frame))])
+    frame.index = [f"lead-{n}" for n in range(len(frame))]
+    return frame
+
+
+def test_run_over_a_dataframe_returns_the_output_sheet(tmp_path: Path) -> None:
+    frame = leads()
+    state = tmp_path / "st.db"
+    out = pipeline.run(frame, str(CONFIG), state=str(state), sandbox=True)
+    assert list(out.columns) == [*frame.columns, *OUTPUT_COLUMNS]
+    report = pipeline.validate(frame, CONFIG)
+    valid = {plan.row for plan in report.plans if plan.status == VALID}
+    assert valid and len(valid) == report.valid
+    positions = {frame.index[row - 2] for row in valid}
+    ids = out.loc[sorted(positions), "argil_video_id"]
+    assert ids.str.len().gt(0).all() and ids.is_unique
+    # Cells are text, the input's index is kept, and the input frame is not changed.
+    assert out.loc["lead-0", "code"] == "0000" and list(out.index) == list(frame.index)
+    assert "argil_video_id" not in frame.columns
+    summary = out.attrs["argil_summary"]
+    assert summary["created"] == len(valid) and summary["exit_code"] == 0
+    assert Path(summary["output"]) == tmp_path / "st.argil.csv"
+    # Exactly once: the same frame again sends nothing new and gives the same ids.
+    again = pipeline.run(frame, load_config(CONFIG), state=state, sandbox=True)
+    assert again.attrs["argil_summary"]["created"] == 0
+    assert list(again.loc[sorted(positions), "argil_video_id"]) == list(ids)
+
+
+def test_run_over_a_path_returns_the_output_sheet(tmp_path: Path) -> None:
+    output = tmp_path / "leads.argil.csv"
+    out = pipeline.run(LEADS, CONFIG, output=output, sandbox=True)
+    assert out.index.name == "row" and out.index[0] == 2
+    assert list(out.columns)[-len(OUTPUT_COLUMNS) :] == list(OUTPUT_COLUMNS)
+    created = out[out["argil_status"] != "SKIPPED"]
+    assert len(created) and created["argil_video_id"].str.len().gt(0).all()
+    assert output.exists() and (tmp_path / "leads.argil.csv.sandbox-state").exists()
+
+
+def test_a_dataframe_needs_a_state_file() -> None:
+    with pytest.raises(JobError, match="state="):
+        pipeline.run(leads(), CONFIG, sandbox=True)
+
+
+def test_library_errors_are_exceptions_not_exits(tmp_path: Path) -> None:
+    with pytest.raises(JobError, match="no such file"):
+        pipeline.run(tmp_path / "missing.csv", CONFIG, sandbox=True)
+    with pytest.raises(ConfigError):
+        pipeline.validate(leads(), tmp_path / "missing.yaml")
+    with pytest.raises(JobError, match=r"path or a pandas\.DataFrame"):
+        pipeline.run(42, CONFIG, state=tmp_path / "s")  # type: ignore[arg-type]
+
+
+def test_dataframe_cells_read_as_a_spreadsheet_shows_them(tmp_path: Path) -> None:
+    from pipeline.sheets.frame import sheet_from_frame
+
+    frame = pandas.DataFrame(
+        {
+            "n": [5, 7],
+            "x": [0.1 + 0.2, float("nan")],
+            "when": pandas.to_datetime(["2026-03-01 00:00", "2026-03-02 14:30"]),
+            "flag": [True, None],
+            "code": ["0042", "NA"],
+        }
+    )
+    sheet = sheet_from_frame(frame, tmp_path / "frame")
+    assert [row.values for row in sheet.rows] == [
+        {"n": "5", "x": "0.3", "when": "2026-03-01", "flag": "TRUE", "code": "0042"},
+        {"n": "7", "x": "", "when": "2026-03-02 14:30:00", "flag": "", "code": "NA"},
+    ]
+    assert [row.number for row in sheet.rows] == [2, 3]
+
+
+CLI_START = """
+import sys
+from pipeline.cli import main
+try:
+    main(["--help"], standalone_mode=False)
+finally:
+    print("LOADED", [m for m in ("pandas", "numpy", "openpyxl") if m in sys.modules])
+"""
+
+
+def test_the_command_line_starts_without_pandas() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_START], capture_output=True, text=True, timeout=60, check=True
+    )
+    line = next(x for x in done.stdout.splitlines() if x.startswith("LOADED"))
+    assert json.loads(line.removeprefix("LOADED ").replace("'", '"')) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -215,7 +216,8 @@ def run(
             note(f"{sheet} has no rows: nothing to do")
         with _progress(not no_progress, as_json) as on_progress:
             outcome = run_job(spec, prepared=prepared, on_progress=on_progress)
-    _report(outcome, as_json, sandbox=sandbox, dry_run=dry_run)
+        # Inside: a Ctrl-C while the summary prints still ends as an interrupt, not a traceback.
+        _report(outcome, as_json, sandbox=sandbox, dry_run=dry_run)
 
 
 MAX_LISTED_ROWS = 20
@@ -234,6 +236,10 @@ def _list_row_errors(plans: list[RowPlan]) -> None:
 
 
 def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) -> NoReturn:
+    # The run is over and its output written: a late Ctrl-C could only cut the report short
+    # (or end the process by the signal, not with 130).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     summary = outcome.summary
     if as_json:
         data = summary.as_dict()
@@ -356,7 +362,7 @@ def status(
         spec = status_spec(target, wait=wait, wait_timeout=wait_timeout, base_url=base_url)
         with _progress(not no_progress, as_json) as on_progress:
             outcome = run_job(spec, on_progress=on_progress)
-    _report(outcome, as_json, sandbox=spec.sandbox, dry_run=False)
+        _report(outcome, as_json, sandbox=spec.sandbox, dry_run=False)
 
 
 # --- validate -----------------------------------------------------------------------------

@@ -331,26 +331,47 @@ async def _run(
         **{**timing, **spec.client_options},
     )
     runner = Runner(job.selected, journal, client, spec.options, on_progress=on_progress, **timing)
-    interrupted = _install_signal_handlers(runner)
+    work = asyncio.ensure_future(runner.run())
+    interrupted = _install_signal_handlers(runner, work)
     writer = _OutputWriter(job, journal)
     flusher = asyncio.create_task(writer.every(spec.flush_interval, runner))
     try:
         async with client:
-            summary = await runner.run()
+            summary = await _settled(work, runner)
+        outcome = JobOutcome(summary, job.output, job.state, interrupted=bool(interrupted))
+        await asyncio.to_thread(writer.write, *writer.snapshot(runner))
     finally:
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
         _remove_signal_handlers()
-    outcome = JobOutcome(summary, job.output, job.state, interrupted=bool(interrupted))
-    await asyncio.to_thread(writer.write, *writer.snapshot(runner))
     return outcome
 
 
-def _install_signal_handlers(runner: Runner) -> list[int]:
-    """First Ctrl-C (or SIGTERM from a scheduler): send nothing new, let requests in flight
-    finish and write the output. A second one ends at once; in-flight rows are then resolved
-    by the next run's lookup, so nothing is lost either way."""
+# After a first Ctrl-C, requests already out get this long to finish before they are
+# abandoned: a create waiting out a long Retry-After must not hold the user's terminal.
+INTERRUPT_GRACE = 3.0
+
+
+async def _settled(work: asyncio.Future[RunSummary], runner: Runner) -> RunSummary:
+    """The runner's summary, or, when an interrupt cancelled it mid-request, the summary of
+    what it had settled (rows it held are then in flight in the journal, as after a crash)."""
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            work.cancel()
+            raise
+        return runner.abandon()
+
+
+def _install_signal_handlers(runner: Runner, work: asyncio.Future[RunSummary]) -> list[int]:
+    """First Ctrl-C (or SIGTERM from a scheduler): send nothing new, cut every wait short,
+    give requests in flight a few seconds and write the output. A second one abandons the
+    requests at once; in-flight rows are then resolved by the next run's lookup, so nothing is
+    lost either way. Only the runner is cancelled, never the run itself: the output is always
+    written, and no cancellation reaches the user as a traceback."""
     received: list[int] = []
     loop = asyncio.get_running_loop()
 
@@ -358,9 +379,9 @@ def _install_signal_handlers(runner: Runner) -> list[int]:
         received.append(signum)
         if len(received) == 1:
             runner.stop("interrupted")
+            loop.call_later(INTERRUPT_GRACE, work.cancel)
         else:
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
+            work.cancel()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

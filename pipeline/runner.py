@@ -190,6 +190,9 @@ class Runner:
         # Committed in flight ahead of their turn, not sent yet.
         self._reserved: set[str] = set()
         self._batch = 1
+        # Rows a worker holds right now: what an abandoned run must not report as settled.
+        self._active: dict[int, str] = {}
+        self._started = clock()
         # Bumped whenever a row's result changes: the output writer skips a refresh that would
         # write the same sheet again.
         self.changes = 0
@@ -207,7 +210,7 @@ class Runner:
         return self._stop.is_set()
 
     async def run(self) -> RunSummary:
-        started = self._clock()
+        started = self._started = self._clock()
         to_send, to_resolve, to_render = self._plan()
         if self.options.refresh_only:
             # Rows left in flight are looked up (a read): found videos are adopted, the others
@@ -343,13 +346,21 @@ class Runner:
                     kind, plan, generation = queue.popleft()
                 except IndexError:
                     return
+                self._active[plan.row] = kind
                 if kind == "render":
                     await self._render(plan)
                 else:
                     await self._submit(plan, generation, look_first=kind == "resolve")
+                del self._active[plan.row]
                 self._row_finished(plan)
 
         await asyncio.gather(*(worker() for _ in range(min(workers, len(work)))))
+        self._release_queue()
+
+    def _release_queue(self) -> None:
+        """Rows still queued when the run stops: say why each was not sent or checked."""
+        assert self.journal is not None
+        queue = self._queue
         while queue:
             kind, plan, _ = queue.popleft()
             result = self.results[plan.row]
@@ -395,7 +406,7 @@ class Runner:
                 video = await self.client.create_video(body)
             except InDoubt:
                 # The create may still be landing: give it a moment, then look it up.
-                await self._sleep(self.options.doubt_delay)
+                await self._nap(self.options.doubt_delay)
                 look_first = True
                 continue
             except RowError as exc:
@@ -420,6 +431,24 @@ class Runner:
             if self.options.render:
                 await self._render(plan)
             return
+
+    def abandon(self) -> RunSummary:
+        """The summary of a run cancelled mid-request (a second Ctrl-C, or requests still
+        out when the grace after the first ran out). A row whose create was out may have its
+        video: the journal holds it in flight, and the next run looks it up before sending."""
+        reason = self._stop_reason or "interrupted"
+        for row, kind in self._active.items():
+            result = self.results[row]
+            if kind != "render" and not result.video_id:
+                result.status = IN_DOUBT
+                result.error = f"{reason} while it was being sent; the next run looks it up"
+            elif kind == "render":
+                result.error = f"{reason} before its render was confirmed; run again with --render"
+        self._active.clear()
+        if self.journal is not None:
+            self._release_queue()
+        self._summarise(self._started)
+        return self.summary
 
     def _mark_in_flight(self, plan: RowPlan, generation: int) -> None:
         """Commit this row in flight before its request leaves, and with it the next fresh
@@ -591,10 +620,13 @@ class Runner:
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     break
-                await self._sleep(min(delay, remaining))
+                await self._nap(min(delay, remaining))
+                if self.stopping:
+                    break
                 delay = min(delay * 1.5, self.options.poll_max)
             first = False
-            await asyncio.gather(*(self.refresh(plan) for plan in waiting))
+            # Polls are reads: a stop cancels the ones out, and nothing is lost.
+            await self._unless_stopped(asyncio.gather(*(self.refresh(plan) for plan in waiting)))
             waiting = [p for p in waiting if self._needs_follow(p)]
             if timeout <= 0:
                 break
@@ -612,6 +644,25 @@ class Runner:
             return
         state = j.RENDERING if plan.key in self._rendered or video.status != "IDLE" else j.CREATED
         self._record_video(plan, video, state)
+
+    # --- waits that a stop cuts short ------------------------------------------------------
+
+    async def _nap(self, seconds: float) -> None:
+        if not self.stopping:
+            await self._unless_stopped(self._sleep(seconds))
+
+    async def _unless_stopped(self, work: Awaitable[Any]) -> None:
+        """Await ``work`` unless the run is stopped first; then cancel it."""
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # --- bookkeeping -----------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 This is the only module that knows about terminals and exit codes. Exit codes (a contract):
 0 every row fine; 1 some rows failed (output written); 2 usage, config or input error
-(nothing submitted); 3 the API refused the run and it stopped; 4 another run holds the lock;
+(nothing submitted); 3 the API refused the run, or the journal or output could not be
+written, and it stopped; 4 another run holds the lock;
 130 interrupted (nothing lost: the next run picks up where this one stopped).
 """
 
@@ -26,12 +27,11 @@ from pipeline.job import (
     JobError,
     JobOutcome,
     JobSpec,
-    OutputError,
     prepare,
     run_job,
     status_spec,
 )
-from pipeline.journal import JournalError, LockedError
+from pipeline.journal import JournalError, JournalWriteError, LockedError
 from pipeline.mapping import RowPlan
 from pipeline.runner import Progress, RunOptions, RunSummary
 from pipeline.sheets import SheetError, read_sheet
@@ -57,10 +57,10 @@ def user_errors() -> Iterator[None]:
         yield
     except LockedError as exc:
         fail(str(exc), EXIT_LOCKED)
+    except JournalWriteError as exc:
+        fail(str(exc), EXIT_API_REFUSED)
     except (JobError, ConfigError, SheetError, JournalError) as exc:
         fail(str(exc), EXIT_USAGE)
-    except OutputError as exc:
-        fail(str(exc), EXIT_ROWS_FAILED)
     except KeyboardInterrupt:
         fail("interrupted; run again to pick up where this run stopped", EXIT_INTERRUPTED)
 
@@ -247,6 +247,7 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
             output=str(outcome.output) if outcome.output else None,
             state=str(outcome.state),
             exit_code=outcome.exit_code,
+            error=outcome.error,
             sandbox=sandbox,
             dry_run=dry_run,
         )
@@ -255,10 +256,14 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
         _print_summary(summary, dry_run)
         if outcome.output:
             note(f"Output: {outcome.output}")
-        if summary.stopped and not outcome.interrupted:
+        if outcome.error and not outcome.interrupted:
+            note(f"Error: {outcome.error}")
+        elif summary.stopped and not outcome.interrupted:
             note(f"Stopped: {summary.stopped}. Unsent rows stay pending for the next run.")
         if outcome.interrupted:
             note("Interrupted: unsent rows stay pending; run again to finish.")
+    if outcome.error and as_json:
+        note(f"Error: {outcome.error}")
     sys.exit(outcome.exit_code)
 
 

@@ -9,6 +9,10 @@ Exceptions (each carries one line for the user; the command line maps them to ex
     JobError                    the run cannot start: usage, input, config, state (exit 2)
     LockedError (journal)       another run holds the state file's lock (exit 4)
     OutputError                 the output sheet could not be written (the journal is intact)
+
+A write that fails once the run is under way (the journal's or the output's: a full disk, a
+file turned read-only) is not raised: sending stops at once, the output is written if it can
+be, and the outcome carries the error (exit 3, as any run that stopped before its end).
 """
 
 from __future__ import annotations
@@ -103,10 +107,14 @@ class JobOutcome:
     state: Path
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
+    # A write that failed mid-run (journal or output), with what to do: one line.
+    error: str | None = None
 
     @property
     def exit_code(self) -> int:
-        return 130 if self.interrupted else self.summary.exit_code
+        if self.interrupted:
+            return 130
+        return 3 if self.error else self.summary.exit_code
 
 
 def parse_rows(text: str) -> Callable[[int], bool]:
@@ -339,7 +347,12 @@ async def _run(
         async with client:
             summary = await _settled(work, runner)
         outcome = JobOutcome(summary, job.output, job.state, interrupted=bool(interrupted))
-        await asyncio.to_thread(writer.write, *writer.snapshot(runner))
+        try:
+            await asyncio.to_thread(writer.write, *writer.snapshot(runner))
+        except OutputError as exc:
+            outcome.output = None
+            writer.error = writer.error or str(exc)
+        outcome.error = runner.storage_error or writer.error
     finally:
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -406,6 +419,8 @@ class _OutputWriter:
 
     def __init__(self, job: Prepared, journal: j.Journal) -> None:
         self.job = job
+        # A refresh that failed mid-run: the run stopped on it.
+        self.error: str | None = None
         selected = {p.row for p in job.selected}
         others = [p for p in job.report.plans if p.row not in selected]
         records = journal.all() if others else {}
@@ -428,8 +443,8 @@ class _OutputWriter:
                 write_output(self.job.sheet, columns, self.job.output)
             except SheetError as exc:
                 raise OutputError(
-                    f"{exc}; every row's state is kept in {self.job.state}: run again with a "
-                    "writable -o to get the full sheet"
+                    f"{exc}; every row's state is kept in {self.job.state}: free space (or "
+                    "choose a writable -o) and run again: it resumes where this run stopped"
                 ) from None
             self._written = seq
             self.last_seconds = time.monotonic() - started
@@ -443,9 +458,14 @@ class _OutputWriter:
             if runner.changes == written_changes:
                 continue
             written_changes = runner.changes
-            # A failed refresh is not fatal mid-run: the final write reports it.
-            with contextlib.suppress(OutputError):
+            try:
                 await asyncio.to_thread(self.write, *self.snapshot(runner))
+            except OutputError as exc:
+                # A disk that cannot take the output will not take the journal's next rows
+                # either: stop sending now rather than after every row was made unseen.
+                self.error = str(exc)
+                runner.stop("the output sheet could not be written")
+                return
 
 
 def _unselected_result(plan: RowPlan, record: j.Record | None) -> dict[str, str]:

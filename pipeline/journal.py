@@ -6,7 +6,9 @@ in-flight row that the next run resolves by looking the video up (never by a bli
 
 Exceptions:
     JournalError          the state file cannot be used (corrupt, another API, unwritable)
-    └── LockedError       another live run holds the lock; ``holder`` says who
+    ├── LockedError       another live run holds the lock; ``holder`` says who
+    └── JournalWriteError a write failed mid-run (a full disk, a read-only file): the run
+                          must stop sending, since a row it cannot record must not be sent
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ class LockedError(JournalError):
     def __init__(self, message: str, holder: str) -> None:
         super().__init__(message)
         self.holder = holder
+
+
+class JournalWriteError(JournalError):
+    """A write to the state file failed; what was committed before it still holds."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +187,7 @@ class Journal:
 
     def set_meta(self, values: dict[str, str]) -> None:
         """Where the run's files are, so that ``status`` can rebuild the output later."""
-        with self._db:
+        with self._writing(), self._db:
             self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
 
     def close(self) -> None:
@@ -213,7 +219,7 @@ class Journal:
         stamp = now_iso()
         # The connection commits every statement on its own: one explicit transaction, so
         # one commit and one fsync for every row in it.
-        with self._transaction():
+        with self._writing(), self._transaction():
             self._db.executemany(
                 """INSERT INTO rows (key, row, payload_hash, state, generation, moments,
                                      attempts, created_at, updated_at)
@@ -230,6 +236,19 @@ class Journal:
                     for r in rows
                 ],
             )
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A failed write (SQLite's "database or disk is full", a file turned read-only, an
+        I/O error) as one JournalWriteError that says what to do. A constraint broken is a
+        bug, not the disk: it stays what it is."""
+        try:
+            yield
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise JournalWriteError(
+                f"cannot write the state file {self.path} ({exc}): free space on its disk "
+                "(or make it writable), then run again: the run resumes where it stopped"
+            ) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -262,7 +281,7 @@ class Journal:
 
     def mark_video(self, key: str, state: str, video: VideoFields) -> None:
         """Record what the API says of this row's video (created, adopted, or refreshed)."""
-        with self._unsynced(), self._db:
+        with self._writing(), self._unsynced(), self._db:
             self._db.execute(
                 """UPDATE rows SET state = ?, video_id = ?, status = ?, preview_url = ?,
                        video_url = COALESCE(?, video_url), duration = COALESCE(?, duration),
@@ -282,14 +301,14 @@ class Journal:
             )
 
     def mark_render_requested(self, key: str) -> None:
-        with self._db:
+        with self._writing(), self._db:
             self._db.execute(
                 "UPDATE rows SET render_requested = 1, state = ?, updated_at = ? WHERE key = ?",
                 (RENDERING, now_iso(), key),
             )
 
     def mark_failed(self, key: str, error: str) -> None:
-        with self._db:
+        with self._writing(), self._db:
             self._db.execute(
                 "UPDATE rows SET state = ?, last_error = ?, updated_at = ? WHERE key = ?",
                 (FAILED, error, now_iso(), key),
@@ -297,14 +316,14 @@ class Journal:
 
     def mark_pending(self, key: str, error: str | None = None) -> None:
         """Nothing was created for this row (refused, or looked up and absent): safe to send."""
-        with self._db:
+        with self._writing(), self._db:
             self._db.execute(
                 "UPDATE rows SET state = ?, last_error = ?, updated_at = ? WHERE key = ?",
                 (PENDING, error, now_iso(), key),
             )
 
     def set_error(self, key: str, error: str | None) -> None:
-        with self._db:
+        with self._writing(), self._db:
             self._db.execute(
                 "UPDATE rows SET last_error = ?, updated_at = ? WHERE key = ?",
                 (error, now_iso(), key),

@@ -179,6 +179,8 @@ class Runner:
         self._clock = clock
         self._stop_reason: str | None = None
         self._stop = asyncio.Event()
+        # A write to the journal failed (a full disk): the run stopped on it, and says so.
+        self.storage_error: str | None = None
         self._finished = 0
         self._rendered = {k for k, r in self.records.items() if r.render_requested}
         self._adopt_notes: dict[int, str] = {}
@@ -347,15 +349,29 @@ class Runner:
                 except IndexError:
                     return
                 self._active[plan.row] = kind
-                if kind == "render":
-                    await self._render(plan)
-                else:
-                    await self._submit(plan, generation, look_first=kind == "resolve")
+                try:
+                    if kind == "render":
+                        await self._render(plan)
+                    else:
+                        await self._submit(plan, generation, look_first=kind == "resolve")
+                except j.JournalWriteError as exc:
+                    self._journal_failed(plan, exc)
                 del self._active[plan.row]
                 self._row_finished(plan)
 
         await asyncio.gather(*(worker() for _ in range(min(workers, len(work)))))
         self._release_queue()
+
+    def _journal_failed(self, plan: RowPlan, exc: j.JournalWriteError) -> None:
+        """Nothing more is sent once the journal cannot record it. The row at hand: sent or
+        not, the journal holds what it last committed (in flight at worst, resolved by the
+        next run's lookup)."""
+        self.storage_error = self.storage_error or str(exc)
+        self.stop("the state file could not be written")
+        result = self.results[plan.row]
+        if not result.video_id and result.status in ("", PENDING):
+            result.status = PENDING
+            result.error = "not sent: the state file could not be written"
 
     def _release_queue(self) -> None:
         """Rows still queued when the run stops: say why each was not sent or checked."""
@@ -372,7 +388,9 @@ class Runner:
                 result.error = f"not sent: {self._stop_reason}"
                 if plan.key in self._reserved:
                     # Committed in flight ahead of its turn, and known never to have left.
-                    self.journal.mark_pending(plan.key, result.error)
+                    # Should that write fail too, the next run's lookup finds nothing, and sends.
+                    with contextlib.suppress(j.JournalWriteError):
+                        self.journal.mark_pending(plan.key, result.error)
 
     async def _submit(self, plan: RowPlan, generation: int, *, look_first: bool) -> None:
         """Make sure this row has exactly one video: look it up whenever a create may have
@@ -426,8 +444,8 @@ class Runner:
                 # Rate limited or refused past every retry: nothing was created; next run.
                 self._leave_pending(plan, exc.message)
                 return
-            self._record_video(plan, video, j.CREATED)
             self.summary.created += 1
+            self._record_video(plan, video, j.CREATED)
             if self.options.render:
                 await self._render(plan)
             return
@@ -481,7 +499,10 @@ class Runner:
         with contextlib.suppress(_Unresolved):
             found = await self._lookup(plan, generation)
             if found is not None:
-                self._adopt(plan, found)
+                try:
+                    self._adopt(plan, found)
+                except j.JournalWriteError as exc:
+                    self._journal_failed(plan, exc)
 
     def _leave_pending(self, plan: RowPlan, reason: str) -> None:
         """Nothing was created for this row (refused, or looked up and absent)."""
@@ -532,8 +553,9 @@ class Runner:
         if video.status in FINAL_STATUSES:
             state = j.FAILED if video.status in FAILED_STATUSES else j.DONE
         error = f"the video ended {video.status}" if video.status in FAILED_STATUSES else None
-        self.journal.mark_video(plan.key, state, _fields(video, error))
         self.changes += 1
+        # The output shows the video even should the journal fail to record it (a full disk):
+        # the journal then still holds the row in flight, and the next run adopts the video.
         result = self.results[plan.row]
         result.video_id = video.id
         result.status = video.status or ""
@@ -542,6 +564,7 @@ class Runner:
         result.video_url = video.video_url or result.video_url
         result.duration = video.duration if video.duration is not None else result.duration
         result.updated_at = j.now_iso()
+        self.journal.mark_video(plan.key, state, _fields(video, error))
 
     async def _render(self, plan: RowPlan) -> None:
         assert self.client is not None and self.journal is not None
@@ -643,7 +666,10 @@ class Runner:
         if video is None:
             return
         state = j.RENDERING if plan.key in self._rendered or video.status != "IDLE" else j.CREATED
-        self._record_video(plan, video, state)
+        try:
+            self._record_video(plan, video, state)
+        except j.JournalWriteError as exc:
+            self._journal_failed(plan, exc)
 
     # --- waits that a stop cuts short ------------------------------------------------------
 

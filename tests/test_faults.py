@@ -459,7 +459,8 @@ def test_an_output_that_fails_at_the_end_keeps_the_journal_and_a_re_run_writes_i
             else:
                 patched.setattr(os, "replace", replace)
             result = invoke_run(files, server, output=output)
-        assert result.exit_code == 1, result.stderr
+        # An output that cannot be written stops the run like any write that fails (exit 3).
+        assert result.exit_code == 3, result.stderr
         message = result.stderr.strip().splitlines()[-1]
         assert message.startswith(f"Error: cannot write {output}: ")
         assert ("No space left" in message) == (failure == "disk full at flush")

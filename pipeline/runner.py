@@ -181,6 +181,9 @@ class Runner:
         self._stop = asyncio.Event()
         # A write to the journal failed (a full disk): the run stopped on it, and says so.
         self.storage_error: str | None = None
+        # Rows whose video could not be rendered or read this run (a refused render, a 404):
+        # failed rows, though their status column keeps the video's last known status.
+        self._faults: set[int] = set()
         self._finished = 0
         self._rendered = {k for k, r in self.records.items() if r.render_requested}
         self._adopt_notes: dict[int, str] = {}
@@ -554,6 +557,7 @@ class Runner:
             state = j.FAILED if video.status in FAILED_STATUSES else j.DONE
         error = f"the video ended {video.status}" if video.status in FAILED_STATUSES else None
         self.changes += 1
+        self._faults.discard(plan.row)
         # The output shows the video even should the journal fail to record it (a full disk):
         # the journal then still holds the row in flight, and the next run adopts the video.
         result = self.results[plan.row]
@@ -579,21 +583,21 @@ class Runner:
             if current is None:
                 return
             if current.status == VideoStatus.IDLE:
-                result.error = "render answer lost; run again with --render"
+                self._fault(plan, "render answer lost; run again with --render")
                 return
             video = current
         except RowError as exc:
             current = await self._get(plan)
             if current is None or current.status == VideoStatus.IDLE:
-                result.error = f"render refused: {exc.message}"
+                self._fault(plan, f"render refused: {exc.message}")
                 return
             video = current
         except FatalError as exc:
             self.stop(exc.message)
-            result.error = f"render not started: {exc.message}"
+            self._fault(plan, f"render not started: {exc.message}")
             return
         except ArgilError as exc:
-            result.error = f"render not started: {exc.message}; run again with --render"
+            self._fault(plan, f"render not started: {exc.message}; run again with --render")
             return
         self.journal.mark_render_requested(plan.key)
         self._rendered.add(plan.key)
@@ -606,12 +610,16 @@ class Runner:
         try:
             return await self.client.get_video(result.video_id)
         except NotFound:
-            result.error = "the video no longer exists on the API"
+            self._fault(plan, "the video no longer exists on the API")
         except ArgilError as exc:
             if isinstance(exc, FatalError):
                 self.stop(exc.message)
-            result.error = f"status not refreshed: {exc.message}"
+            self._fault(plan, f"status not refreshed: {exc.message}")
         return None
+
+    def _fault(self, plan: RowPlan, error: str) -> None:
+        self._faults.add(plan.row)
+        self.results[plan.row].error = error
 
     # --- following statuses ----------------------------------------------------------------
 
@@ -695,7 +703,7 @@ class Runner:
     def _row_finished(self, plan: RowPlan) -> None:
         self._finished += 1
         self.changes += 1
-        if self.results[plan.row].status in FAILED_OUTCOMES:
+        if self.results[plan.row].status in FAILED_OUTCOMES or plan.row in self._faults:
             self._failed += 1
         if self._on_progress is not None:
             client = self.client
@@ -724,6 +732,7 @@ class Runner:
         s.pending = statuses[PENDING]
         s.in_doubt = statuses[IN_DOUBT]
         s.failed = sum(statuses[x] for x in FAILED_OUTCOMES)
+        s.failed += sum(1 for row in self._faults if self.results[row].status not in FAILED_OUTCOMES)
         s.done = statuses[VideoStatus.DONE]
         s.rendering = (
             statuses[VideoStatus.GENERATING_AUDIO] + statuses[VideoStatus.GENERATING_VIDEO]

@@ -72,6 +72,8 @@ class Record:
     render_requested: bool
     created_at: str
     updated_at: str
+    # Digests of each field of the body the video was made from (JSON; see changes.py).
+    field_digests: str | None = None
 
     @property
     def batch_key(self) -> str:
@@ -88,6 +90,7 @@ class InFlight:
     payload_hash: str
     moments: int
     generation: int
+    field_digests: str | None = None
 
 
 def batch_key(key: str, generation: int) -> str:
@@ -118,14 +121,16 @@ CREATE TABLE IF NOT EXISTS rows (
     duration REAL,
     render_requested INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    field_digests TEXT
 );
 CREATE INDEX IF NOT EXISTS rows_state ON rows(state);
 """
 
 _COLUMNS = (
     "key, row, payload_hash, state, generation, video_id, status, attempts, last_error, "
-    "moments, preview_url, video_url, duration, render_requested, created_at, updated_at"
+    "moments, preview_url, video_url, duration, render_requested, created_at, updated_at, "
+    "field_digests"
 )
 
 
@@ -148,6 +153,10 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
+            columns = {info[1] for info in self._db.execute("PRAGMA table_info(rows)")}
+            if "field_digests" not in columns:
+                # A state file from before digests were kept: its rows just have none.
+                self._db.execute("ALTER TABLE rows ADD COLUMN field_digests TEXT")
             self._check_meta(target)
         except sqlite3.DatabaseError as exc:
             raise JournalError(
@@ -222,17 +231,27 @@ class Journal:
         with self._writing(), self._transaction():
             self._db.executemany(
                 """INSERT INTO rows (key, row, payload_hash, state, generation, moments,
-                                     attempts, created_at, updated_at)
-                   VALUES (?, ?, ?, 'in_flight', ?, ?, 1, ?, ?)
+                                     attempts, created_at, updated_at, field_digests)
+                   VALUES (?, ?, ?, 'in_flight', ?, ?, 1, ?, ?, ?)
                    ON CONFLICT(key) DO UPDATE SET
                      row = excluded.row, payload_hash = excluded.payload_hash,
+                     field_digests = excluded.field_digests,
                      state = 'in_flight', generation = excluded.generation,
                      moments = excluded.moments, attempts = rows.attempts + 1,
                      last_error = NULL, video_id = NULL, status = NULL, preview_url = NULL,
                      video_url = NULL, duration = NULL, render_requested = 0,
                      updated_at = excluded.updated_at""",
                 [
-                    (r.key, r.row, r.payload_hash, r.generation, r.moments, stamp, stamp)
+                    (
+                        r.key,
+                        r.row,
+                        r.payload_hash,
+                        r.generation,
+                        r.moments,
+                        stamp,
+                        stamp,
+                        r.field_digests,
+                    )
                     for r in rows
                 ],
             )

@@ -32,6 +32,7 @@ from pipeline.argil.client import (
     TransportError,
 )
 from pipeline.argil.models import FAILED_STATUSES, FINAL_STATUSES, Video, VideoStatus
+from pipeline.changes import changed_fields, describe, field_digests
 from pipeline.mapping import RowPlan
 from pipeline.preflight import check_body as check_catalogue
 from pipeline.preflight import fetch_catalogue, uses_styles
@@ -136,7 +137,9 @@ class RunSummary:
     def exit_code(self) -> int:
         if self.stopped:
             return 3
-        problems = self.invalid + self.failed + self.changed + self.pending + self.in_doubt
+        # CHANGED rows are reported, not failed: a nightly export whose titles change every day
+        # must not fail every night.
+        problems = self.invalid + self.failed + self.pending + self.in_doubt
         return 1 if problems else 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -297,9 +300,12 @@ class Runner:
                     to_send.append((plan, record.generation + 1))
                 else:
                     result.status = CHANGED
+                    assert plan.body is not None
+                    fields = describe(changed_fields(record.field_digests, plan.body))
+                    what = f" ({fields})" if fields else ""
                     result.error = (
-                        "the row changed since its video was made; the video was left alone "
-                        "(run with --resend-changed to make a new one)"
+                        f"the row changed since its video was made{what}; the video was left "
+                        "alone (run with --resend-changed to make a new one)"
                     )
             elif record.state == j.FAILED:
                 changed = record.payload_hash != plan.payload_hash
@@ -481,7 +487,7 @@ class Runner:
         if plan.key in self._reserved:
             self._reserved.discard(plan.key)
             return
-        rows = [j.InFlight(plan.key, plan.row, plan.payload_hash, plan.moments, generation)]
+        rows = [_in_flight(plan, generation)]
         # Bounded look-ahead: a long run of rows that are not fresh ends the batch early.
         for kind, upcoming, upcoming_generation in itertools.islice(self._queue, 2 * self._batch):
             if len(rows) >= self._batch:
@@ -489,12 +495,7 @@ class Runner:
             key = upcoming.key
             if kind != "send" or key not in self._fresh or key in self._reserved:
                 continue
-            assert upcoming.payload_hash is not None
-            rows.append(
-                j.InFlight(
-                    key, upcoming.row, upcoming.payload_hash, upcoming.moments, upcoming_generation
-                )
-            )
+            rows.append(_in_flight(upcoming, upcoming_generation))
         self.journal.mark_many_in_flight(rows)
         self._reserved.update(row.key for row in rows[1:])
 
@@ -732,7 +733,9 @@ class Runner:
         s.pending = statuses[PENDING]
         s.in_doubt = statuses[IN_DOUBT]
         s.failed = sum(statuses[x] for x in FAILED_OUTCOMES)
-        s.failed += sum(1 for row in self._faults if self.results[row].status not in FAILED_OUTCOMES)
+        s.failed += sum(
+            1 for row in self._faults if self.results[row].status not in FAILED_OUTCOMES
+        )
         s.done = statuses[VideoStatus.DONE]
         s.rendering = (
             statuses[VideoStatus.GENERATING_AUDIO] + statuses[VideoStatus.GENERATING_VIDEO]
@@ -754,6 +757,12 @@ def _record_status(record: j.Record) -> str:
     if record.state == j.PENDING:
         return PENDING
     return ""
+
+
+def _in_flight(plan: RowPlan, generation: int) -> j.InFlight:
+    assert plan.payload_hash is not None and plan.body is not None
+    digests = field_digests(plan.body)
+    return j.InFlight(plan.key, plan.row, plan.payload_hash, plan.moments, generation, digests)
 
 
 def _body_for(plan: RowPlan, generation: int) -> dict[str, Any]:

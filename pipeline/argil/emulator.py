@@ -6,7 +6,8 @@ errors shaped ``{"code": <int>, "message": "..."}``. ``POST /videos`` bodies are
 the OpenAPI file shipped with the package (``openapi.yaml``) through jsonschema, not through the
 pydantic models, so that each can catch the other's mistakes; the rules the spec states only in
 prose (exactly one of transcript and audioUrl, the transcript limit in UTF-16 code units, at most
-5 extras of at most 256 characters) are checked by hand.
+5 extras of at most 256 characters, the voiceModel names listed in its description) are checked
+by hand.
 
 Knobs (:class:`EmulatorSettings`) make it misbehave the way a real API does: a per-key sliding
 window rate limit answering 429 with a chosen ``Retry-After`` form, latency, jitter and spikes,
@@ -291,13 +292,30 @@ def check_body(body: object, transcript_chars: int = DEFAULT_TRANSCRIPT_CHARS) -
 
 
 @cache
-def _body_validator() -> jsonschema.protocols.Validator:
+def _spec() -> Any:
     spec_text = (
         importlib.resources.files("pipeline.argil")
         .joinpath("openapi.yaml")
         .read_text(encoding="utf-8")
     )
-    spec = _openapi_to_json_schema(yaml.safe_load(spec_text))
+    return yaml.safe_load(spec_text)
+
+
+@cache
+def _voice_models() -> frozenset[str]:
+    """The names the spec's description of ``voiceModel`` lists ("ElevenLabs voices: a, b,
+    ... Minimax voices: c, d"), read from the spec itself like every other check here."""
+    moment = _spec()["components"]["schemas"]["VideoCreateArgs"]["properties"]["moments"]
+    text = str(moment["items"]["properties"]["voiceModel"].get("description", ""))
+    names: set[str] = set()
+    for listed in re.findall(r"voices:\s*([^:]+?)(?=\s+\w+ voices:|$)", text, re.S):
+        names.update(name.strip() for name in listed.split(",") if name.strip())
+    return frozenset(names)
+
+
+@cache
+def _body_validator() -> jsonschema.protocols.Validator:
+    spec = _openapi_to_json_schema(_spec())
     resource = referencing.Resource.from_contents(
         spec, default_specification=referencing.jsonschema.DRAFT202012
     )
@@ -385,6 +403,15 @@ def _prose_errors(body: object, transcript_chars: int) -> list[tuple[tuple[Any, 
                         path,
                         f"{_path(path)}: exactly one of transcript and audioUrl is required "
                         f"(got {got})",
+                    )
+                )
+            model = moment.get("voiceModel")
+            if isinstance(model, str) and model not in _voice_models():
+                found.append(
+                    (
+                        (*path, "voiceModel"),
+                        f"{_path((*path, 'voiceModel'))}: {model!r} is not a voice model "
+                        "(the spec lists the ElevenLabs and Minimax ones)",
                     )
                 )
             transcript = moment.get("transcript")

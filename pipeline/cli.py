@@ -441,6 +441,15 @@ def validate(
 @click.option("--latency-jitter-ms", type=click.FloatRange(min=0), default=0.0)
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="5xx before create.")
 @click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Create, then hang up.")
+@click.option(
+    "--odd-rate", type=click.FloatRange(0, 1), default=0.0, help="Create, answer a non-Video."
+)
+@click.option(
+    "--stale-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Create, answer with the previous create's video.",
+)
 @click.option("--render-seconds", type=click.FloatRange(min=0), default=3.0, show_default=True)
 @click.option("--render-fail-rate", type=click.FloatRange(0, 1), default=0.0)
 @click.option("--credits", type=click.IntRange(min=0), help="Creates allowed before 402.")
@@ -457,6 +466,8 @@ def emulator(
     latency_jitter_ms: float,
     fail_rate: float,
     drop_rate: float,
+    odd_rate: float,
+    stale_rate: float,
     render_seconds: float,
     render_fail_rate: float,
     credits: int | None,
@@ -475,6 +486,8 @@ def emulator(
         latency_jitter_ms=latency_jitter_ms,
         fail_rate=fail_rate,
         drop_rate=drop_rate,
+        odd_rate=odd_rate,
+        stale_rate=stale_rate,
         render_seconds=render_seconds,
         render_fail_rate=render_fail_rate,
         credits=credits,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -37,6 +38,8 @@ from pipeline.mapping import RowPlan
 from pipeline.preflight import check_body as check_catalogue
 from pipeline.preflight import fetch_catalogue, uses_styles
 from pipeline.sheets import OUTPUT_COLUMNS
+
+logger = logging.getLogger("pipeline.runner")
 
 BATCH_KEY = "argilBatchKey"
 MAX_ERROR_CHARS = 500
@@ -184,6 +187,11 @@ class Runner:
         self._stop = asyncio.Event()
         # A write to the journal failed (a full disk): the run stopped on it, and says so.
         self.storage_error: str | None = None
+        # Which row key holds each video id: an answer naming a video another row holds is
+        # flagged on both, never taken as this row's.
+        self._video_keys = {r.video_id: k for k, r in self.records.items() if r.video_id}
+        self._key_rows = {k: r.row for k, r in self.records.items()}
+        self._key_rows.update((p.key, p.row) for p in plans)
         # Rows whose video could not be rendered or read this run (a refused render, a 404):
         # failed rows, though their status column keeps the video's last known status.
         self._faults: set[int] = set()
@@ -410,19 +418,29 @@ class Runner:
         body = _body_for(plan, generation)
         result = self.results[plan.row]
         sends = 0
+        # Why the first answer was in doubt: what the user needs when the lookup fails too.
+        cause: str | None = None
+        # A video id the API answered with that another row holds.
+        shared: str | None = None
         while True:
             if look_first:
                 try:
                     found = await self._lookup(plan, generation)
                 except _Unresolved:
+                    if cause:
+                        result.error = f"{result.error} (the create's answer: {cause})"
+                        self.journal.set_error(plan.key, result.error)
                     return  # still in flight: the next run asks again
                 if found is not None:
                     self._adopt(plan, found)
+                    if shared:
+                        self._flag_shared(plan, shared, found.id)
                     if self.options.render:
                         await self._render(plan)
                     return
             if sends == self.options.max_sends:
-                self._leave_pending(plan, "every attempt was answered in doubt; run again")
+                why = f" (first: {cause})" if cause else ""
+                self._leave_pending(plan, f"every attempt was answered in doubt{why}; run again")
                 return
             if self.stopping:
                 self._leave_pending(plan, str(self._stop_reason))
@@ -431,7 +449,9 @@ class Runner:
             self._mark_in_flight(plan, generation)
             try:
                 video = await self.client.create_video(body)
-            except InDoubt:
+            except InDoubt as exc:
+                cause = cause or exc.message
+                logger.info("row %d: %s; looking its video up by its key", plan.row, exc.message)
                 # The create may still be landing: give it a moment, then look it up.
                 await self._nap(self.options.doubt_delay)
                 look_first = True
@@ -453,11 +473,41 @@ class Runner:
                 # Rate limited or refused past every retry: nothing was created; next run.
                 self._leave_pending(plan, exc.message)
                 return
+            holder = self._video_keys.get(video.id)
+            if holder is not None and holder != plan.key:
+                # A stale or crossed answer: this row's own video, if any, carries its key.
+                shared = video.id
+                cause = cause or self._shared_message(video.id)
+                logger.warning("row %d: %s; looking its own video up by its key", plan.row, cause)
+                look_first = True
+                continue
             self.summary.created += 1
             self._record_video(plan, video, j.CREATED)
+            if shared:
+                self._flag_shared(plan, shared, video.id)
             if self.options.render:
                 await self._render(plan)
             return
+
+    def _shared_message(self, video_id: str) -> str:
+        row = self._key_rows.get(self._video_keys.get(video_id, ""), "?")
+        return f"the API answered with video {video_id}, which row {row} holds"
+
+    def _flag_shared(self, plan: RowPlan, shared: str, own_id: str) -> None:
+        """Both rows say so: the one whose create was answered with another's video, and the
+        one that holds it (its video was named for a row it does not belong to)."""
+        assert self.journal is not None
+        note = f"{self._shared_message(shared)}; this row's own video {own_id} was found by its key"
+        self.results[plan.row].error = note
+        self.journal.set_error(plan.key, note)
+        holder = self._video_keys.get(shared)
+        row = self._key_rows.get(holder) if holder else None
+        if holder is None:
+            return
+        flag = f"this video was also named in the API's answer to row {plan.row}'s create"
+        if row is not None and row in self.results:
+            self.results[row].error = flag
+        self.journal.set_error(holder, flag)
 
     def abandon(self) -> RunSummary:
         """The summary of a run cancelled mid-request (a second Ctrl-C, or requests still
@@ -559,6 +609,7 @@ class Runner:
         error = f"the video ended {video.status}" if video.status in FAILED_STATUSES else None
         self.changes += 1
         self._faults.discard(plan.row)
+        self._video_keys[video.id] = plan.key
         # The output shows the video even should the journal fail to record it (a full disk):
         # the journal then still holds the row in flight, and the next run adopts the video.
         result = self.results[plan.row]

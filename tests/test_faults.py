@@ -391,7 +391,7 @@ def test_a_sheet_edited_between_runs_keeps_identities_and_reports_changes(
         # Reordered (reversed), two rows inserted in the middle, one row edited.
         changed = [*reversed(original[5:]), *new_rows, edited, *reversed(original[:4])]
         write_sheet(files["sheet"], changed)
-        assert run_cli(files, server) == 1  # a changed row is reported, not a success
+        assert run_cli(files, server) == 0  # a changed row is reported, not a failure
         second = read_output(files["output"])
         assert [row["email"] for row in second] == [row[0] for row in changed]
         by_email = {row["email"]: row for row in second}

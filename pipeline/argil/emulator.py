@@ -214,6 +214,11 @@ class EmulatorSettings:
     spike_ms: float = 0.0
     fail_rate: float = 0.0  # POST /videos answers 500/502/503 before creating anything
     drop_rate: float = 0.0  # POST /videos creates the video, then closes without an answer
+    # POST /videos creates the video, then answers 200 with something that is not a Video.
+    odd_rate: float = 0.0
+    # POST /videos creates the video, then answers with the previous create's video (a stale
+    # answer from a cache on the way): an id another row already holds.
+    stale_rate: float = 0.0
     render_seconds: float = 3.0  # IDLE -> GENERATING_AUDIO -> GENERATING_VIDEO -> final
     render_fail_rate: float = 0.0  # probability a render ends FAILED
     credits: int | None = None  # creates allowed, then 402
@@ -228,7 +233,14 @@ class EmulatorSettings:
                 f"retry_after must be one of {', '.join(RETRY_AFTER_FORMS)}, "
                 f"not {self.retry_after!r}"
             )
-        for name in ("spike_rate", "fail_rate", "drop_rate", "render_fail_rate"):
+        for name in (
+            "spike_rate",
+            "fail_rate",
+            "drop_rate",
+            "odd_rate",
+            "stale_rate",
+            "render_fail_rate",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise EmulatorSettingsError(f"{name} must be between 0 and 1, not {value}")
@@ -267,6 +279,8 @@ class EmulatorStats:
     dropped: int = 0  # creates whose connection was closed without an answer
     create_times: list[float] = field(default_factory=list)  # clock time of each creation
     renders: int = 0  # renders started
+    odd_answers: int = 0  # creates answered with something that is not a Video
+    stale_answers: int = 0  # creates answered with the previous create's video
 
 
 # --- the spec check ----------------------------------------------------------------------
@@ -568,6 +582,7 @@ class Emulator:
         # tested against, so its exact arithmetic must be visible and deterministic.
         self._windows: dict[str, collections.deque[float]] = {}
         self._credits_left = self.settings.credits
+        self._last_created: dict[str, Any] | None = None
         if self.settings.state_file is not None:
             self._load(self.settings.state_file)
 
@@ -710,8 +725,16 @@ class Emulator:
             drop = bool(s.drop_rate) and self._rng.random() < s.drop_rate
             if drop:
                 self.stats.dropped += 1
+            answer, previous = video, self._last_created
+            self._last_created = video
+            if not drop and s.odd_rate and self._rng.random() < s.odd_rate:
+                self.stats.odd_answers += 1
+                answer = {"status": "accepted", "message": "Video creation queued"}
+            elif not drop and previous and s.stale_rate and self._rng.random() < s.stale_rate:
+                self.stats.stale_answers += 1
+                answer = previous
             self._save()
-            return copy.deepcopy(video), drop
+            return copy.deepcopy(answer), drop
 
     def _new_video(self, body: dict[str, Any], origin: str) -> dict[str, Any]:
         video_id = str(uuid.uuid4())

@@ -241,8 +241,13 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
     summary = outcome.summary
+    if dry_run and not as_json:
+        for planned in outcome.planned:
+            click.echo(planned.line())
     if as_json:
         data = summary.as_dict()
+        if dry_run:
+            data["planned"] = [planned.as_dict() for planned in outcome.planned]
         data.update(
             output=str(outcome.output) if outcome.output else None,
             state=str(outcome.state),

@@ -33,6 +33,7 @@ from typing import Any
 from pipeline import journal as j
 from pipeline.argil.client import DEFAULT_BASE_URL, ArgilClient, InsecureURLError, check_base_url
 from pipeline.config import Config, ConfigError, load_config
+from pipeline.dryrun import PlannedRow, planned_rows
 from pipeline.mapping import RowPlan
 from pipeline.runner import (
     NOT_RUN,
@@ -109,6 +110,8 @@ class JobOutcome:
     interrupted: bool = False
     # A write that failed mid-run (journal or output), with what to do: one line.
     error: str | None = None
+    # --dry-run: what would be sent, row by row.
+    planned: list[PlannedRow] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -155,6 +158,12 @@ def prepare(spec: JobSpec) -> Prepared:
     if spec.rows:
         wanted = parse_rows(spec.rows)
         selected = [p for p in report.plans if wanted(p.row)]
+        if report.plans and not selected:
+            first, last = report.plans[0].row, report.plans[-1].row
+            raise JobError(
+                f"--rows {spec.rows} selects no data row: {spec.sheet}'s data rows are "
+                f"{first} to {last} (row 1 is the header)"
+            )
     state = spec.state or state_path_for(output, spec.sandbox)
     return Prepared(sheet, config, report, selected, output, state)
 
@@ -221,7 +230,8 @@ def run_job(
         records = _read_records(job.state)
         runner = Runner(job.selected, None, None, options, records=records)
         summary = asyncio.run(runner.run())
-        return JobOutcome(summary, None, job.state)
+        planned = planned_rows(job.selected, runner.results)
+        return JobOutcome(summary, None, job.state, planned=planned)
 
     _check_writable(job.output.parent, "output sheet")
     _check_writable(job.state.parent, "state file")

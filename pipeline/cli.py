@@ -24,9 +24,11 @@ import click
 from pipeline import __version__
 from pipeline.config import ConfigError, load_config
 from pipeline.job import (
+    ApiRefusedError,
     JobError,
     JobOutcome,
     JobSpec,
+    preflight_report,
     prepare,
     run_job,
     status_spec,
@@ -57,7 +59,7 @@ def user_errors() -> Iterator[None]:
         yield
     except LockedError as exc:
         fail(str(exc), EXIT_LOCKED)
-    except JournalWriteError as exc:
+    except (JournalWriteError, ApiRefusedError) as exc:
         fail(str(exc), EXIT_API_REFUSED)
     except (JobError, ConfigError, SheetError, JournalError) as exc:
         fail(str(exc), EXIT_USAGE)
@@ -226,13 +228,16 @@ MAX_LISTED_ROWS = 20
 def _list_row_errors(plans: list[RowPlan]) -> None:
     """The first invalid rows, before the run; all of them are in the output's argil_error
     column (and `validate` lists every one)."""
-    invalid = [plan for plan in plans if plan.errors]
-    for plan in invalid[:MAX_LISTED_ROWS]:
-        for line in format_row_errors(plan):
+    _list_lines([format_row_errors(plan) for plan in plans if plan.errors], "invalid rows")
+
+
+def _list_lines(rows: list[list[str]], what: str) -> None:
+    for lines in rows[:MAX_LISTED_ROWS]:
+        for line in lines:
             note(line)
-    if len(invalid) > MAX_LISTED_ROWS:
-        more = len(invalid) - MAX_LISTED_ROWS
-        note(f"... and {more} more invalid rows: see argil_error in the output, or run validate")
+    if len(rows) > MAX_LISTED_ROWS:
+        more = len(rows) - MAX_LISTED_ROWS
+        note(f"... and {more} more {what}: see argil_error in the output, or run validate")
 
 
 def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) -> NoReturn:
@@ -241,6 +246,7 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
     summary = outcome.summary
+    _list_lines(list(outcome.refused.values()), "rows refused by the pre-flight")
     if dry_run and not as_json:
         for planned in outcome.planned:
             click.echo(planned.line())
@@ -388,18 +394,32 @@ def status(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write one JSON line per valid row: {row, key, body}.",
 )
+@click.option(
+    "--preflight",
+    is_flag=True,
+    help="Also check avatars, voices, gestures and styles against the API ($ARGIL_API_KEY).",
+)
+@click.option("--sandbox", is_flag=True, help="Run the pre-flight against a local emulator.")
+@click.option("--base-url", help="API base URL for --preflight (default: $ARGIL_BASE_URL).")
 def validate(
     sheet: Path,
     config: Path,
     sheet_name: str | None,
     encoding: str | None,
     payloads: Path | None,
+    preflight: bool,
+    sandbox: bool,
+    base_url: str | None,
 ) -> None:
     """Check every row of SHEET against CONFIG and the API's rules; send nothing."""
+    if sandbox and base_url:
+        fail("--sandbox runs against a local emulator; drop --base-url or --sandbox")
     with user_errors():
         cfg = load_config(config)
         data = read_sheet(sheet, sheet=sheet_name or cfg.input.sheet, encoding=encoding)
         report = validate_rows(data, cfg)
+        if preflight or sandbox:
+            report = preflight_report(report, cfg, sandbox=sandbox, base_url=base_url)
         for line in data.notes:
             note(f"Note: {line}")
         for plan in report.plans:

@@ -9,6 +9,7 @@ Exceptions (each carries one line for the user; the command line maps them to ex
     JobError                    the run cannot start: usage, input, config, state (exit 2)
     LockedError (journal)       another run holds the state file's lock (exit 4)
     OutputError                 the output sheet could not be written (the journal is intact)
+    ApiRefusedError             ``validate --preflight``: the API refused or could not answer
 
 A write that fails once the run is under way (the journal's or the output's: a full disk, a
 file turned read-only) is not raised: sending stops at once, the output is written if it can
@@ -31,10 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import journal as j
-from pipeline.argil.client import DEFAULT_BASE_URL, ArgilClient, InsecureURLError, check_base_url
+from pipeline.argil.client import (
+    DEFAULT_BASE_URL,
+    ArgilClient,
+    ArgilError,
+    InsecureURLError,
+    check_base_url,
+)
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.dryrun import PlannedRow, planned_rows
-from pipeline.mapping import RowPlan
+from pipeline.mapping import FieldError, RowPlan
 from pipeline.runner import (
     NOT_RUN,
     Progress,
@@ -52,7 +59,7 @@ from pipeline.sheets import (
     read_sheet,
     write_output,
 )
-from pipeline.validation import ValidationReport, validate_rows
+from pipeline.validation import ValidationReport, validate_rows, with_refusals
 
 SANDBOX_TARGET = "sandbox"
 SANDBOX_KEY = "sandbox-key"
@@ -65,6 +72,10 @@ class JobError(Exception):
 
 class OutputError(Exception):
     """The output sheet could not be written; the journal still holds every row's state."""
+
+
+class ApiRefusedError(Exception):
+    """The API refused a check (bad key) or could not be reached; nothing was created."""
 
 
 @dataclass
@@ -112,6 +123,8 @@ class JobOutcome:
     error: str | None = None
     # --dry-run: what would be sent, row by row.
     planned: list[PlannedRow] = field(default_factory=list)
+    # Rows the pre-flight refused: ``row N: field: why`` lines by row, as validate prints them.
+    refused: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -212,6 +225,38 @@ def _sandbox(state: Path) -> Iterator[str]:
     server = EmulatorServer(EmulatorSettings(state_file=store, render_seconds=3.0))
     with server:
         yield server.base_url
+
+
+def preflight_report(
+    report: ValidationReport,
+    config: Config,
+    *,
+    sandbox: bool = False,
+    base_url: str | None = None,
+    api_key: str | None = None,
+) -> ValidationReport:
+    """``validate --preflight``: the run's pre-flight (avatars, voices, gestures, styles) on
+    every valid row, and the report with the refused rows made invalid. Creates nothing."""
+    from pipeline.preflight import refusals
+
+    async def check(url: str, key: str) -> dict[int, list[FieldError]]:
+        client = ArgilClient(key, url, rpm=config.api.rpm, concurrency=config.api.concurrency)
+        async with client:
+            return await refusals(client, report.plans)
+
+    try:
+        if sandbox:
+            from pipeline.argil.emulator import EmulatorServer
+
+            with EmulatorServer() as server:
+                refused = asyncio.run(check(server.base_url, SANDBOX_KEY))
+        else:
+            spec = JobSpec(sheet=Path(), config=Path(), base_url=base_url, api_key=api_key)
+            url, key = resolve_api(spec)
+            refused = asyncio.run(check(url, key))
+    except ArgilError as exc:
+        raise ApiRefusedError(f"pre-flight: {exc.message}") from None
+    return with_refusals(report, refused)
 
 
 def run_job(
@@ -357,6 +402,10 @@ async def _run(
         async with client:
             summary = await _settled(work, runner)
         outcome = JobOutcome(summary, job.output, job.state, interrupted=bool(interrupted))
+        outcome.refused = {
+            row: [f"row {row}: {error}" for error in errors]
+            for row, errors in sorted(runner.refused.items())
+        }
         try:
             await asyncio.to_thread(writer.write, *writer.snapshot(runner))
         except OutputError as exc:

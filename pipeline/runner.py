@@ -185,6 +185,8 @@ class Runner:
         self._clock = clock
         self._stop_reason: str | None = None
         self._stop = asyncio.Event()
+        # Rows the pre-flight refused, with why: shown like validate's row errors.
+        self.refused: dict[int, list[mapping.FieldError]] = {}
         # A write to the journal failed (a full disk): the run stopped on it, and says so.
         self.storage_error: str | None = None
         # Which row key holds each video id: an answer naming a video another row holds is
@@ -268,6 +270,7 @@ class Runner:
             assert plan.body is not None
             errors = check_catalogue(plan.body, catalogue)
             if errors:
+                self.refused[plan.row] = errors
                 result = self.results[plan.row]
                 result.status = INVALID
                 result.error = "; ".join(str(e) for e in errors)

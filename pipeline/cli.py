@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +34,8 @@ from pipeline.job import (
 )
 from pipeline.journal import JournalError, JournalWriteError, LockedError
 from pipeline.mapping import RowPlan
-from pipeline.runner import Progress, RunOptions, RunSummary
+from pipeline.progress import WAITING, Progress
+from pipeline.runner import RunOptions, RunSummary
 from pipeline.sheets import SheetError, read_sheet
 from pipeline.validation import format_row_errors, validate_rows, write_payloads
 
@@ -241,10 +241,6 @@ def _list_lines(rows: list[list[str]], what: str) -> None:
 
 
 def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) -> NoReturn:
-    # The run is over and its output written: a late Ctrl-C could only cut the report short
-    # (or end the process by the signal, not with 130).
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
     summary = outcome.summary
     _list_lines(list(outcome.refused.values()), "rows refused by the pre-flight")
     if dry_run and not as_json:
@@ -271,6 +267,11 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
             note(f"Error: {outcome.error}")
         elif summary.stopped and not outcome.interrupted:
             note(f"Stopped: {summary.stopped}. Unsent rows stay pending for the next run.")
+        if summary.wait_timed_out and outcome.output and not outcome.interrupted:
+            note(
+                "Still rendering at --wait-timeout: "
+                f"`argil-batch status {outcome.output} --wait` picks them up later."
+            )
         if outcome.interrupted:
             note("Interrupted: unsent rows stay pending; run again to finish.")
     if outcome.error and as_json:
@@ -308,9 +309,13 @@ def _print_summary(s: RunSummary, dry_run: bool) -> None:
     note(f"{s.rows} rows: {', '.join(parts)} ({s.requests} requests{rate}, {s.elapsed:.1f} s)")
 
 
+PROGRESS_LINE_SECONDS = 10.0
+
+
 @contextmanager
 def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None] | None]:
-    """A rich bar on a terminal; a plain line every 10 s otherwise (cron logs)."""
+    """A rich bar on a terminal; a plain line every 10 s otherwise (cron logs), in every phase.
+    The rate shown is the one measured, not the target."""
     if not enabled:
         yield None
         return
@@ -325,7 +330,7 @@ def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None]
         from rich.progress import Progress as Bar
 
         with Bar(
-            TextColumn("[bold]rows"),
+            TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("failed {task.fields[failed]}"),
@@ -337,17 +342,36 @@ def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None]
             task = bar.add_task("rows", total=None, failed=0, rpm=0.0)
 
             def update_bar(p: Progress) -> None:
-                bar.update(task, total=p.total, completed=p.finished, failed=p.failed, rpm=p.rpm)
+                if p.phase == WAITING:
+                    done, total, what = p.renders_done, p.renders_total, "renders"
+                else:
+                    done, total, what = p.finished, p.total, "rows"
+                bar.update(
+                    task, description=what, total=total, completed=done, failed=p.failed, rpm=p.rpm
+                )
 
             yield update_bar
         return
     last = [time.monotonic()]
+    said: set[tuple[str, int]] = set()
 
     def log_line(p: Progress) -> None:
         now = time.monotonic()
-        if now - last[0] >= 10 or p.finished == p.total:
-            last[0] = now
-            note(f"progress: {p.finished}/{p.total} rows, {p.failed} failed, {p.requests} requests")
+        done, total = (
+            (p.renders_done, p.renders_total) if p.phase == WAITING else (p.finished, p.total)
+        )
+        # A phase's end is said once, at once; otherwise one line every 10 seconds.
+        ended = done == total and (p.phase, total) not in said
+        if now - last[0] < PROGRESS_LINE_SECONDS and not ended:
+            return
+        last[0] = now
+        if ended:
+            said.add((p.phase, total))
+        rate = f"{p.requests} requests, {p.rpm:.0f} req/min"
+        if p.phase == WAITING:
+            note(f"progress: waiting for renders: {done}/{total} done ({rate})")
+        else:
+            note(f"progress: {done}/{total} rows, {p.failed} failed ({rate})")
 
     yield log_line
 

@@ -42,9 +42,9 @@ from pipeline.argil.client import (
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.dryrun import PlannedRow, planned_rows
 from pipeline.mapping import FieldError, RowPlan
+from pipeline.progress import Progress
 from pipeline.runner import (
     NOT_RUN,
-    Progress,
     RowResult,
     Runner,
     RunOptions,
@@ -398,6 +398,8 @@ async def _run(
     interrupted = _install_signal_handlers(runner, work)
     writer = _OutputWriter(job, journal)
     flusher = asyncio.create_task(writer.every(spec.flush_interval, runner))
+    # Progress also between events: a wait for renders or a long pause still shows it.
+    ticker = asyncio.create_task(_tick(runner, on_progress)) if on_progress else None
     try:
         async with client:
             summary = await _settled(work, runner)
@@ -413,11 +415,22 @@ async def _run(
             writer.error = writer.error or str(exc)
         outcome.error = runner.storage_error or writer.error
     finally:
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
+        for task in (flusher, ticker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         _remove_signal_handlers()
     return outcome
+
+
+PROGRESS_TICK = 1.0
+
+
+async def _tick(runner: Runner, on_progress: Callable[[Progress], None]) -> None:
+    while True:
+        await asyncio.sleep(PROGRESS_TICK)
+        on_progress(runner.progress())
 
 
 # After a first Ctrl-C, requests already out get this long to finish before they are

@@ -37,6 +37,7 @@ from pipeline.changes import changed_fields, describe, field_digests
 from pipeline.mapping import RowPlan
 from pipeline.preflight import check_body as check_catalogue
 from pipeline.preflight import fetch_catalogue, uses_styles
+from pipeline.progress import SENDING, WAITING, Progress, RateMeter
 from pipeline.sheets import OUTPUT_COLUMNS
 
 logger = logging.getLogger("pipeline.runner")
@@ -134,6 +135,8 @@ class RunSummary:
     rate_limited: int = 0
     elapsed: float = 0.0
     stopped: str | None = None
+    # --wait ended at --wait-timeout with videos still rendering.
+    wait_timed_out: bool = False
     statuses: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -149,15 +152,6 @@ class RunSummary:
         data = {k: v for k, v in self.__dict__.items()}
         data["exit_code"] = self.exit_code
         return data
-
-
-@dataclass
-class Progress:
-    total: int
-    finished: int
-    failed: int
-    requests: int
-    rpm: float
 
 
 class Runner:
@@ -185,6 +179,9 @@ class Runner:
         self._clock = clock
         self._stop_reason: str | None = None
         self._stop = asyncio.Event()
+        self._meter = RateMeter()
+        self._phase = SENDING
+        self._following: list[RowPlan] = []
         # Rows the pre-flight refused, with why: shown like validate's row errors.
         self.refused: dict[int, list[mapping.FieldError]] = {}
         # A write to the journal failed (a full disk): the run stopped on it, and says so.
@@ -698,6 +695,7 @@ class Runner:
         """Poll unfinished videos with growing intervals until each is final or ``timeout``
         seconds have passed. Every poll goes through the client's shared rate gate."""
         waiting = list(plans)
+        self._phase, self._following = WAITING, list(waiting)
         deadline = self._clock() + timeout
         delay = self.options.poll_initial
         first = immediate
@@ -716,12 +714,15 @@ class Runner:
             waiting = [p for p in waiting if self._needs_follow(p)]
             if timeout <= 0:
                 break
+        if self._on_progress is not None:
+            self._on_progress(self.progress())  # the wait's end, as it is
+        if self.options.wait and waiting and not self.stopping:
+            self.summary.wait_timed_out = True
         if self.options.wait:
             for plan in waiting:
-                self.results[
-                    plan.row
-                ].error = (
-                    "still rendering when the wait ended; `argil-batch status` refreshes it later"
+                self.results[plan.row].error = (
+                    "still rendering when the wait ended; `argil-batch status OUTPUT --wait` "
+                    "follows it later"
                 )
 
     async def refresh(self, plan: RowPlan) -> None:
@@ -761,16 +762,22 @@ class Runner:
         if self.results[plan.row].status in FAILED_OUTCOMES or plan.row in self._faults:
             self._failed += 1
         if self._on_progress is not None:
-            client = self.client
-            self._on_progress(
-                Progress(
-                    total=self._work_total,
-                    finished=self._finished,
-                    failed=self._failed,
-                    requests=client.stats.requests if client else 0,
-                    rpm=client.gate.current_rpm if client else 0.0,
-                )
-            )
+            self._on_progress(self.progress())
+
+    def progress(self) -> Progress:
+        """Where the run is now: rows sent, or renders done; the request rate as measured."""
+        requests = self.client.stats.requests if self.client else 0
+        done = sum(1 for p in self._following if self.results[p.row].status in FINAL_STATUSES)
+        return Progress(
+            total=self._work_total,
+            finished=self._finished,
+            failed=self._failed,
+            requests=requests,
+            rpm=self._meter.rate(self._clock(), requests),
+            phase=self._phase,
+            renders_done=done,
+            renders_total=len(self._following),
+        )
 
     def output_columns(self) -> dict[int, dict[str, str]]:
         return {row: result.columns() for row, result in self.results.items()}

@@ -21,7 +21,7 @@ from typing import NoReturn
 import click
 
 from pipeline import __version__
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, config_warnings, load_config
 from pipeline.job import (
     ApiRefusedError,
     JobError,
@@ -211,6 +211,8 @@ def run(
     )
     with user_errors():
         prepared = prepare(spec)
+        for line in config_warnings(prepared.config):
+            note(f"Warning: {line}")
         for line in prepared.sheet.notes:
             note(f"Note: {line}")
         _list_row_errors(prepared.report.plans)
@@ -442,6 +444,8 @@ def validate(
         cfg = load_config(config)
         data = read_sheet(sheet, sheet=sheet_name or cfg.input.sheet, encoding=encoding)
         report = validate_rows(data, cfg)
+        for line in config_warnings(cfg):
+            note(f"Warning: {line}")
         if preflight or sandbox:
             report = preflight_report(report, cfg, sandbox=sandbox, base_url=base_url)
         for line in data.notes:

@@ -466,14 +466,31 @@ class VideoConfig(_Section):
         return None if value is None else _check_extras(value)
 
 
+# The transcript limit the API's documentation gives (older docs said 250): a higher one is
+# allowed, since the limit has moved before, but warned about on every run.
+PUBLISHED_TRANSCRIPT_CHARS = 500
+
+
 class LimitsConfig(_Section):
-    transcript_chars: Annotated[StrictInt, Field(ge=1)] = 500
+    transcript_chars: Annotated[StrictInt, Field(ge=1)] = PUBLISHED_TRANSCRIPT_CHARS
     max_moments: Annotated[StrictInt, Field(ge=1)] | None = None
 
 
 class ApiConfig(_Section):
     rpm: PositiveNumber = 60.0
     concurrency: Annotated[StrictInt, Field(ge=1)] = 4
+
+
+def config_warnings(config: Config) -> list[str]:
+    """What the config allows but the API most likely refuses: one line each, for every run."""
+    limit = config.limits.transcript_chars
+    if limit <= PUBLISHED_TRANSCRIPT_CHARS:
+        return []
+    return [
+        f"limits.transcript_chars is {limit}, above the published limit of "
+        f"{PUBLISHED_TRANSCRIPT_CHARS} characters a moment: the API may refuse every longer "
+        f"moment (set it to {PUBLISHED_TRANSCRIPT_CHARS} unless Argil has raised it)"
+    ]
 
 
 class Config(_Section):

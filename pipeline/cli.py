@@ -52,6 +52,22 @@ def note(message: str) -> None:
     click.echo(message, err=True)
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 row``, ``2 rows``."""
+    return f"{count} {word if count == 1 else words or word + 's'}"
+
+
+def shown(path: Path) -> str:
+    """A path as every command prints it: relative to the current folder when inside it,
+    else absolute (``status`` knows the run's files by their absolute paths, ``run`` by what
+    was typed: the same file must read the same in both)."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Library exceptions become one line ``Error: ...`` and their exit code."""
@@ -217,7 +233,7 @@ def run(
             note(f"Note: {line}")
         _list_row_errors(prepared.report.plans)
         if not prepared.report.plans:
-            note(f"{sheet} has no rows: nothing to do")
+            note(f"{shown(sheet)} has no rows: nothing to do")
         with _progress(not no_progress, as_json) as on_progress:
             outcome = run_job(spec, prepared=prepared, on_progress=on_progress)
         # Inside: a Ctrl-C while the summary prints still ends as an interrupt, not a traceback.
@@ -264,7 +280,7 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
     else:
         _print_summary(summary, dry_run)
         if outcome.output:
-            note(f"Output: {outcome.output}")
+            note(f"Output: {shown(outcome.output)}")
         if outcome.error and not outcome.interrupted:
             note(f"Error: {outcome.error}")
         elif summary.stopped and not outcome.interrupted:
@@ -272,7 +288,7 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
         if summary.wait_timed_out and outcome.output and not outcome.interrupted:
             note(
                 "Still rendering at --wait-timeout: "
-                f"`argil-batch status {outcome.output} --wait` picks them up later."
+                f"`argil-batch status {shown(outcome.output)} --wait` picks them up later."
             )
         if outcome.interrupted:
             note("Interrupted: unsent rows stay pending; run again to finish.")
@@ -284,8 +300,9 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
 def _print_summary(s: RunSummary, dry_run: bool) -> None:
     if dry_run:
         note(
-            f"Dry run: {s.rows} rows: {s.would_send} would be sent, {s.already} already have a "
-            f"video, {s.changed} changed, {s.failed} failed before, {s.invalid} invalid, "
+            f"Dry run: {plural(s.rows, 'row')}: {s.would_send} would be sent, {s.already} "
+            f"already {'has' if s.already == 1 else 'have'} a video, {s.changed} changed, "
+            f"{s.failed} failed before, {s.invalid} invalid, "
             f"{s.skipped} skipped. Nothing was sent."
         )
         return
@@ -301,14 +318,15 @@ def _print_summary(s: RunSummary, dry_run: bool) -> None:
         (s.changed, "changed"),
         (s.pending, "pending"),
         (s.in_doubt, "in doubt"),
-        (s.renders, "renders started"),
+        (s.renders, "render started" if s.renders == 1 else "renders started"),
         (s.done, "done"),
         (s.rendering, "still rendering"),
     ):
         if count:
             parts.append(f"{count} {label}")
     rate = f", {s.rate_limited} rate-limited" if s.rate_limited else ""
-    note(f"{s.rows} rows: {', '.join(parts)} ({s.requests} requests{rate}, {s.elapsed:.1f} s)")
+    requests = plural(s.requests, "request")
+    note(f"{plural(s.rows, 'row')}: {', '.join(parts)} ({requests}{rate}, {s.elapsed:.1f} s)")
 
 
 PROGRESS_LINE_SECONDS = 10.0
@@ -369,11 +387,12 @@ def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None]
         last[0] = now
         if ended:
             said.add((p.phase, total))
-        rate = f"{p.requests} requests, {p.rpm:.0f} req/min"
+        # A rate is shown once there is one to measure.
+        rate = plural(p.requests, "request") + (f", {p.rpm:.0f} req/min" if p.rpm else "")
         if p.phase == WAITING:
             note(f"progress: waiting for renders: {done}/{total} done ({rate})")
         else:
-            note(f"progress: {done}/{total} rows, {p.failed} failed ({rate})")
+            note(f"progress: {done}/{plural(total, 'row')}, {p.failed} failed ({rate})")
 
     yield log_line
 
@@ -458,11 +477,12 @@ def validate(
                 written = write_payloads(report, payloads)
             except OSError as exc:
                 fail(f"cannot write {payloads}: {exc.strerror or exc}")
-            note(f"Wrote {written} payloads to {payloads}")
+            note(f"Wrote {plural(written, 'payload')} to {shown(payloads)}")
     minutes = report.est_seconds / 60
     click.echo(
-        f"{len(report.plans)} rows: {report.valid} valid, {report.invalid} invalid, "
-        f"{report.skipped} skipped; {report.moments} moments, {report.chars} characters; "
+        f"{plural(len(report.plans), 'row')}: {report.valid} valid, {report.invalid} invalid, "
+        f"{report.skipped} skipped; {plural(report.moments, 'moment')}, "
+        f"{plural(report.chars, 'character')}; "
         f"estimate: about {minutes:.1f} min of video, about {report.est_credits:.0f} credits"
     )
     sys.exit(EXIT_ROWS_FAILED if report.invalid else EXIT_OK)
@@ -575,4 +595,6 @@ def init(sheet: Path, sheet_name: str | None, encoding: str | None) -> None:
 
     with user_errors():
         data = read_sheet(sheet, sheet=sheet_name, encoding=encoding)
+    for line in data.notes:
+        note(f"Note: {line}")
     click.echo(starter_config(data), nl=False)

@@ -338,6 +338,13 @@ def status_spec(
         journal.close()
     if "input" not in meta or "target" not in meta:
         raise JobError(f"{state} holds no finished run yet; run `argil-batch run` first")
+    for what, recorded in (("sheet", meta["input"]), ("config", meta["config"])):
+        if not Path(recorded).exists():
+            # status rebuilds the output from the very files the run used: say which.
+            raise JobError(
+                f"the run recorded in {state} used the {what} {recorded}, which is not there "
+                f"any more; put it back there, then run status again"
+            )
     sandbox = meta["target"] == SANDBOX_TARGET
     return JobSpec(
         sheet=Path(meta["input"]),

@@ -5,7 +5,6 @@ emulator, which answers oddly on purpose (``odd_rate``, ``stale_rate``)."""
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 

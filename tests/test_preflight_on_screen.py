@@ -41,8 +41,17 @@ def test_a_run_prints_the_rows_the_preflight_refused(tmp_path: Path) -> None:
     with EmulatorServer() as server:
         result = CliRunner().invoke(
             main,
-            ["run", str(sheet), "-c", str(config), "-o", str(tmp_path / "o.csv")]
-            + ["--base-url", server.base_url, "--no-progress"],
+            [
+                "run",
+                str(sheet),
+                "-c",
+                str(config),
+                "-o",
+                str(tmp_path / "o.csv"),
+                "--base-url",
+                server.base_url,
+                "--no-progress",
+            ],
             env={"ARGIL_API_KEY": KEY},
         )
     assert result.exit_code == 1, result.stderr

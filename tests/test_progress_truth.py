@@ -109,4 +109,3 @@ def test_a_wait_that_times_out_says_how_to_pick_it_up(files: dict[str, Path]) ->
         f"`argil-batch status {files['output']} --wait` picks them up later."
         in result.stderr.splitlines()[-1]
     )
-

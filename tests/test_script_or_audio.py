@@ -69,8 +69,17 @@ def test_a_run_makes_the_script_row_and_the_audio_row(tmp_path: Path) -> None:
     with EmulatorServer() as server:
         result = CliRunner().invoke(
             main,
-            ["run", str(sheet), "-c", str(config), "-o", str(output)]
-            + ["--base-url", server.base_url, "--no-progress"],
+            [
+                "run",
+                str(sheet),
+                "-c",
+                str(config),
+                "-o",
+                str(output),
+                "--base-url",
+                server.base_url,
+                "--no-progress",
+            ],
             env={"ARGIL_API_KEY": KEY},
         )
         assert result.exit_code == 1, result.stderr

@@ -82,7 +82,7 @@ def test_verbose_logs_each_request_and_never_the_key(
 def test_paths_read_the_same_in_run_and_status(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sheet, config = files(tmp_path)
+    files(tmp_path)
     monkeypatch.chdir(tmp_path)
     code, _, run_err = invoke("run", "s.csv", "-c", "c.yaml", "--sandbox", "--no-progress")
     assert code == 0, run_err

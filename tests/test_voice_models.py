@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.argil.emulator import EmulatorServer, check_body
-from pipeline.cli import main
 from pipeline.argil.voices import VOICE_MODELS, voice_model_error
+from pipeline.cli import main
 
 KEY = "sk-test-voices-0123456789"
 CONFIG = """\
@@ -58,8 +58,18 @@ def test_rows_with_an_unknown_voice_model_are_never_sent(tmp_path: Path) -> None
     with EmulatorServer() as server:
         result = CliRunner().invoke(
             main,
-            ["run", str(sheet), "-c", str(config), "-o", str(output), "--no-preflight"]
-            + ["--base-url", server.base_url, "--no-progress"],
+            [
+                "run",
+                str(sheet),
+                "-c",
+                str(config),
+                "-o",
+                str(output),
+                "--no-preflight",
+                "--base-url",
+                server.base_url,
+                "--no-progress",
+            ],
             env={"ARGIL_API_KEY": KEY},
         )
         assert result.exit_code == 1, result.stderr
@@ -69,7 +79,7 @@ def test_rows_with_an_unknown_voice_model_are_never_sent(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     "model",
-    sorted(VOICE_MODELS) + ["eleven_v4", "ELEVEN_V3", "speech-02", "speech-2.8-hd ", "", "v3"],
+    [*sorted(VOICE_MODELS), "eleven_v4", "ELEVEN_V3", "speech-02", "speech-2.8-hd ", "", "v3"],
 )
 def test_the_emulator_and_the_library_agree_on_every_name(model: str) -> None:
     body = {"name": "x", "moments": [{"avatarId": "a", "transcript": "t", "voiceModel": model}]}

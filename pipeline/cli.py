@@ -291,7 +291,14 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
                 f"`argil-batch status {shown(outcome.output)} --wait` picks them up later."
             )
         if outcome.interrupted:
-            note("Interrupted: unsent rows stay pending; run again to finish.")
+            if summary.rendering and outcome.output and not (summary.pending or summary.in_doubt):
+                # Nothing left to send: it was the wait for renders that was cut short.
+                note(
+                    "Interrupted: the renders go on at the API; "
+                    f"`argil-batch status {shown(outcome.output)} --wait` follows them."
+                )
+            else:
+                note("Interrupted: unsent rows stay pending; run again to finish.")
     if outcome.error and as_json:
         note(f"Error: {outcome.error}")
     sys.exit(outcome.exit_code)

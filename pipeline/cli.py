@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
@@ -34,7 +33,7 @@ from pipeline.job import (
 )
 from pipeline.journal import JournalError, JournalWriteError, LockedError
 from pipeline.mapping import RowPlan
-from pipeline.progress import WAITING, Progress
+from pipeline.progress import progress_display
 from pipeline.runner import RunOptions, RunSummary
 from pipeline.sheets import SheetError, read_sheet
 from pipeline.validation import format_row_errors, validate_rows, write_payloads
@@ -234,7 +233,7 @@ def run(
         _list_row_errors(prepared.report.plans)
         if not prepared.report.plans:
             note(f"{shown(sheet)} has no rows: nothing to do")
-        with _progress(not no_progress, as_json) as on_progress:
+        with progress_display(not no_progress, as_json, note) as on_progress:
             outcome = run_job(spec, prepared=prepared, on_progress=on_progress)
         # Inside: a Ctrl-C while the summary prints still ends as an interrupt, not a traceback.
         _report(outcome, as_json, sandbox=sandbox, dry_run=dry_run)
@@ -336,74 +335,6 @@ def _print_summary(s: RunSummary, dry_run: bool) -> None:
     note(f"{plural(s.rows, 'row')}: {', '.join(parts)} ({requests}{rate}, {s.elapsed:.1f} s)")
 
 
-PROGRESS_LINE_SECONDS = 10.0
-
-
-@contextmanager
-def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None] | None]:
-    """A rich bar on a terminal; a plain line every 10 s otherwise (cron logs), in every phase.
-    The rate shown is the one measured, not the target."""
-    if not enabled:
-        yield None
-        return
-    if sys.stderr.isatty() and not quiet:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as Bar
-
-        with Bar(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("failed {task.fields[failed]}"),
-            TextColumn("{task.fields[rpm]:.0f} req/min"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("rows", total=None, failed=0, rpm=0.0)
-
-            def update_bar(p: Progress) -> None:
-                if p.phase == WAITING:
-                    done, total, what = p.renders_done, p.renders_total, "renders"
-                else:
-                    done, total, what = p.finished, p.total, "rows"
-                bar.update(
-                    task, description=what, total=total, completed=done, failed=p.failed, rpm=p.rpm
-                )
-
-            yield update_bar
-        return
-    last = [time.monotonic()]
-    said: set[tuple[str, int]] = set()
-
-    def log_line(p: Progress) -> None:
-        now = time.monotonic()
-        done, total = (
-            (p.renders_done, p.renders_total) if p.phase == WAITING else (p.finished, p.total)
-        )
-        # A phase's end is said once, at once; otherwise one line every 10 seconds.
-        ended = done == total and (p.phase, total) not in said
-        if now - last[0] < PROGRESS_LINE_SECONDS and not ended:
-            return
-        last[0] = now
-        if ended:
-            said.add((p.phase, total))
-        # A rate is shown once there is one to measure.
-        rate = plural(p.requests, "request") + (f", {p.rpm:.0f} req/min" if p.rpm else "")
-        if p.phase == WAITING:
-            note(f"progress: waiting for renders: {done}/{total} done ({rate})")
-        else:
-            note(f"progress: {done}/{plural(total, 'row')}, {p.failed} failed ({rate})")
-
-    yield log_line
-
-
 # --- status -------------------------------------------------------------------------------
 
 
@@ -428,7 +359,7 @@ def status(
     _setup_logging(verbose)
     with user_errors():
         spec = status_spec(target, wait=wait, wait_timeout=wait_timeout, base_url=base_url)
-        with _progress(not no_progress, as_json) as on_progress:
+        with progress_display(not no_progress, as_json, note) as on_progress:
             outcome = run_job(spec, on_progress=on_progress)
         _report(outcome, as_json, sandbox=spec.sandbox, dry_run=False)
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from support import write_leads
 
-from pipeline import cli, job
+from pipeline import cli, job, progress
 from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
 from pipeline.job import JobSpec, run_job
 from pipeline.progress import Progress, RateMeter
@@ -75,7 +75,7 @@ def test_off_a_terminal_a_line_comes_in_every_phase_waiting_included(
 ) -> None:
     write_leads(files["sheet"], 3)
     # Faster than life: a line every 0.2 s, polls every 0.2 s (the real figures are 10 s, 5 s).
-    monkeypatch.setattr(cli, "PROGRESS_LINE_SECONDS", 0.2)
+    monkeypatch.setattr(progress, "PROGRESS_LINE_SECONDS", 0.2)
     monkeypatch.setattr(job, "PROGRESS_TICK", 0.05)
     monkeypatch.setattr(
         cli, "RunOptions", functools.partial(RunOptions, poll_initial=0.2, poll_max=0.2)

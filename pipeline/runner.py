@@ -194,6 +194,8 @@ class Runner:
         # Rows whose video could not be rendered or read this run (a refused render, a 404):
         # failed rows, though their status column keeps the video's last known status.
         self._faults: set[int] = set()
+        # Rows whose video the API no longer knows (404): not polled again.
+        self._gone: set[int] = set()
         self._finished = 0
         self._rendered = {k for k, r in self.records.items() if r.render_requested}
         self._adopt_notes: dict[int, str] = {}
@@ -662,6 +664,7 @@ class Runner:
         try:
             return await self.client.get_video(result.video_id)
         except NotFound:
+            self._gone.add(plan.row)
             self._fault(plan, "the video no longer exists on the API")
         except ArgilError as exc:
             if isinstance(exc, FatalError):
@@ -683,6 +686,7 @@ class Runner:
             and result.video_id
             and result.status not in FINAL_STATUSES
             and result.status != CHANGED
+            and plan.row not in self._gone
         )
 
     def _needs_follow(self, plan: RowPlan) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from support import read_output, write_leads
 
-from pipeline.argil.emulator import EmulatorServer
+from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
 from pipeline.cli import main
 
 KEY = "sk-test-follow-ups-0123456789"
@@ -97,3 +97,21 @@ def test_a_status_that_cannot_be_read_is_a_failed_row(files: dict[str, Path]) ->
         rows = read_output(files["output"])
         assert rows[2]["argil_error"] == "the video no longer exists on the API"
         assert all(not row["argil_error"] for i, row in enumerate(rows) if i != 2), rows
+
+
+def test_status_wait_does_not_poll_a_video_the_api_no_longer_knows(
+    files: dict[str, Path],
+) -> None:
+    with EmulatorServer(EmulatorSettings(render_seconds=0.5)) as server:
+        code, err = run(files, server, "--render")
+        assert code == 0, err
+        forget(server, [read_output(files["output"])[0]["argil_video_id"]])
+        requests = server.emulator.stats.requests
+        code, err = invoke(
+            "status", str(files["output"]), "--wait", "--wait-timeout", "8", "--no-progress"
+        )
+        assert code == 1, err
+        assert "1 failed" in err and "4 done" in err
+        # One GET each, the missing video's included: it is not polled again every few seconds.
+        gets = server.emulator.stats.requests - requests
+        assert gets <= 5, gets

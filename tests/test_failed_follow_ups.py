@@ -102,7 +102,7 @@ def test_a_status_that_cannot_be_read_is_a_failed_row(files: dict[str, Path]) ->
 def test_status_wait_does_not_poll_a_video_the_api_no_longer_knows(
     files: dict[str, Path],
 ) -> None:
-    with EmulatorServer(EmulatorSettings(render_seconds=0.5)) as server:
+    with EmulatorServer(EmulatorSettings(render_seconds=0)) as server:
         code, err = run(files, server, "--render")
         assert code == 0, err
         forget(server, [read_output(files["output"])[0]["argil_video_id"]])

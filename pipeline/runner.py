@@ -802,9 +802,10 @@ class Runner:
             1 for row in self._faults if self.results[row].status not in FAILED_OUTCOMES
         )
         s.done = statuses[VideoStatus.DONE]
-        s.rendering = (
-            statuses[VideoStatus.GENERATING_AUDIO] + statuses[VideoStatus.GENERATING_VIDEO]
-        )
+        generating = (VideoStatus.GENERATING_AUDIO, VideoStatus.GENERATING_VIDEO)
+        s.rendering = statuses[generating[0]] + statuses[generating[1]]
+        # A video the API no longer knows is not rendering, whatever it last said.
+        s.rendering -= sum(1 for row in self._gone if self.results[row].status in generating)
         if self.client is not None:
             s.requests = self.client.stats.requests
             s.rate_limited = self.client.stats.rate_limited

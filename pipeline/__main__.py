@@ -1,3 +1,30 @@
-from pipeline.cli import main
+"""The console script's entry: ``argil-batch`` and ``python -m pipeline``."""
 
-main()
+import os
+import signal
+import sys
+
+
+def main() -> None:
+    # Importing the command line takes a noticeable moment (pandas, pydantic): a Ctrl-C then
+    # must end as every other interrupt does, with 130 and no traceback.
+    try:
+        from pipeline.cli import main as cli
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted before the run started: nothing was sent.\n")
+        sys.stderr.flush()
+        # Not sys.exit: an interrupt that passed through an extension's module setup can leave
+        # CPython's "unhandled KeyboardInterrupt" flag set, and the interpreter would then end
+        # by the signal (-2) despite the handler. Nothing is open yet, so nothing is lost.
+        os._exit(130)
+    try:
+        cli()
+    finally:
+        # The command is over and has said so: a late Ctrl-C while the interpreter shuts down
+        # would end the process by the signal instead of with the exit code already chosen.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+
+
+if __name__ == "__main__":
+    main()

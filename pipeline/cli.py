@@ -2,7 +2,8 @@
 
 This is the only module that knows about terminals and exit codes. Exit codes (a contract):
 0 every row fine; 1 some rows failed (output written); 2 usage, config or input error
-(nothing submitted); 3 the API refused the run and it stopped; 4 another run holds the lock;
+(nothing submitted); 3 the API refused the run, or the journal or output could not be
+written, and it stopped; 4 another run holds the lock;
 130 interrupted (nothing lost: the next run picks up where this one stopped).
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,22 +22,25 @@ from rich.console import Console
 
 from pipeline import __version__
 from pipeline.catalogue import CatalogueError, Kind, fetch_catalogue, table
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, config_warnings, load_config
 from pipeline.cost import Forecast, describe
 from pipeline.job import (
+    ApiRefusedError,
     JobError,
     JobOutcome,
     JobSpec,
-    OutputError,
+    preflight_report,
     prepare,
     run_job,
     status_spec,
 )
-from pipeline.journal import JournalError, LockedError
+from pipeline.journal import JournalError, JournalWriteError, LockedError
 from pipeline.mapping import RowPlan
-from pipeline.runner import Progress, RunOptions, RunSummary
+from pipeline.progress import progress_display
+from pipeline.runner import RunOptions, RunSummary
 from pipeline.sheets import SheetError, read_sheet
 from pipeline.validation import format_row_errors, validate_rows, write_payloads
+from pipeline.wording import plural
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, EXIT_API_REFUSED, EXIT_LOCKED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
@@ -55,6 +58,17 @@ def note(message: str) -> None:
     click.echo(message, err=True)
 
 
+def shown(path: Path) -> str:
+    """A path as every command prints it: relative to the current folder when inside it,
+    else absolute (``status`` knows the run's files by their absolute paths, ``run`` by what
+    was typed: the same file must read the same in both)."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Library exceptions become one line ``Error: ...`` and their exit code."""
@@ -62,10 +76,10 @@ def user_errors() -> Iterator[None]:
         yield
     except LockedError as exc:
         fail(str(exc), EXIT_LOCKED)
+    except (JournalWriteError, ApiRefusedError) as exc:
+        fail(str(exc), EXIT_API_REFUSED)
     except (JobError, ConfigError, SheetError, JournalError) as exc:
         fail(str(exc), EXIT_USAGE)
-    except OutputError as exc:
-        fail(str(exc), EXIT_ROWS_FAILED)
     except KeyboardInterrupt:
         fail("interrupted; run again to pick up where this run stopped", EXIT_INTERRUPTED)
 
@@ -224,19 +238,22 @@ def run(
     )
     with user_errors():
         prepared = prepare(spec)
+        for line in config_warnings(prepared.config):
+            note(f"Warning: {line}")
         for line in prepared.sheet.notes:
             note(f"Note: {line}")
         _list_row_errors(prepared.report.plans)
         if not prepared.report.plans:
-            note(f"{sheet} has no rows: nothing to do")
-        with _progress(not no_progress, as_json) as on_progress:
+            note(f"{shown(sheet)} has no rows: nothing to do")
+        with progress_display(not no_progress, as_json, note) as on_progress:
             outcome = run_job(
                 spec,
                 prepared=prepared,
                 on_progress=on_progress,
                 before_send=_cost_shown(ask=not (yes or dry_run)),
             )
-    _report(outcome, as_json, sandbox=sandbox, dry_run=dry_run)
+        # Inside: a Ctrl-C while the summary prints still ends as an interrupt, not a traceback.
+        _report(outcome, as_json, sandbox=sandbox, dry_run=dry_run)
 
 
 def _interactive() -> bool:
@@ -269,25 +286,35 @@ MAX_LISTED_ROWS = 20
 def _list_row_errors(plans: list[RowPlan]) -> None:
     """The first invalid rows, before the run; all of them are in the output's argil_error
     column (and `validate` lists every one)."""
-    invalid = [plan for plan in plans if plan.errors]
-    for plan in invalid[:MAX_LISTED_ROWS]:
-        for line in format_row_errors(plan):
+    _list_lines([format_row_errors(plan) for plan in plans if plan.errors], "invalid rows")
+
+
+def _list_lines(rows: list[list[str]], what: str) -> None:
+    for lines in rows[:MAX_LISTED_ROWS]:
+        for line in lines:
             note(line)
-    if len(invalid) > MAX_LISTED_ROWS:
-        more = len(invalid) - MAX_LISTED_ROWS
-        note(f"... and {more} more invalid rows: see argil_error in the output, or run validate")
+    if len(rows) > MAX_LISTED_ROWS:
+        more = len(rows) - MAX_LISTED_ROWS
+        note(f"... and {more} more {what}: see argil_error in the output, or run validate")
 
 
 def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) -> NoReturn:
     summary = outcome.summary
+    _list_lines(list(outcome.refused.values()), "rows refused by the pre-flight")
+    if dry_run and not as_json:
+        for planned in outcome.planned:
+            click.echo(planned.line())
     if as_json:
         data = summary.as_dict()
+        if dry_run:
+            data["planned"] = [planned.as_dict() for planned in outcome.planned]
         data.update(
             output=str(outcome.output) if outcome.output else None,
             output_format=outcome.output_format or None,
             notes=outcome.notes,
             state=str(outcome.state),
             exit_code=outcome.exit_code,
+            error=outcome.error,
             sandbox=sandbox,
             dry_run=dry_run,
             estimate=outcome.forecast.as_dict() if outcome.forecast else None,
@@ -298,20 +325,37 @@ def _report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool)
         for line in outcome.notes:
             note(f"Note: {line}")
         if outcome.output:
-            shown = f" ({outcome.output_format})" if outcome.output_format else ""
-            note(f"Output: {outcome.output}{shown}")
-        if summary.stopped and not outcome.interrupted:
+            fmt = f" ({outcome.output_format})" if outcome.output_format else ""
+            note(f"Output: {shown(outcome.output)}{fmt}")
+        if outcome.error and not outcome.interrupted:
+            note(f"Error: {outcome.error}")
+        elif summary.stopped and not outcome.interrupted:
             note(f"Stopped: {summary.stopped}. Unsent rows stay pending for the next run.")
+        if summary.wait_timed_out and outcome.output and not outcome.interrupted:
+            note(
+                "Still rendering at --wait-timeout: "
+                f"`argil-batch status {shown(outcome.output)} --wait` picks them up later."
+            )
         if outcome.interrupted:
-            note("Interrupted: unsent rows stay pending; run again to finish.")
+            if summary.rendering and outcome.output and not (summary.pending or summary.in_doubt):
+                # Nothing left to send: it was the wait for renders that was cut short.
+                note(
+                    "Interrupted: the renders go on at the API; "
+                    f"`argil-batch status {shown(outcome.output)} --wait` follows them."
+                )
+            else:
+                note("Interrupted: unsent rows stay pending; run again to finish.")
+    if outcome.error and as_json:
+        note(f"Error: {outcome.error}")
     sys.exit(outcome.exit_code)
 
 
 def _print_summary(s: RunSummary, dry_run: bool) -> None:
     if dry_run:
         note(
-            f"Dry run: {s.rows} rows: {s.would_send} would be sent, {s.already} already have a "
-            f"video, {s.changed} changed, {s.failed} failed before, {s.invalid} invalid, "
+            f"Dry run: {plural(s.rows, 'row')}: {s.would_send} would be sent, {s.already} "
+            f"already {'has' if s.already == 1 else 'have'} a video, {s.changed} changed, "
+            f"{s.failed} failed before, {s.invalid} invalid, "
             f"{s.skipped} skipped. Nothing was sent."
         )
         return
@@ -327,7 +371,7 @@ def _print_summary(s: RunSummary, dry_run: bool) -> None:
         (s.changed, "changed"),
         (s.pending, "pending"),
         (s.in_doubt, "in doubt"),
-        (s.renders, "renders started"),
+        (s.renders, "render started" if s.renders == 1 else "renders started"),
         (s.done, "done"),
         (s.rendering, "still rendering"),
         (s.not_in_sheet, "videos of the batch match no row"),
@@ -335,59 +379,8 @@ def _print_summary(s: RunSummary, dry_run: bool) -> None:
         if count:
             parts.append(f"{count} {label}")
     rate = f", {s.rate_limited} rate-limited" if s.rate_limited else ""
-    note(f"{s.rows} rows: {', '.join(parts)} ({s.requests} requests{rate}, {s.elapsed:.1f} s)")
-
-
-@contextmanager
-def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None] | None]:
-    """A rich bar on a terminal; a plain line every 10 s otherwise (cron logs)."""
-    if not enabled:
-        yield None
-        return
-    if sys.stderr.isatty() and not quiet:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as Bar
-
-        bar = Bar(
-            TextColumn("[bold]rows"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("failed {task.fields[failed]}"),
-            TextColumn("{task.fields[rpm]:.0f} req/min"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            transient=True,
-        )
-        task = bar.add_task("rows", total=None, failed=0, rpm=0.0)
-
-        def update_bar(p: Progress) -> None:
-            # Started with the first row, not before: the cost line and its question come
-            # first, and a live bar would draw over them.
-            if not bar.live.is_started:
-                bar.start()
-            bar.update(task, total=p.total, completed=p.finished, failed=p.failed, rpm=p.rpm)
-
-        try:
-            yield update_bar
-        finally:
-            if bar.live.is_started:
-                bar.stop()
-        return
-    last = [time.monotonic()]
-
-    def log_line(p: Progress) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 10 or p.finished == p.total:
-            last[0] = now
-            note(f"progress: {p.finished}/{p.total} rows, {p.failed} failed, {p.requests} requests")
-
-    yield log_line
+    requests = plural(s.requests, "request")
+    note(f"{plural(s.rows, 'row')}: {', '.join(parts)} ({requests}{rate}, {s.elapsed:.1f} s)")
 
 
 # --- status -------------------------------------------------------------------------------
@@ -436,9 +429,9 @@ def status(
             state=state,
             sandbox=sandbox,
         )
-        with _progress(not no_progress, as_json) as on_progress:
+        with progress_display(not no_progress, as_json, note) as on_progress:
             outcome = run_job(spec, on_progress=on_progress)
-    _report(outcome, as_json, sandbox=spec.sandbox, dry_run=False)
+        _report(outcome, as_json, sandbox=spec.sandbox, dry_run=False)
 
 
 # --- validate -----------------------------------------------------------------------------
@@ -454,18 +447,34 @@ def status(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write one JSON line per valid row: {row, key, body}.",
 )
+@click.option(
+    "--preflight",
+    is_flag=True,
+    help="Also check avatars, voices, gestures and styles against the API ($ARGIL_API_KEY).",
+)
+@click.option("--sandbox", is_flag=True, help="Run the pre-flight against a local emulator.")
+@click.option("--base-url", help="API base URL for --preflight (default: $ARGIL_BASE_URL).")
 def validate(
     sheet: Path,
     config: Path,
     sheet_name: str | None,
     encoding: str | None,
     payloads: Path | None,
+    preflight: bool,
+    sandbox: bool,
+    base_url: str | None,
 ) -> None:
     """Check every row of SHEET against CONFIG and the API's rules; send nothing."""
+    if sandbox and base_url:
+        fail("--sandbox runs against a local emulator; drop --base-url or --sandbox")
     with user_errors():
         cfg = load_config(config)
         data = read_sheet(sheet, sheet=sheet_name or cfg.input.sheet, encoding=encoding)
         report = validate_rows(data, cfg)
+        for line in config_warnings(cfg):
+            note(f"Warning: {line}")
+        if preflight or sandbox:
+            report = preflight_report(report, cfg, sandbox=sandbox, base_url=base_url)
         for line in data.notes:
             note(f"Note: {line}")
         for plan in report.plans:
@@ -476,11 +485,12 @@ def validate(
                 written = write_payloads(report, payloads)
             except OSError as exc:
                 fail(f"cannot write {payloads}: {exc.strerror or exc}")
-            note(f"Wrote {written} payloads to {payloads}")
+            note(f"Wrote {plural(written, 'payload')} to {shown(payloads)}")
     minutes = report.est_seconds / 60
     click.echo(
-        f"{len(report.plans)} rows: {report.valid} valid, {report.invalid} invalid, "
-        f"{report.skipped} skipped; {report.moments} moments, {report.chars} characters; "
+        f"{plural(len(report.plans), 'row')}: {report.valid} valid, {report.invalid} invalid, "
+        f"{report.skipped} skipped; {plural(report.moments, 'moment')}, "
+        f"{plural(report.chars, 'character')}; "
         f"estimate: about {minutes:.1f} min of video, about {report.est_credits:.0f} credits"
     )
     sys.exit(EXIT_ROWS_FAILED if report.invalid else EXIT_OK)
@@ -512,6 +522,15 @@ def validate(
 @click.option("--latency-jitter-ms", type=click.FloatRange(min=0), default=0.0)
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="5xx before create.")
 @click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Create, then hang up.")
+@click.option(
+    "--odd-rate", type=click.FloatRange(0, 1), default=0.0, help="Create, answer a non-Video."
+)
+@click.option(
+    "--stale-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Create, answer with the previous create's video.",
+)
 @click.option("--render-seconds", type=click.FloatRange(min=0), default=3.0, show_default=True)
 @click.option("--render-fail-rate", type=click.FloatRange(0, 1), default=0.0)
 @click.option("--credits", type=click.IntRange(min=0), help="Creates allowed before 402.")
@@ -528,6 +547,8 @@ def emulator(
     latency_jitter_ms: float,
     fail_rate: float,
     drop_rate: float,
+    odd_rate: float,
+    stale_rate: float,
     render_seconds: float,
     render_fail_rate: float,
     credits: int | None,
@@ -546,6 +567,8 @@ def emulator(
         latency_jitter_ms=latency_jitter_ms,
         fail_rate=fail_rate,
         drop_rate=drop_rate,
+        odd_rate=odd_rate,
+        stale_rate=stale_rate,
         render_seconds=render_seconds,
         render_fail_rate=render_fail_rate,
         credits=credits,
@@ -611,5 +634,7 @@ def init(sheet: Path, sheet_name: str | None, encoding: str | None) -> None:
     from pipeline.starter import starter_for
 
     with user_errors():
-        text = starter_for(sheet, sheet=sheet_name, encoding=encoding)
+        text, notes = starter_for(sheet, sheet=sheet_name, encoding=encoding)
+    for line in notes:
+        note(f"Note: {line}")
     click.echo(text, nl=False)

@@ -438,9 +438,11 @@ class MomentConfig(_Section):
     broll_on: Literal["first", "all"] = "first"
 
     @model_validator(mode="after")
-    def _exactly_one_source(self) -> MomentConfig:
-        if (self.transcript is None) == (self.audio_url is None):
-            raise _fail("moment_source", "a moment needs exactly one of transcript and audio_url")
+    def _a_source(self) -> MomentConfig:
+        # Both may be given: a campaign where some rows bring a recorded voice-over and the
+        # others a script. The spec's "exactly one" then holds per row, after blanks.
+        if self.transcript is None and self.audio_url is None:
+            raise _fail("moment_source", "a moment needs a transcript or an audio_url")
         return self
 
 
@@ -482,8 +484,13 @@ class VideoConfig(_Section):
         return None if value is None else _check_extras(value)
 
 
+# The transcript limit the API's documentation gives (older docs said 250): a higher one is
+# allowed, since the limit has moved before, but warned about on every run.
+PUBLISHED_TRANSCRIPT_CHARS = 500
+
+
 class LimitsConfig(_Section):
-    transcript_chars: Annotated[StrictInt, Field(ge=1)] = 500
+    transcript_chars: Annotated[StrictInt, Field(ge=1)] = PUBLISHED_TRANSCRIPT_CHARS
     max_moments: Annotated[StrictInt, Field(ge=1)] | None = None
 
 
@@ -491,6 +498,18 @@ class ApiConfig(_Section):
     rpm: PositiveNumber = 60.0
     concurrency: Annotated[StrictInt, Field(ge=1)] = 4
     max_credits: Annotated[float, PlainValidator(_plain_number), Field(ge=0)] | None = None
+
+
+def config_warnings(config: Config) -> list[str]:
+    """What the config allows but the API most likely refuses: one line each, for every run."""
+    limit = config.limits.transcript_chars
+    if limit <= PUBLISHED_TRANSCRIPT_CHARS:
+        return []
+    return [
+        f"limits.transcript_chars is {limit}, above the published limit of "
+        f"{PUBLISHED_TRANSCRIPT_CHARS} characters a moment: the API may refuse every longer "
+        f"moment (set it to {PUBLISHED_TRANSCRIPT_CHARS} unless Argil has raised it)"
+    ]
 
 
 class Config(_Section):

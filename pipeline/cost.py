@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.wording import plural
+
 CHARS_PER_SECOND = 15.0
 AUDIO_MOMENT_SECONDS = 20.0  # an audioUrl moment's length is unknown: half the 40 s maximum
 VIDEO_CREDITS_PER_MINUTE = 160.0
@@ -180,7 +182,7 @@ def describe(f: Forecast) -> str:
     """One line: what the run sends, what it costs, how long sending takes."""
     e = f.estimate
     what = (
-        f"To send: {e.videos} videos, about {e.minutes:,.1f} min of video, "
+        f"To send: {plural(e.videos, 'video')}, about {e.minutes:,.1f} min of video, "
         f"about {e.credits:,.0f} credits (an estimate)"
     )
     if f.max_credits is not None:
@@ -198,8 +200,8 @@ def describe(f: Forecast) -> str:
 
 def over_budget_message(f: Forecast) -> str:
     return (
-        f"this run would send {f.estimate.videos} videos, about {f.estimate.minutes:,.1f} min "
-        f"of video, about {f.estimate.credits:,.0f} credits: over {f.budget_source} "
+        f"this run would send {plural(f.estimate.videos, 'video')}, "
+        f"about {f.estimate.minutes:,.1f} min of video, about {f.estimate.credits:,.0f} credits: over {f.budget_source} "
         f"{f.max_credits:,.0f}; nothing was sent (raise the budget, or send fewer rows "
         "with --rows)"
     )

@@ -17,6 +17,7 @@ from pipeline import journal as j
 from pipeline.argil.models import FINAL_STATUSES, Video, VideoStatus
 from pipeline.mapping import RowPlan
 from pipeline.outcomes import CHANGED
+from pipeline.progress import WAITING
 from pipeline.reconcile import Unproven, list_batch
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def has_unfinished_video(runner: Runner, plan: RowPlan) -> bool:
         and result.video_id
         and result.status not in FINAL_STATUSES
         and result.status != CHANGED
+        and plan.row not in runner._gone
     )
 
 
@@ -53,6 +55,7 @@ async def follow(
     While videos keep finishing, sweeps come every ``poll_initial`` seconds (more for a
     sweep of many pages); a sweep that saw none finish makes the next wait longer."""
     waiting = list(plans)
+    runner._phase, runner._following = WAITING, list(waiting)
     deadline = runner._clock() + timeout
     delay = runner.options.poll_initial
     first = immediate
@@ -61,9 +64,12 @@ async def follow(
             remaining = deadline - runner._clock()
             if remaining <= 0:
                 break
-            await runner._sleep(min(delay, remaining))
+            await runner._nap(min(delay, remaining))
+            if runner.stopping:
+                break
         first = False
-        reads = await sweep(runner, waiting)
+        # Sweeps are reads: a stop cancels the ones out, and nothing is lost.
+        reads = await runner._unless_stopped(sweep(runner, waiting)) or 0
         still = [p for p in waiting if needs_follow(runner, p)]
         if len(still) < len(waiting):
             delay = max(runner.options.poll_initial, reads * SECONDS_PER_READ)
@@ -72,11 +78,16 @@ async def follow(
         waiting = still
         if timeout <= 0:
             break
+    if runner._on_progress is not None:
+        runner._on_progress(runner.progress())  # the wait's end, as it is
+    if runner.options.wait and waiting and not runner.stopping:
+        runner.summary.wait_timed_out = True
     if runner.options.wait:
         for plan in waiting:
-            runner.results[
-                plan.row
-            ].error = "still rendering when the wait ended; `argil-batch status` refreshes it later"
+            runner.results[plan.row].error = (
+                "still rendering when the wait ended; `argil-batch status OUTPUT --wait` "
+                "follows it later"
+            )
 
 
 async def sweep(runner: Runner, waiting: list[RowPlan]) -> int:
@@ -116,4 +127,7 @@ async def sweep(runner: Runner, waiting: list[RowPlan]) -> int:
 
 def refresh(runner: Runner, plan: RowPlan, video: Video) -> None:
     state = j.RENDERING if plan.key in runner._rendered or video.status != "IDLE" else j.CREATED
-    runner._record_video(plan, video, state)
+    try:
+        runner._record_video(plan, video, state)
+    except j.JournalWriteError as exc:
+        runner._journal_failed(plan, exc)

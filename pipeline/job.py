@@ -11,6 +11,11 @@ Exceptions (each carries one line for the user; the command line maps them to ex
     └── NotConfirmed            the user did not confirm the cost (exit 2)
     LockedError (journal)       another run holds the state file's lock (exit 4)
     OutputError                 the output sheet could not be written (the journal is intact)
+    ApiRefusedError             ``validate --preflight``: the API refused or could not answer
+
+A write that fails once the run is under way (the journal's or the output's: a full disk, a
+file turned read-only) is not raised: sending stops at once, the output is written if it can
+be, and the outcome carries the error (exit 3, as any run that stopped before its end).
 """
 
 from __future__ import annotations
@@ -29,13 +34,20 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import journal as j
-from pipeline.argil.client import DEFAULT_BASE_URL, ArgilClient, InsecureURLError, check_base_url
+from pipeline.argil.client import (
+    DEFAULT_BASE_URL,
+    ArgilClient,
+    ArgilError,
+    InsecureURLError,
+    check_base_url,
+)
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.cost import Forecast, forecast, over_budget_message
-from pipeline.mapping import RowPlan
+from pipeline.dryrun import PlannedRow, planned_rows
+from pipeline.mapping import FieldError, RowPlan
+from pipeline.progress import Progress
 from pipeline.runner import (
     NOT_RUN,
-    Progress,
     RowResult,
     Runner,
     RunOptions,
@@ -51,7 +63,7 @@ from pipeline.sheets import (
     output_notes,
     read_sheet,
 )
-from pipeline.validation import ValidationReport, validate_rows
+from pipeline.validation import ValidationReport, validate_rows, with_refusals
 
 SANDBOX_TARGET = "sandbox"
 SANDBOX_KEY = "sandbox-key"
@@ -72,6 +84,10 @@ class NotConfirmed(JobError):
 
 class OutputError(Exception):
     """The output sheet could not be written; the journal still holds every row's state."""
+
+
+class ApiRefusedError(Exception):
+    """The API refused a check (bad key) or could not be reached; nothing was created."""
 
 
 @dataclass
@@ -123,10 +139,18 @@ class JobOutcome:
     """How the output was written ("CSV, cp1252, semicolon-separated"), for the last lines."""
     columns: dict[int, dict[str, str]] = field(default_factory=dict, repr=False)
     """The result columns last written, by row number (the Python API's DataFrame)."""
+    # A write that failed mid-run (journal or output), with what to do: one line.
+    error: str | None = None
+    # --dry-run: what would be sent, row by row.
+    planned: list[PlannedRow] = field(default_factory=list)
+    # Rows the pre-flight refused: ``row N: field: why`` lines by row, as validate prints them.
+    refused: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
-        return 130 if self.interrupted else self.summary.exit_code
+        if self.interrupted:
+            return 130
+        return 3 if self.error else self.summary.exit_code
 
 
 def parse_rows(text: str) -> Callable[[int], bool]:
@@ -183,6 +207,12 @@ def prepare(spec: JobSpec) -> Prepared:
     if spec.rows:
         wanted = parse_rows(spec.rows)
         selected = [p for p in report.plans if wanted(p.row)]
+        if report.plans and not selected:
+            first, last = report.plans[0].row, report.plans[-1].row
+            raise JobError(
+                f"--rows {spec.rows} selects no data row: {spec.sheet}'s data rows are "
+                f"{first} to {last} (row 1 is the header)"
+            )
     state = spec.state or state_path_for(output, spec.sandbox)
     return Prepared(sheet, config, report, selected, output, state)
 
@@ -238,6 +268,38 @@ def _sandbox(state: Path) -> Iterator[str]:
         yield server.base_url
 
 
+def preflight_report(
+    report: ValidationReport,
+    config: Config,
+    *,
+    sandbox: bool = False,
+    base_url: str | None = None,
+    api_key: str | None = None,
+) -> ValidationReport:
+    """``validate --preflight``: the run's pre-flight (avatars, voices, gestures, styles) on
+    every valid row, and the report with the refused rows made invalid. Creates nothing."""
+    from pipeline.preflight import refusals
+
+    async def check(url: str, key: str) -> dict[int, list[FieldError]]:
+        client = ArgilClient(key, url, rpm=config.api.rpm, concurrency=config.api.concurrency)
+        async with client:
+            return await refusals(client, report.plans)
+
+    try:
+        if sandbox:
+            from pipeline.argil.emulator import EmulatorServer
+
+            with EmulatorServer() as server:
+                refused = asyncio.run(check(server.base_url, SANDBOX_KEY))
+        else:
+            spec = JobSpec(sheet=Path(), config=Path(), base_url=base_url, api_key=api_key)
+            url, key = resolve_api(spec)
+            refused = asyncio.run(check(url, key))
+    except ArgilError as exc:
+        raise ApiRefusedError(f"pre-flight: {exc.message}") from None
+    return with_refusals(report, refused)
+
+
 def run_job(
     spec: JobSpec,
     *,
@@ -263,10 +325,11 @@ def run_job(
         base_url, api_key = resolve_api(spec)
     if options.dry_run:
         records = _read_records(job.state)
-        found = _check_cost(spec, job, records, before_send)
+        estimate = _check_cost(spec, job, records, before_send)
         runner = Runner(job.selected, None, None, options, records=records)
         summary = asyncio.run(runner.run())
-        return JobOutcome(summary, None, job.state, forecast=found)
+        planned = planned_rows(job.selected, runner.results)
+        return JobOutcome(summary, None, job.state, forecast=estimate, planned=planned)
 
     _check_writable(job.output.parent, "output sheet")
     _check_writable(job.state.parent, "state file")
@@ -276,9 +339,9 @@ def run_job(
         try:
             # Read once, for the estimate and the run: a re-run of a big batch reads it once.
             records = journal.all()
-            planned: Forecast | None = None
+            found: Forecast | None = None
             if not options.refresh_only:
-                planned = _check_cost(spec, job, records, before_send)
+                found = _check_cost(spec, job, records, before_send)
                 journal.set_meta(_run_meta(spec, job))
             with contextlib.ExitStack() as stack:
                 if spec.sandbox:
@@ -286,7 +349,7 @@ def run_job(
                 outcome = asyncio.run(
                     _run(spec, job, journal, base_url, api_key, on_progress, records)
                 )
-            outcome.forecast = planned
+            outcome.forecast = found
             return outcome
         finally:
             journal.close()
@@ -407,6 +470,13 @@ def status_spec(
             f"{state} was made from Python with a config given as an object; refresh it with "
             "pipeline.run(..., state=...) and the same config"
         )
+    for what, recorded in (("sheet", meta["input"]), ("config", meta["config"])):
+        if not Path(recorded).exists():
+            # status rebuilds the output from the very files the run used: say which.
+            raise JobError(
+                f"the run recorded in {state} used the {what} {recorded}, which is not there "
+                f"any more; put it back there, then run status again"
+            )
     recorded_sandbox = meta["target"] == SANDBOX_TARGET
     if sandbox and not recorded_sandbox:
         raise JobError(f"{state} is the state of a real run, not a sandbox one; drop --sandbox")
@@ -469,6 +539,7 @@ async def _run(
         concurrency=spec.concurrency or api.concurrency,
         **{**timing, **spec.client_options},
     )
+    writer = _OutputWriter(job, journal)
     runner = Runner(
         job.selected,
         journal,
@@ -480,30 +551,72 @@ async def _run(
         sheet_keys=[plan.key for plan in job.report.plans],
         **timing,
     )
-    writer = _OutputWriter(job, journal)
-    interrupted = _install_signal_handlers(runner)
+    work = asyncio.ensure_future(runner.run())
+    interrupted = _install_signal_handlers(runner, work)
     flusher = asyncio.create_task(writer.every(spec.flush_interval, runner))
+    # Progress also between events: a wait for renders or a long pause still shows it.
+    ticker = asyncio.create_task(_tick(runner, on_progress)) if on_progress else None
     try:
         async with client:
-            summary = await runner.run()
+            summary = await _settled(work, runner)
+        outcome = JobOutcome(summary, job.output, job.state, interrupted=bool(interrupted))
+        outcome.refused = {
+            row: [f"row {row}: {error}" for error in errors]
+            for row, errors in sorted(runner.refused.items())
+        }
+        seq, columns = writer.snapshot(runner)
+        try:
+            await asyncio.to_thread(writer.write, seq, columns)
+        except OutputError as exc:
+            outcome.output = None
+            writer.error = writer.error or str(exc)
+        outcome.columns = columns
+        outcome.notes.extend(writer.notes)
+        outcome.output_format = writer.describe()
+        outcome.error = runner.storage_error or writer.error
     finally:
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
+        for task in (flusher, ticker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         _remove_signal_handlers()
-    outcome = JobOutcome(summary, job.output, job.state, interrupted=bool(interrupted))
-    seq, columns = writer.snapshot(runner)
-    await asyncio.to_thread(writer.write, seq, columns)
-    outcome.columns = columns
-    outcome.notes.extend(writer.notes)
-    outcome.output_format = writer.describe()
     return outcome
 
 
-def _install_signal_handlers(runner: Runner) -> list[int]:
-    """First Ctrl-C (or SIGTERM from a scheduler): send nothing new, let requests in flight
-    finish and write the output. A second one ends at once; in-flight rows are then resolved
-    by the next run's lookup, so nothing is lost either way."""
+PROGRESS_TICK = 1.0
+
+
+async def _tick(runner: Runner, on_progress: Callable[[Progress], None]) -> None:
+    while True:
+        await asyncio.sleep(PROGRESS_TICK)
+        on_progress(runner.progress())
+
+
+# After a first Ctrl-C, requests already out get this long to finish before they are
+# abandoned: a create waiting out a long Retry-After must not hold the user's terminal.
+INTERRUPT_GRACE = 3.0
+
+
+async def _settled(work: asyncio.Future[RunSummary], runner: Runner) -> RunSummary:
+    """The runner's summary, or, when an interrupt cancelled it mid-request, the summary of
+    what it had settled (rows it held are then in flight in the journal, as after a crash)."""
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            work.cancel()
+            raise
+        return runner.abandon()
+
+
+def _install_signal_handlers(runner: Runner, work: asyncio.Future[RunSummary]) -> list[int]:
+    """First Ctrl-C (or SIGTERM from a scheduler): send nothing new, cut every wait short,
+    give requests in flight a few seconds and write the output. A second one abandons the
+    requests at once; in-flight rows are then resolved by the next run's lookup, so nothing is
+    lost either way. Only the runner is cancelled, never the run itself: the output is always
+    written, and no cancellation reaches the user as a traceback."""
     received: list[int] = []
     loop = asyncio.get_running_loop()
 
@@ -511,9 +624,9 @@ def _install_signal_handlers(runner: Runner) -> list[int]:
         received.append(signum)
         if len(received) == 1:
             runner.stop("interrupted")
+            loop.call_later(INTERRUPT_GRACE, work.cancel)
         else:
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
+            work.cancel()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -538,6 +651,8 @@ class _OutputWriter:
 
     def __init__(self, job: Prepared, journal: j.Journal) -> None:
         self.job = job
+        # A refresh that failed mid-run: the run stopped on it.
+        self.error: str | None = None
         selected = {p.row for p in job.selected}
         others = [p for p in job.report.plans if p.row not in selected]
         records = journal.all() if others else {}
@@ -567,8 +682,8 @@ class _OutputWriter:
                 self._file.write(columns)
             except SheetError as exc:
                 raise OutputError(
-                    f"{exc}; every row's state is kept in {self.job.state}: run again with a "
-                    "writable -o to get the full sheet"
+                    f"{exc}; every row's state is kept in {self.job.state}: free space (or "
+                    "choose a writable -o) and run again: it resumes where this run stopped"
                 ) from None
             self._written = seq
             self.last_seconds = time.monotonic() - started
@@ -589,9 +704,14 @@ class _OutputWriter:
             if runner.changes == written_changes:
                 continue
             written_changes = runner.changes
-            # A failed refresh is not fatal mid-run: the final write reports it.
-            with contextlib.suppress(OutputError):
+            try:
                 await asyncio.to_thread(self.write, *self.snapshot(runner))
+            except OutputError as exc:
+                # A disk that cannot take the output will not take the journal's next rows
+                # either: stop sending now rather than after every row was made unseen.
+                self.error = str(exc)
+                runner.stop("the output sheet could not be written")
+                return
 
 
 def _unselected_result(plan: RowPlan, record: j.Record | None) -> dict[str, str]:

@@ -6,7 +6,9 @@ in-flight row that the next run resolves by looking the video up (never by a bli
 
 Exceptions:
     JournalError          the state file cannot be used (corrupt, another API, unwritable)
-    └── LockedError       another live run holds the lock; ``holder`` says who
+    ├── LockedError       another live run holds the lock; ``holder`` says who
+    └── JournalWriteError a write failed mid-run (a full disk, a read-only file): the run
+                          must stop sending, since a row it cannot record must not be sent
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ class LockedError(JournalError):
         self.holder = holder
 
 
+class JournalWriteError(JournalError):
+    """A write to the state file failed; what was committed before it still holds."""
+
+
 @dataclass(frozen=True)
 class Record:
     key: str
@@ -66,6 +72,8 @@ class Record:
     render_requested: bool
     created_at: str
     updated_at: str
+    # Digests of each field of the body the video was made from (JSON; see changes.py).
+    field_digests: str | None = None
 
     @property
     def batch_key(self) -> str:
@@ -82,6 +90,7 @@ class InFlight:
     payload_hash: str
     moments: int
     generation: int
+    field_digests: str | None = None
 
 
 def batch_key(key: str, generation: int) -> str:
@@ -120,14 +129,16 @@ CREATE TABLE IF NOT EXISTS rows (
     duration REAL,
     render_requested INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    field_digests TEXT
 );
 CREATE INDEX IF NOT EXISTS rows_state ON rows(state);
 """
 
 _COLUMNS = (
     "key, row, payload_hash, state, generation, video_id, status, attempts, last_error, "
-    "moments, preview_url, video_url, duration, render_requested, created_at, updated_at"
+    "moments, preview_url, video_url, duration, render_requested, created_at, updated_at, "
+    "field_digests"
 )
 
 
@@ -150,6 +161,10 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
+            columns = {info[1] for info in self._db.execute("PRAGMA table_info(rows)")}
+            if "field_digests" not in columns:
+                # A state file from before digests were kept: its rows just have none.
+                self._db.execute("ALTER TABLE rows ADD COLUMN field_digests TEXT")
             self._check_meta(target)
         except sqlite3.DatabaseError as exc:
             raise JournalError(
@@ -189,7 +204,7 @@ class Journal:
 
     def set_meta(self, values: dict[str, str]) -> None:
         """Where the run's files are, so that ``status`` can rebuild the output later."""
-        with self._db:
+        with self._writing(), self._db:
             self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
 
     def close(self) -> None:
@@ -221,23 +236,46 @@ class Journal:
         stamp = now_iso()
         # The connection commits every statement on its own: one explicit transaction, so
         # one commit and one fsync for every row in it.
-        with self._transaction():
+        with self._writing(), self._transaction():
             self._db.executemany(
                 """INSERT INTO rows (key, row, payload_hash, state, generation, moments,
-                                     attempts, created_at, updated_at)
-                   VALUES (?, ?, ?, 'in_flight', ?, ?, 1, ?, ?)
+                                     attempts, created_at, updated_at, field_digests)
+                   VALUES (?, ?, ?, 'in_flight', ?, ?, 1, ?, ?, ?)
                    ON CONFLICT(key) DO UPDATE SET
                      row = excluded.row, payload_hash = excluded.payload_hash,
+                     field_digests = excluded.field_digests,
                      state = 'in_flight', generation = excluded.generation,
                      moments = excluded.moments, attempts = rows.attempts + 1,
                      last_error = NULL, video_id = NULL, status = NULL, preview_url = NULL,
                      video_url = NULL, duration = NULL, render_requested = 0,
                      updated_at = excluded.updated_at""",
                 [
-                    (r.key, r.row, r.payload_hash, r.generation, r.moments, stamp, stamp)
+                    (
+                        r.key,
+                        r.row,
+                        r.payload_hash,
+                        r.generation,
+                        r.moments,
+                        stamp,
+                        stamp,
+                        r.field_digests,
+                    )
                     for r in rows
                 ],
             )
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A failed write (SQLite's "database or disk is full", a file turned read-only, an
+        I/O error) as one JournalWriteError that says what to do. A constraint broken is a
+        bug, not the disk: it stays what it is."""
+        try:
+            yield
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise JournalWriteError(
+                f"cannot write the state file {self.path} ({exc}): free space on its disk "
+                "(or make it writable), then run again: the run resumes where it stopped"
+            ) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -270,7 +308,7 @@ class Journal:
 
     def mark_video(self, key: str, state: str, video: VideoFields) -> None:
         """Record what the API says of this row's video (created, adopted, or refreshed)."""
-        with self._unsynced(), self._db:
+        with self._writing(), self._unsynced(), self._db:
             self._db.execute(
                 """UPDATE rows SET state = ?, video_id = ?, status = ?, preview_url = ?,
                        video_url = COALESCE(?, video_url), duration = COALESCE(?, duration),
@@ -315,14 +353,14 @@ class Journal:
             )
 
     def mark_render_requested(self, key: str) -> None:
-        with self._db:
+        with self._writing(), self._db:
             self._db.execute(
                 "UPDATE rows SET render_requested = 1, state = ?, updated_at = ? WHERE key = ?",
                 (RENDERING, now_iso(), key),
             )
 
     def mark_failed(self, key: str, error: str) -> None:
-        with self._db:
+        with self._writing(), self._db:
             self._db.execute(
                 "UPDATE rows SET state = ?, last_error = ?, updated_at = ? WHERE key = ?",
                 (FAILED, error, now_iso(), key),
@@ -330,14 +368,14 @@ class Journal:
 
     def mark_pending(self, key: str, error: str | None = None) -> None:
         """Nothing was created for this row (refused, or looked up and absent): safe to send."""
-        with self._db:
+        with self._writing(), self._db:
             self._db.execute(
                 "UPDATE rows SET state = ?, last_error = ?, updated_at = ? WHERE key = ?",
                 (PENDING, error, now_iso(), key),
             )
 
     def set_error(self, key: str, error: str | None) -> None:
-        with self._db:
+        with self._writing(), self._db:
             self._db.execute(
                 "UPDATE rows SET last_error = ?, updated_at = ? WHERE key = ?",
                 (error, now_iso(), key),

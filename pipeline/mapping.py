@@ -288,8 +288,9 @@ def _constant(*parts: Any) -> bool:
 class _Moment:
     index: int
     when: _Leaf | None
-    source: _Leaf
-    source_key: str  # "transcript" or "audioUrl"
+    # ("transcript", leaf) and/or ("audioUrl", leaf): with both, each row sends the one that
+    # renders non-blank.
+    sources: list[tuple[str, _Leaf]]
     avatar: _Leaf
     texts: list[tuple[str, _Leaf]]  # voiceId, voiceModel, gestureSlug
     zoom: _Zoom | None
@@ -499,12 +500,11 @@ class Mapper:
 
     def _compile_moment(self, index: int, moment: MomentConfig) -> _Moment:
         loc: tuple[str | int, ...] = ("moments", index)
-        if moment.transcript is not None:
-            source = self._leaf(moment.transcript, (*loc, "transcript"))
-            source_key = "transcript"
-        else:
-            source = self._leaf(moment.audio_url, (*loc, "audio_url"))
-            source_key = "audioUrl"
+        sources = [
+            (to_camel(name), self._leaf(value, (*loc, name)))
+            for name in ("transcript", "audio_url")
+            if (value := getattr(moment, name)) is not None
+        ]
         texts = [
             (to_camel(name), self._leaf(value, (*loc, name)))
             for name in ("voice_id", "voice_model", "gesture_slug")
@@ -513,8 +513,7 @@ class Mapper:
         return _Moment(
             index=index,
             when=self._opt(moment.when, (*loc, "when")),
-            source=source,
-            source_key=source_key,
+            sources=sources,
             avatar=self._leaf(moment.avatar_id, (*loc, "avatar_id")),
             texts=texts,
             zoom=self._compile_zoom(moment.zoom, (*loc, "zoom")) if moment.zoom else None,
@@ -698,7 +697,7 @@ class Mapper:
             when = r.raw(moment.when)
             if when is None or str(when).lower() in _FALSY_WHEN:
                 return
-        source = r.text(moment.source, required=True)
+        picked = self._source(r, moment)
         base: dict[str, Any] = {}
         _put(base, "avatarId", r.text(moment.avatar, required=True))
         for key, leaf in moment.texts:
@@ -706,23 +705,50 @@ class Mapper:
         if moment.zoom is not None:
             _put(base, "zoom", self._build_zoom(r, moment.zoom))
         broll = self._build_broll(r, moment.broll) if moment.broll is not None else None
-        if source is None:
+        if picked is None:
             return
+        source_key, leaf, source = picked
         pieces = [source]
-        if moment.source_key == "transcript" and utf16_len(source) > self._limit:
+        if source_key == "transcript" and utf16_len(source) > self._limit:
             try:
                 pieces = split_transcript(source, self._limit)
             except ValueError as exc:
-                r.errors.append(FieldError(moment.source.wire, f"cannot be split: {exc}"))
+                r.errors.append(FieldError(leaf.wire, f"cannot be split: {exc}"))
                 return
         count = len(pieces)
         for part, piece in enumerate(pieces):
             item = dict(base)
-            item[moment.source_key] = piece
+            item[source_key] = piece
             if broll is not None and (part == 0 or moment.broll_on_all):
                 item["broll"] = broll
             out.append(item)
             origins.append((moment.index, part, count))
+
+    @staticmethod
+    def _source(r: _Row, moment: _Moment) -> tuple[str, _Leaf, str] | None:
+        """The moment's transcript or audio URL for this row: the one given, or, when the
+        config templates both, the one that renders non-blank (both or neither: an error)."""
+        if len(moment.sources) == 1:
+            key, leaf = moment.sources[0]
+            value = r.text(leaf, required=True)
+            return None if value is None else (key, leaf, value)
+        known = len(r.errors)
+        rendered = [(key, leaf, r.text(leaf)) for key, leaf in moment.sources]
+        if len(r.errors) > known:
+            return None  # a template error, already said
+        filled = [(key, leaf, value) for key, leaf, value in rendered if value is not None]
+        if len(filled) == 1:
+            return filled[0]
+        where = f"moments[{moment.index}]"
+        if filled:
+            message = (
+                "both transcript and audioUrl have a value: a moment takes one of them, "
+                "so leave one blank in this row"
+            )
+        else:
+            message = "neither transcript nor audioUrl has a value: a moment needs one of them"
+        r.errors.append(FieldError(where, message))
+        return None
 
     def _build_zoom(self, r: _Row, zoom: _Zoom) -> dict[str, Any] | None:
         if zoom.static is not _DYNAMIC:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.argil.client import ArgilClient
 from pipeline.argil.models import Avatar
-from pipeline.mapping import FieldError
+from pipeline.mapping import FieldError, RowPlan
 
 
 @dataclass(frozen=True)
@@ -77,3 +77,18 @@ def check_body(body: dict[str, Any], catalogue: Catalogue) -> list[FieldError]:
         message = _unknown("subtitle style", style_id, catalogue.styles)
         errors.append(FieldError("subtitles.styleId", message))
     return errors
+
+
+async def refusals(client: ArgilClient, plans: Iterable[RowPlan]) -> dict[int, list[FieldError]]:
+    """Each valid row's pre-flight errors, by row number (rows with none are left out)."""
+    valid = [plan for plan in plans if plan.body is not None]
+    catalogue = await fetch_catalogue(
+        client, need_styles=uses_styles(plan.body for plan in valid if plan.body is not None)
+    )
+    found = {}
+    for plan in valid:
+        assert plan.body is not None
+        errors = check_body(plan.body, catalogue)
+        if errors:
+            found[plan.row] = errors
+    return found

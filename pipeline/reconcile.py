@@ -307,7 +307,10 @@ async def adopt_if_found(runner: Runner, plan: RowPlan, generation: int) -> None
     with contextlib.suppress(Unresolved):
         found = await lookup(runner, plan, generation)
         if found is not None:
-            runner._adopt(plan, found)
+            try:
+                runner._adopt(plan, found)
+            except j.JournalWriteError as exc:
+                runner._journal_failed(plan, exc)
 
 
 async def lookup(runner: Runner, plan: RowPlan, generation: int) -> Video | None:

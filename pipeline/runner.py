@@ -12,12 +12,14 @@ callback and returns a :class:`RunSummary` from which the command line derives i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import logging
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pipeline import journal as j
 from pipeline import mapping
@@ -31,6 +33,7 @@ from pipeline.argil.client import (
     TransportError,
 )
 from pipeline.argil.models import FAILED_STATUSES, FINAL_STATUSES, Video, VideoStatus
+from pipeline.changes import changed_fields, describe, field_digests
 from pipeline.cost import Budget
 from pipeline.follow import follow, has_unfinished_video, needs_follow
 from pipeline.mapping import RowPlan
@@ -49,8 +52,12 @@ from pipeline.outcomes import (
 )
 from pipeline.preflight import check_body as check_catalogue
 from pipeline.preflight import fetch_catalogue, uses_styles
+from pipeline.progress import SENDING, Progress, RateMeter
 from pipeline.reconcile import Unresolved, adopt_if_found, lookup, reconcile_rows
 from pipeline.sheets import OUTPUT_COLUMNS
+
+logger = logging.getLogger("pipeline.runner")
+T = TypeVar("T")
 
 BATCH_KEY = "argilBatchKey"
 MAX_ERROR_CHARS = 500
@@ -138,28 +145,23 @@ class RunSummary:
     not_in_sheet: int = 0
     elapsed: float = 0.0
     stopped: str | None = None
+    # --wait ended at --wait-timeout with videos still rendering.
+    wait_timed_out: bool = False
     statuses: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
         if self.stopped:
             return 3
-        problems = self.invalid + self.failed + self.changed + self.pending + self.in_doubt
+        # CHANGED rows are reported, not failed: a nightly export whose titles change every day
+        # must not fail every night.
+        problems = self.invalid + self.failed + self.pending + self.in_doubt
         return 1 if problems else 0
 
     def as_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items()}
         data["exit_code"] = self.exit_code
         return data
-
-
-@dataclass
-class Progress:
-    total: int
-    finished: int
-    failed: int
-    requests: int
-    rpm: float
 
 
 class Runner:
@@ -194,6 +196,23 @@ class Runner:
         self._clock = clock
         self._stop_reason: str | None = None
         self._stop = asyncio.Event()
+        self._meter = RateMeter()
+        self._phase = SENDING
+        self._following: list[RowPlan] = []
+        # Rows the pre-flight refused, with why: shown like validate's row errors.
+        self.refused: dict[int, list[mapping.FieldError]] = {}
+        # A write to the journal failed (a full disk): the run stopped on it, and says so.
+        self.storage_error: str | None = None
+        # Which row key holds each video id: an answer naming a video another row holds is
+        # flagged on both, never taken as this row's.
+        self._video_keys = {r.video_id: k for k, r in self.records.items() if r.video_id}
+        self._key_rows = {k: r.row for k, r in self.records.items()}
+        self._key_rows.update((p.key, p.row) for p in plans)
+        # Rows whose video could not be rendered or read this run (a refused render, a 404):
+        # failed rows, though their status column keeps the video's last known status.
+        self._faults: set[int] = set()
+        # Rows whose video the API no longer knows (404): not polled again.
+        self._gone: set[int] = set()
         self._finished = 0
         self._rendered = {k for k, r in self.records.items() if r.render_requested}
         self._adopt_notes: dict[int, str] = {}
@@ -213,6 +232,9 @@ class Runner:
         # Pages the last status sweep read: fewer followed videos than that are asked for one
         # by one.
         self._sweep_pages = 0
+        # Rows a worker holds right now: what an abandoned run must not report as settled.
+        self._active: dict[int, str] = {}
+        self._started = clock()
         # Bumped whenever a row's result changes: the output writer skips a refresh that would
         # write the same sheet again.
         self.changes = 0
@@ -237,7 +259,7 @@ class Runner:
         return [plan for plan, _ in to_resolve] + [plan for plan, _ in to_send]
 
     async def run(self) -> RunSummary:
-        started = self._clock()
+        started = self._started = self._clock()
         to_send, to_resolve, to_render = self._plan()
         if self.options.refresh_only:
             # Rows left in flight are looked up (a read): found videos are adopted, the others
@@ -282,6 +304,7 @@ class Runner:
             assert plan.body is not None
             errors = check_catalogue(plan.body, catalogue)
             if errors:
+                self.refused[plan.row] = errors
                 result = self.results[plan.row]
                 result.status = INVALID
                 result.error = "; ".join(str(e) for e in errors)
@@ -322,9 +345,12 @@ class Runner:
                     to_send.append((plan, record.generation + 1))
                 else:
                     result.status = CHANGED
+                    assert plan.body is not None
+                    fields = describe(changed_fields(record.field_digests, plan.body))
+                    what = f" ({fields})" if fields else ""
                     result.error = (
-                        "the row changed since its video was made; the video was left alone "
-                        "(run with --resend-changed to make a new one)"
+                        f"the row changed since its video was made{what}; the video was left "
+                        "alone (run with --resend-changed to make a new one)"
                     )
             elif record.state == j.FAILED:
                 changed = record.payload_hash != plan.payload_hash
@@ -376,13 +402,35 @@ class Runner:
                     kind, plan, generation = queue.popleft()
                 except IndexError:
                     return
-                if kind == "render":
-                    await self._render(plan)
-                else:
-                    await self._submit(plan, generation, look_first=kind == "resolve")
+                self._active[plan.row] = kind
+                try:
+                    if kind == "render":
+                        await self._render(plan)
+                    else:
+                        await self._submit(plan, generation, look_first=kind == "resolve")
+                except j.JournalWriteError as exc:
+                    self._journal_failed(plan, exc)
+                del self._active[plan.row]
                 self._row_finished(plan)
 
         await asyncio.gather(*(worker() for _ in range(min(workers, len(work)))))
+        self._release_queue()
+
+    def _journal_failed(self, plan: RowPlan, exc: j.JournalWriteError) -> None:
+        """Nothing more is sent once the journal cannot record it. The row at hand: sent or
+        not, the journal holds what it last committed (in flight at worst, resolved by the
+        next run's lookup)."""
+        self.storage_error = self.storage_error or str(exc)
+        self.stop("the state file could not be written")
+        result = self.results[plan.row]
+        if not result.video_id and result.status in ("", PENDING):
+            result.status = PENDING
+            result.error = "not sent: the state file could not be written"
+
+    def _release_queue(self) -> None:
+        """Rows still queued when the run stops: say why each was not sent or checked."""
+        assert self.journal is not None
+        queue = self._queue
         while queue:
             kind, plan, _ = queue.popleft()
             result = self.results[plan.row]
@@ -394,7 +442,9 @@ class Runner:
                 result.error = f"not sent: {self._stop_reason}"
                 if plan.key in self._reserved:
                     # Committed in flight ahead of its turn, and known never to have left.
-                    self.journal.mark_pending(plan.key, result.error)
+                    # Should that write fail too, the next run's lookup finds nothing, and sends.
+                    with contextlib.suppress(j.JournalWriteError):
+                        self.journal.mark_pending(plan.key, result.error)
 
     async def _submit(self, plan: RowPlan, generation: int, *, look_first: bool) -> None:
         """Make sure this row has exactly one video: look it up whenever a create may have
@@ -405,19 +455,29 @@ class Runner:
         body = _body_for(plan, generation)
         result = self.results[plan.row]
         sends = 0
+        # Why the first answer was in doubt: what the user needs when the lookup fails too.
+        cause: str | None = None
+        # A video id the API answered with that another row holds.
+        shared: str | None = None
         while True:
             if look_first:
                 try:
                     found = await lookup(self, plan, generation)
                 except Unresolved:
+                    if cause:
+                        result.error = f"{result.error} (the create's answer: {cause})"
+                        self.journal.set_error(plan.key, result.error)
                     return  # still in flight: the next run asks again
                 if found is not None:
                     self._adopt(plan, found)
+                    if shared:
+                        self._flag_shared(plan, shared, found.id)
                     if self.options.render:
                         await self._render(plan)
                     return
             if sends == self.options.max_sends:
-                self._leave_pending(plan, "every attempt was answered in doubt; run again")
+                why = f" (first: {cause})" if cause else ""
+                self._leave_pending(plan, f"every attempt was answered in doubt{why}; run again")
                 return
             if self._budget is not None and not self.stopping and not self._budget.take(body):
                 self.stop(self._budget.reason())
@@ -428,9 +488,11 @@ class Runner:
             self._mark_in_flight(plan, generation)
             try:
                 video = await self.client.create_video(body)
-            except InDoubt:
+            except InDoubt as exc:
+                cause = cause or exc.message
+                logger.info("row %d: %s; looking its video up by its key", plan.row, exc.message)
                 # The create may still be landing: give it a moment, then look it up.
-                await self._sleep(self.options.doubt_delay)
+                await self._nap(self.options.doubt_delay)
                 look_first = True
                 continue
             except RowError as exc:
@@ -450,11 +512,59 @@ class Runner:
                 # Rate limited or refused past every retry: nothing was created; next run.
                 self._leave_pending(plan, exc.message)
                 return
-            self._record_video(plan, video, j.CREATED)
+            holder = self._video_keys.get(video.id)
+            if holder is not None and holder != plan.key:
+                # A stale or crossed answer: this row's own video, if any, carries its key.
+                shared = video.id
+                cause = cause or self._shared_message(video.id)
+                logger.warning("row %d: %s; looking its own video up by its key", plan.row, cause)
+                look_first = True
+                continue
             self.summary.created += 1
+            self._record_video(plan, video, j.CREATED)
+            if shared:
+                self._flag_shared(plan, shared, video.id)
             if self.options.render:
                 await self._render(plan)
             return
+
+    def _shared_message(self, video_id: str) -> str:
+        row = self._key_rows.get(self._video_keys.get(video_id, ""), "?")
+        return f"the API answered with video {video_id}, which row {row} holds"
+
+    def _flag_shared(self, plan: RowPlan, shared: str, own_id: str) -> None:
+        """Both rows say so: the one whose create was answered with another's video, and the
+        one that holds it (its video was named for a row it does not belong to)."""
+        assert self.journal is not None
+        note = f"{self._shared_message(shared)}; this row's own video {own_id} was found by its key"
+        self.results[plan.row].error = note
+        self.journal.set_error(plan.key, note)
+        holder = self._video_keys.get(shared)
+        row = self._key_rows.get(holder) if holder else None
+        if holder is None:
+            return
+        flag = f"this video was also named in the API's answer to row {plan.row}'s create"
+        if row is not None and row in self.results:
+            self.results[row].error = flag
+        self.journal.set_error(holder, flag)
+
+    def abandon(self) -> RunSummary:
+        """The summary of a run cancelled mid-request (a second Ctrl-C, or requests still
+        out when the grace after the first ran out). A row whose create was out may have its
+        video: the journal holds it in flight, and the next run looks it up before sending."""
+        reason = self._stop_reason or "interrupted"
+        for row, kind in self._active.items():
+            result = self.results[row]
+            if kind != "render" and not result.video_id:
+                result.status = IN_DOUBT
+                result.error = f"{reason} while it was being sent; the next run looks it up"
+            elif kind == "render":
+                result.error = f"{reason} before its render was confirmed; run again with --render"
+        self._active.clear()
+        if self.journal is not None:
+            self._release_queue()
+        self._summarise(self._started)
+        return self.summary
 
     def _mark_in_flight(self, plan: RowPlan, generation: int) -> None:
         """Commit this row in flight before its request leaves, and with it the next fresh
@@ -466,7 +576,7 @@ class Runner:
         if plan.key in self._reserved:
             self._reserved.discard(plan.key)
             return
-        rows = [j.InFlight(plan.key, plan.row, plan.payload_hash, plan.moments, generation)]
+        rows = [_in_flight(plan, generation)]
         # Bounded look-ahead: a long run of rows that are not fresh ends the batch early.
         for kind, upcoming, upcoming_generation in itertools.islice(self._queue, 2 * self._batch):
             if len(rows) >= self._batch:
@@ -474,12 +584,7 @@ class Runner:
             key = upcoming.key
             if kind != "send" or key not in self._fresh or key in self._reserved:
                 continue
-            assert upcoming.payload_hash is not None
-            rows.append(
-                j.InFlight(
-                    key, upcoming.row, upcoming.payload_hash, upcoming.moments, upcoming_generation
-                )
-            )
+            rows.append(_in_flight(upcoming, upcoming_generation))
         self.journal.mark_many_in_flight(rows)
         self._reserved.update(row.key for row in rows[1:])
 
@@ -505,8 +610,11 @@ class Runner:
         if video.status in FINAL_STATUSES:
             state = j.FAILED if video.status in FAILED_STATUSES else j.DONE
         error = f"the video ended {video.status}" if video.status in FAILED_STATUSES else None
-        self.journal.mark_video(plan.key, state, _fields(video, error))
         self.changes += 1
+        self._faults.discard(plan.row)
+        self._video_keys[video.id] = plan.key
+        # The output shows the video even should the journal fail to record it (a full disk):
+        # the journal then still holds the row in flight, and the next run adopts the video.
         result = self.results[plan.row]
         result.video_id = video.id
         result.status = video.status or ""
@@ -515,6 +623,7 @@ class Runner:
         result.video_url = video.video_url or result.video_url
         result.duration = video.duration if video.duration is not None else result.duration
         result.updated_at = j.now_iso()
+        self.journal.mark_video(plan.key, state, _fields(video, error))
 
     async def _render(self, plan: RowPlan) -> None:
         assert self.client is not None and self.journal is not None
@@ -529,21 +638,21 @@ class Runner:
             if current is None:
                 return
             if current.status == VideoStatus.IDLE:
-                result.error = "render answer lost; run again with --render"
+                self._fault(plan, "render answer lost; run again with --render")
                 return
             video = current
         except RowError as exc:
             current = await self._get(plan)
             if current is None or current.status == VideoStatus.IDLE:
-                result.error = f"render refused: {exc.message}"
+                self._fault(plan, f"render refused: {exc.message}")
                 return
             video = current
         except FatalError as exc:
             self.stop(exc.message)
-            result.error = f"render not started: {exc.message}"
+            self._fault(plan, f"render not started: {exc.message}")
             return
         except ArgilError as exc:
-            result.error = f"render not started: {exc.message}; run again with --render"
+            self._fault(plan, f"render not started: {exc.message}; run again with --render")
             return
         self.journal.mark_render_requested(plan.key)
         self._rendered.add(plan.key)
@@ -556,31 +665,62 @@ class Runner:
         try:
             return await self.client.get_video(result.video_id)
         except NotFound:
-            result.error = "the video no longer exists on the API"
+            self._gone.add(plan.row)
+            self._fault(plan, "the video no longer exists on the API")
         except ArgilError as exc:
             if isinstance(exc, FatalError):
                 self.stop(exc.message)
-            result.error = f"status not refreshed: {exc.message}"
+            self._fault(plan, f"status not refreshed: {exc.message}")
         return None
+
+    def _fault(self, plan: RowPlan, error: str) -> None:
+        self._faults.add(plan.row)
+        self.results[plan.row].error = error
+
+    # --- waits that a stop cuts short ------------------------------------------------------
+
+    async def _nap(self, seconds: float) -> None:
+        if not self.stopping:
+            await self._unless_stopped(self._sleep(seconds))
+
+    async def _unless_stopped(self, work: Awaitable[T]) -> T | None:
+        """Await ``work`` unless the run is stopped first; then cancel it (None)."""
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        return task.result() if not task.cancelled() else None
 
     # --- bookkeeping -----------------------------------------------------------------------
 
     def _row_finished(self, plan: RowPlan) -> None:
         self._finished += 1
         self.changes += 1
-        if self.results[plan.row].status in FAILED_OUTCOMES:
+        if self.results[plan.row].status in FAILED_OUTCOMES or plan.row in self._faults:
             self._failed += 1
         if self._on_progress is not None:
-            client = self.client
-            self._on_progress(
-                Progress(
-                    total=self._work_total,
-                    finished=self._finished,
-                    failed=self._failed,
-                    requests=client.stats.requests if client else 0,
-                    rpm=client.gate.current_rpm if client else 0.0,
-                )
-            )
+            self._on_progress(self.progress())
+
+    def progress(self) -> Progress:
+        """Where the run is now: rows sent, or renders done; the request rate as measured."""
+        requests = self.client.stats.requests if self.client else 0
+        done = sum(1 for p in self._following if self.results[p.row].status in FINAL_STATUSES)
+        return Progress(
+            total=self._work_total,
+            finished=self._finished,
+            failed=self._failed,
+            requests=requests,
+            rpm=self._meter.rate(self._clock(), requests),
+            phase=self._phase,
+            renders_done=done,
+            renders_total=len(self._following),
+        )
 
     def output_columns(self) -> dict[int, dict[str, str]]:
         return {row: result.columns() for row, result in self.results.items()}
@@ -597,10 +737,14 @@ class Runner:
         s.pending = statuses[PENDING]
         s.in_doubt = statuses[IN_DOUBT]
         s.failed = sum(statuses[x] for x in FAILED_OUTCOMES)
-        s.done = statuses[VideoStatus.DONE]
-        s.rendering = (
-            statuses[VideoStatus.GENERATING_AUDIO] + statuses[VideoStatus.GENERATING_VIDEO]
+        s.failed += sum(
+            1 for row in self._faults if self.results[row].status not in FAILED_OUTCOMES
         )
+        s.done = statuses[VideoStatus.DONE]
+        generating = (VideoStatus.GENERATING_AUDIO, VideoStatus.GENERATING_VIDEO)
+        s.rendering = statuses[generating[0]] + statuses[generating[1]]
+        # A video the API no longer knows is not rendering, whatever it last said.
+        s.rendering -= sum(1 for row in self._gone if self.results[row].status in generating)
         if self.client is not None:
             s.requests = self.client.stats.requests
             s.rate_limited = self.client.stats.rate_limited
@@ -614,6 +758,12 @@ def _record_status(record: j.Record) -> str:
     if record.state == j.PENDING:
         return PENDING
     return ""
+
+
+def _in_flight(plan: RowPlan, generation: int) -> j.InFlight:
+    assert plan.payload_hash is not None and plan.body is not None
+    digests = field_digests(plan.body)
+    return j.InFlight(plan.key, plan.row, plan.payload_hash, plan.moments, generation, digests)
 
 
 def _body_for(plan: RowPlan, generation: int) -> dict[str, Any]:

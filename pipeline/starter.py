@@ -232,8 +232,11 @@ def _data_sheet(path: Path, names: list[str], encoding: str | None) -> Sheet:
 # --- the config ----------------------------------------------------------------------------
 
 
-def starter_for(path: Path, *, sheet: str | None = None, encoding: str | None = None) -> str:
-    """The starter config of the sheet at ``path`` (``sheet`` picks a workbook sheet)."""
+def starter_for(
+    path: Path, *, sheet: str | None = None, encoding: str | None = None
+) -> tuple[str, list[str]]:
+    """The starter config of the sheet at ``path`` (``sheet`` picks a workbook sheet), and the
+    notes of reading it (an encoding guessed, say), as ``run`` would show them."""
     names = workbook_sheets(path)
     if sheet is not None or len(names) < 2:
         data = read_sheet(path, sheet=sheet, encoding=encoding)
@@ -241,7 +244,7 @@ def starter_for(path: Path, *, sheet: str | None = None, encoding: str | None = 
     else:
         data = _data_sheet(path, names, encoding)
         write_sheet = data.sheet_name != names[0]
-    return starter_config(data, sheets=names, write_sheet=write_sheet)
+    return starter_config(data, sheets=names, write_sheet=write_sheet), data.notes
 
 
 def starter_config(

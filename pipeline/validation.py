@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,23 @@ def validate_rows(sheet: Sheet, config: Config) -> ValidationReport:
     map_row = mapper.map_row
     plans = [map_row(row) for row in sheet.rows]
     _mark_duplicates(plans, config)
+    return report_of(plans, tag)
+
+
+def with_refusals(
+    report: ValidationReport, refused: Mapping[int, list[FieldError]]
+) -> ValidationReport:
+    """The report once the API's catalogue refused some rows (``validate --preflight``)."""
+    for plan in report.plans:
+        errors = refused.get(plan.row)
+        if errors:
+            plan.status, plan.body, plan.payload_hash = INVALID, None, None
+            plan.errors = [*plan.errors, *errors]
+    return report_of(report.plans, report.batch_tag)
+
+
+def report_of(plans: list[RowPlan], tag: str) -> ValidationReport:
+    """Totals over ``plans``, the rows of the batch tagged ``tag``."""
     valid = invalid = skipped = moments = chars = 0
     seconds = credits = 0.0
     for plan in plans:

@@ -149,11 +149,14 @@ def test_no_moments(tmp_path: Path) -> None:
     ]
 
 
-def test_moment_needs_exactly_one_source(tmp_path: Path) -> None:
-    text = "video: {name: x}\nmoments:\n  - {transcript: a, audio_url: b, avatar_id: c}\n"
+def test_moment_needs_a_source(tmp_path: Path) -> None:
+    text = "video: {name: x}\nmoments:\n  - {avatar_id: c}\n"
     assert problems(tmp_path, text) == [
-        f"{loc(tmp_path)}:3: moments[0]: a moment needs exactly one of transcript and audio_url"
+        f"{loc(tmp_path)}:3: moments[0]: a moment needs a transcript or an audio_url"
     ]
+    # Both is fine: each row sends the one that is not blank (see test_script_or_audio).
+    both = "video: {name: x}\nmoments:\n  - {transcript: a, audio_url: b, avatar_id: c}\n"
+    assert load_config(write(tmp_path, both)).moments[0].audio_url is not None
 
 
 def test_duplicate_yaml_keys_are_reported(tmp_path: Path) -> None:

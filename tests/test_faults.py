@@ -391,7 +391,7 @@ def test_a_sheet_edited_between_runs_keeps_identities_and_reports_changes(
         # Reordered (reversed), two rows inserted in the middle, one row edited.
         changed = [*reversed(original[5:]), *new_rows, edited, *reversed(original[:4])]
         write_sheet(files["sheet"], changed)
-        assert run_cli(files, server) == 1  # a changed row is reported, not a success
+        assert run_cli(files, server) == 0  # a changed row is reported, not a failure
         second = read_output(files["output"])
         assert [row["email"] for row in second] == [row[0] for row in changed]
         by_email = {row["email"]: row for row in second}
@@ -459,7 +459,8 @@ def test_an_output_that_fails_at_the_end_keeps_the_journal_and_a_re_run_writes_i
             else:
                 patched.setattr(os, "replace", replace)
             result = invoke_run(files, server, output=output)
-        assert result.exit_code == 1, result.stderr
+        # An output that cannot be written stops the run like any write that fails (exit 3).
+        assert result.exit_code == 3, result.stderr
         message = result.stderr.strip().splitlines()[-1]
         assert message.startswith(f"Error: cannot write {output}: ")
         assert ("No space left" in message) == (failure == "disk full at flush")

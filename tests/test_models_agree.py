@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from pipeline.argil.emulator import check_body
 from pipeline.argil.models import VideoCreateArgs
+from pipeline.argil.voices import VOICE_MODELS
 
 Body = dict[str, Any]
 Draw = Callable[[st.SearchStrategy[Any]], Any]
@@ -41,6 +42,8 @@ ASSET = "3f2c8a1e-9b7d-4c2e-8f1a-0d9e8c7b6a5f"
 text = st.text(max_size=12)
 extras_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 finite = st.floats(allow_nan=False, allow_infinity=False)
+# The spec lists voice models in words: a known one, or (the mutation) any other text.
+voice_model = st.sampled_from(sorted(VOICE_MODELS))
 unit = st.one_of(st.floats(0, 1), st.integers(0, 1))
 scale = st.one_of(st.floats(1, 3), st.integers(1, 3))
 
@@ -92,7 +95,7 @@ def moments(draw: Draw) -> Body:
             {"avatarId": text},
             optional={
                 "voiceId": text,
-                "voiceModel": text,
+                "voiceModel": voice_model,
                 "gestureSlug": text,
                 "zoom": zoom,
                 "broll": broll,
@@ -257,6 +260,12 @@ def both_or_neither(body: Body, draw: Draw) -> None:
         moment.pop("audioUrl", None)
 
 
+def unknown_voice_model(body: Body, draw: Draw) -> None:
+    model = draw(st.one_of(text, st.sampled_from(["eleven_v4", "Speech-02-hd", " eleven_v3"])))
+    if model not in VOICE_MODELS:
+        _a_moment(body, draw)["voiceModel"] = model
+
+
 def long_transcript(body: Body, draw: Draw) -> None:
     moment = _a_moment(body, draw)
     moment.pop("audioUrl", None)
@@ -361,6 +370,7 @@ MUTATIONS: dict[str, Callable[[Body, Draw], None] | None] = {
     "out of range": out_of_range,
     "extra property": extra_property,
     "both or neither": both_or_neither,
+    "unknown voice model": unknown_voice_model,
     "long transcript": long_transcript,
     "many extras": many_extras,
     "bad broll type": bad_broll_type,

@@ -790,7 +790,14 @@ class ArgilClient:
                     method=method,
                     path=path,
                 ) from None
-        logger.debug("%s /%s -> HTTP %d", method, path, response.status_code)
+        # One line per request at -v: never the key, which only travels in a header.
+        logger.info(
+            "%s /%s -> %d in %.0f ms",
+            method,
+            path,
+            response.status_code,
+            (self._clock() - sent_at) * 1000,
+        )
         if response.status_code != 429:
             # Any answer but a 429 (a 404 too) shows the server accepted the pace.
             self.gate.on_success()

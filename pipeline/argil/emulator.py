@@ -6,7 +6,8 @@ errors shaped ``{"code": <int>, "message": "..."}``. ``POST /videos`` bodies are
 the OpenAPI file shipped with the package (``openapi.yaml``) through jsonschema, not through the
 pydantic models, so that each can catch the other's mistakes; the rules the spec states only in
 prose (exactly one of transcript and audioUrl, the transcript limit in UTF-16 code units, at most
-5 extras of at most 256 characters) are checked by hand.
+5 extras of at most 256 characters, the voiceModel names listed in its description) are checked
+by hand.
 
 Knobs (:class:`EmulatorSettings`) make it misbehave the way a real API does: a per-key sliding
 window rate limit answering 429 with a chosen ``Retry-After`` form, latency, jitter and spikes,
@@ -213,6 +214,11 @@ class EmulatorSettings:
     spike_ms: float = 0.0
     fail_rate: float = 0.0  # POST /videos answers 500/502/503 before creating anything
     drop_rate: float = 0.0  # POST /videos creates the video, then closes without an answer
+    # POST /videos creates the video, then answers 200 with something that is not a Video.
+    odd_rate: float = 0.0
+    # POST /videos creates the video, then answers with the previous create's video (a stale
+    # answer from a cache on the way): an id another row already holds.
+    stale_rate: float = 0.0
     render_seconds: float = 3.0  # IDLE -> GENERATING_AUDIO -> GENERATING_VIDEO -> final
     render_fail_rate: float = 0.0  # probability a render ends FAILED
     credits: int | None = None  # creates allowed, then 402
@@ -229,7 +235,15 @@ class EmulatorSettings:
                 f"retry_after must be one of {', '.join(RETRY_AFTER_FORMS)}, "
                 f"not {self.retry_after!r}"
             )
-        for name in ("spike_rate", "fail_rate", "drop_rate", "render_fail_rate", "list_fail_rate"):
+        for name in (
+            "spike_rate",
+            "fail_rate",
+            "drop_rate",
+            "odd_rate",
+            "stale_rate",
+            "render_fail_rate",
+            "list_fail_rate",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise EmulatorSettingsError(f"{name} must be between 0 and 1, not {value}")
@@ -269,6 +283,10 @@ class EmulatorStats:
     dropped: int = 0  # creates whose connection was closed without an answer
     create_times: list[float] = field(default_factory=list)  # clock time of each creation
     renders: int = 0  # renders started
+    odd_answers: int = 0  # creates answered with something that is not a Video
+    stale_answers: int = 0  # creates answered with the previous create's video
+    # GET /videos/{id} by id: what a listing did not answer for.
+    video_reads: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
 # --- the spec check ----------------------------------------------------------------------
@@ -294,13 +312,30 @@ def check_body(body: object, transcript_chars: int = DEFAULT_TRANSCRIPT_CHARS) -
 
 
 @cache
-def _body_validator() -> jsonschema.protocols.Validator:
+def _spec() -> Any:
     spec_text = (
         importlib.resources.files("pipeline.argil")
         .joinpath("openapi.yaml")
         .read_text(encoding="utf-8")
     )
-    spec = _openapi_to_json_schema(yaml.safe_load(spec_text))
+    return yaml.safe_load(spec_text)
+
+
+@cache
+def _voice_models() -> frozenset[str]:
+    """The names the spec's description of ``voiceModel`` lists ("ElevenLabs voices: a, b,
+    ... Minimax voices: c, d"), read from the spec itself like every other check here."""
+    moment = _spec()["components"]["schemas"]["VideoCreateArgs"]["properties"]["moments"]
+    text = str(moment["items"]["properties"]["voiceModel"].get("description", ""))
+    names: set[str] = set()
+    for listed in re.findall(r"voices:\s*([^:]+?)(?=\s+\w+ voices:|$)", text, re.S):
+        names.update(name.strip() for name in listed.split(",") if name.strip())
+    return frozenset(names)
+
+
+@cache
+def _body_validator() -> jsonschema.protocols.Validator:
+    spec = _openapi_to_json_schema(_spec())
     resource = referencing.Resource.from_contents(
         spec, default_specification=referencing.jsonschema.DRAFT202012
     )
@@ -388,6 +423,15 @@ def _prose_errors(body: object, transcript_chars: int) -> list[tuple[tuple[Any, 
                         path,
                         f"{_path(path)}: exactly one of transcript and audioUrl is required "
                         f"(got {got})",
+                    )
+                )
+            model = moment.get("voiceModel")
+            if isinstance(model, str) and model not in _voice_models():
+                found.append(
+                    (
+                        (*path, "voiceModel"),
+                        f"{_path((*path, 'voiceModel'))}: {model!r} is not a voice model "
+                        "(the spec lists the ElevenLabs and Minimax ones)",
                     )
                 )
             transcript = moment.get("transcript")
@@ -544,6 +588,7 @@ class Emulator:
         # tested against, so its exact arithmetic must be visible and deterministic.
         self._windows: dict[str, collections.deque[float]] = {}
         self._credits_left = self.settings.credits
+        self._last_created: dict[str, Any] | None = None
         if self.settings.state_file is not None:
             self._load(self.settings.state_file)
 
@@ -691,8 +736,16 @@ class Emulator:
             drop = bool(s.drop_rate) and self._rng.random() < s.drop_rate
             if drop:
                 self.stats.dropped += 1
+            answer, previous = video, self._last_created
+            self._last_created = video
+            if not drop and s.odd_rate and self._rng.random() < s.odd_rate:
+                self.stats.odd_answers += 1
+                answer = {"status": "accepted", "message": "Video creation queued"}
+            elif not drop and previous and s.stale_rate and self._rng.random() < s.stale_rate:
+                self.stats.stale_answers += 1
+                answer = previous
             self._save()
-            return copy.deepcopy(video), drop
+            return copy.deepcopy(answer), drop
 
     def _new_video(self, body: dict[str, Any], origin: str) -> dict[str, Any]:
         video_id = str(uuid.uuid4())
@@ -1015,7 +1068,9 @@ async def _create_video(request: Request, emulator: Emulator) -> Response:
 
 
 async def _get_video(request: Request, emulator: Emulator) -> Response:
-    return JSONResponse(emulator.get(request.path_params["video_id"]))
+    video_id = request.path_params["video_id"]
+    emulator.stats.video_reads[video_id] += 1
+    return JSONResponse(emulator.get(video_id))
 
 
 async def _delete_video(request: Request, emulator: Emulator) -> Response:

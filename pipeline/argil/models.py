@@ -26,6 +26,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from pipeline.argil.voices import voice_model_error
+
 DEFAULT_TRANSCRIPT_CHARS = 500
 MAX_EXTRAS = 5
 MAX_EXTRA_CHARS = 256
@@ -197,6 +199,15 @@ class Moment(_Wire):
                 f"transcript is {length} characters, over the limit of {limit} "
                 "(counted in UTF-16 code units)"
             )
+        return value
+
+    @field_validator("voice_model")
+    @classmethod
+    def _known_voice_model(cls, value: str | None) -> str | None:
+        # The spec lists the names in words only: checked here, before a row is sent.
+        error = None if value is None else voice_model_error(value)
+        if error is not None:
+            raise ValueError(error)
         return value
 
     @model_validator(mode="after")

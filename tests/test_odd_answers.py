@@ -1,0 +1,112 @@
+"""Answers to a create that cannot be used: the first cause is kept (in argil_error and in the
+-v log) when the lookup that follows fails too; an answer naming a video that another row
+already holds is flagged on both rows and never taken as this row's. Real HTTP to the
+emulator, which answers oddly on purpose (``odd_rate``, ``stale_rate``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from support import assert_exactly_once, read_output, write_leads
+
+from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
+from pipeline.cli import main
+from pipeline.job import JobSpec, run_job
+from pipeline.runner import RunOptions
+
+KEY = "sk-test-odd-0123456789"
+CONFIG = """\
+input:
+  key: [email]
+video:
+  name: "Intro for {{ first_name }}"
+moments:
+  - transcript: "{{ script }}"
+    avatar_id: avatar-emma
+api: {rpm: 6000, concurrency: 1}
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    return {
+        "sheet": tmp_path / "leads.csv",
+        "config": config,
+        "output": tmp_path / "out.csv",
+        "state": tmp_path / "out.state",
+    }
+
+
+def spec(files: dict[str, Path], server: EmulatorServer, **client: object) -> JobSpec:
+    return JobSpec(
+        sheet=files["sheet"],
+        config=files["config"],
+        output=files["output"],
+        state=files["state"],
+        base_url=server.base_url,
+        api_key=KEY,
+        concurrency=1,
+        options=RunOptions(preflight=False, doubt_delay=0),
+        client_options=dict(client),
+    )
+
+
+def test_the_first_cause_is_kept_when_the_lookup_fails_too(
+    files: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    write_leads(files["sheet"], 1)
+    caplog.set_level(logging.INFO, logger="pipeline")
+    # Two requests a minute: the batch's listing and the create go through (the create
+    # answered oddly), the lookup is refused.
+    settings = EmulatorSettings(odd_rate=1.0, rpm=2, retry_after="none")
+    with EmulatorServer(settings) as server:
+        outcome = run_job(spec(files, server, max_attempts=1))
+    assert outcome.exit_code == 1
+    (row,) = read_output(files["output"])
+    assert row["argil_status"] == "IN_DOUBT"
+    assert row["argil_error"].startswith("could not check whether its video exists (")
+    assert row["argil_error"].endswith(
+        "(the create's answer: unexpected answer to POST /videos (not a Video))"
+    )
+    assert "row 2: unexpected answer to POST /videos (not a Video)" in caplog.text
+
+
+def test_an_odd_answer_is_resolved_by_the_lookup(files: dict[str, Path]) -> None:
+    write_leads(files["sheet"], 5)
+    with EmulatorServer(EmulatorSettings(odd_rate=1.0)) as server:
+        outcome = run_job(spec(files, server))
+        assert outcome.exit_code == 0
+        assert outcome.summary.adopted == 5
+        assert_exactly_once(server, files["output"], 5)
+
+
+def test_an_answer_naming_another_rows_video_is_flagged_on_both_rows(
+    files: dict[str, Path],
+) -> None:
+    write_leads(files["sheet"], 2)
+    with EmulatorServer(EmulatorSettings(stale_rate=1.0)) as server:
+        args = ["run", str(files["sheet"]), "-c", str(files["config"]), "-o", str(files["output"])]
+        args += ["--state", str(files["state"]), "--base-url", server.base_url]
+        result = CliRunner().invoke(
+            main,
+            [*args, "--no-progress", "--no-preflight", "--concurrency", "1"],
+            env={"ARGIL_API_KEY": KEY},
+        )
+        assert result.exit_code == 0, result.stderr
+        assert server.emulator.stats.stale_answers == 1
+        first, second = read_output(files["output"])
+        # Never shared: each row holds the video that carries its own key.
+        assert first["argil_video_id"] != second["argil_video_id"]
+        assert_exactly_once(server, files["output"], 2)
+        assert second["argil_error"] == (
+            f"the API answered with video {first['argil_video_id']}, which row 2 holds; this "
+            f"row's own video {second['argil_video_id']} was found by its key"
+        )
+        assert first["argil_error"] == (
+            "this video was also named in the API's answer to row 3's create"
+        )

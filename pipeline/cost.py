@@ -202,8 +202,8 @@ def over_budget_message(f: Forecast) -> str:
     return (
         f"this run would send {plural(f.estimate.videos, 'video')}, "
         f"about {f.estimate.minutes:,.1f} min of video, about {f.estimate.credits:,.0f} "
-        f"credits: over {f.budget_source} {f.max_credits:,.0f}; nothing was sent (raise the budget, or send fewer rows "
-        "with --rows)"
+        f"credits: over {f.budget_source} {f.max_credits:,.0f}; nothing was sent (raise the "
+        "budget, or send fewer rows with --rows)"
     )
 
 

@@ -62,20 +62,19 @@ def split_transcript(text: str, limit: int) -> list[str]:
     """
     if limit < 1:
         raise ChunkingError(f"the transcript limit must be at least 1, not {limit}")
-    lo, hi = _strip(text, 0, len(text))
+    lo, hi = _strip(text)
     if lo == hi:
         return []
+    atoms = _atoms(text, lo, hi, limit)
+    start, end, length = next(atoms)  # the piece being built: text[start:end]
     pieces: list[str] = []
-    start = end = -1  # the piece being built: text[start:end], ``length`` units long
-    length = 0
-    for a, b, size in _atoms(text, lo, hi, limit):
+    for a, b, size in atoms:
         # Atoms are separated by whitespace only, and whitespace is one UTF-16 unit.
-        if start >= 0 and length + (a - end) + size <= limit:
+        if length + (a - end) + size <= limit:
             length += (a - end) + size
             end = b
         else:
-            if start >= 0:
-                pieces.append(text[start:end])
+            pieces.append(text[start:end])
             start, end, length = a, b, size
     pieces.append(text[start:end])
     return pieces
@@ -108,52 +107,52 @@ def _atoms(text: str, lo: int, hi: int, limit: int) -> Iterator[tuple[int, int, 
 
 
 def _units(text: str, lo: int, hi: int) -> Iterator[tuple[int, int]]:
-    """The spans of text[lo:hi] (already stripped) between the places a cut may fall."""
+    """The spans of text[lo:hi] (already stripped) between the places a cut may fall.
+
+    A mark at the very end leaves an empty last unit, which joins the piece before it.
+    """
     start = lo
     for match in _CUT.finditer(text, lo, hi):
-        if match.start(1) >= 0:
-            end, nxt = match.span(1)
-        else:
-            end = nxt = match.end()
+        if match.group(1) is None:
             if _CUT_WITHOUT_SPACE.isdisjoint(match.group()):
                 continue
-        if nxt >= hi or not (_is_boundary(text, end) and _is_boundary(text, nxt)):
+            end = nxt = match.end()
+        else:
+            end, nxt = match.span(1)
+        if not (_is_boundary(text, nxt) and _is_boundary(text, end)):
             continue
         yield start, end
         start = nxt
     yield start, hi
 
 
-def _strip(text: str, lo: int, hi: int) -> tuple[int, int]:
-    """Like str.strip() on text[lo:hi], but keeping whitespace that is part of a cluster."""
+def _strip(text: str) -> tuple[int, int]:
+    """Where str.strip() would cut ``text``, but keeping whitespace that is part of a cluster."""
+    lo, hi = 0, len(text)
     while lo < hi and text[lo].isspace():
-        nxt = lo + 1
-        if nxt < hi and not text[nxt].isspace() and not _is_boundary(text, nxt):
+        if not _is_boundary(text, lo + 1):
             break
-        lo = nxt
+        lo += 1
     while hi > lo and text[hi - 1].isspace():
-        prev = hi - 1
-        if prev > lo and not text[prev - 1].isspace() and not _is_boundary(text, prev):
+        prev = hi - 1  # > lo: whitespace left at lo is followed by something else
+        if not _is_boundary(text, prev):
             break
         hi = prev
     return lo, hi
 
 
 def _is_boundary(text: str, pos: int) -> bool:
-    """Whether a grapheme cluster boundary lies before text[pos].
+    """Whether a grapheme cluster boundary lies before text[pos], for 0 < pos <= len(text).
 
     Only called where one side is whitespace or one of the punctuation marks above
     (Grapheme_Cluster_Break Other or Control). For such pairs the rules of UAX #29 reduce to
     these: the Hangul, emoji, regional-indicator and Indic-conjunct rules need letters or
     symbols on both sides. That makes the check O(1) instead of a \\X scan from the start.
+    It says yes inside CR LF, which is whitespace on both sides and dropped at a cut anyway.
     """
-    if pos <= 0 or pos >= len(text):
+    if pos >= len(text):
         return True
     before, after = text[pos - 1], text[pos]
-    if before < "\x80" and after < "\x80":
-        return not (before == "\r" and after == "\n")
-    if before == "\r" and after == "\n":
-        return False
     if _CONTROL.match(before) or _CONTROL.match(after):
         return True
     return not (_JOINS_PREVIOUS.match(after) or _JOINS_NEXT.match(before))

@@ -160,6 +160,57 @@ def test_a_cluster_longer_than_the_limit_is_an_error() -> None:
     assert "U+1F468" in str(info.value)
 
 
+def test_the_error_names_the_first_six_code_points_of_the_cluster() -> None:
+    family = "👨\u200d👩\u200d👧\u200d👦"  # seven code points, 11 UTF-16 units
+    with pytest.raises(ChunkingError) as info:
+        split_transcript(family, 10)
+    assert str(info.value) == (
+        "one character (U+1F468 U+200D U+1F469 U+200D U+1F467 U+200D ...) is 11 UTF-16 "
+        "units long, over the transcript limit of 10; no split can fit it"
+    )
+    with pytest.raises(ChunkingError) as info:
+        split_transcript("e\u0301\u0302\u0303\u0304\u0305", 5)
+    assert str(info.value).startswith("one character (U+0065 U+0301 U+0302 U+0303 U+0304 U+0305)")
+
+
+def test_a_limit_of_one_cuts_between_every_character() -> None:
+    assert split_transcript("ab c", 1) == ["a", "b", "c"]
+    with pytest.raises(ChunkingError, match="is 2 UTF-16 units long"):
+        split_transcript("ae\u0301", 1)
+
+
+def test_a_cluster_exactly_at_the_limit_is_a_moment_of_its_own() -> None:
+    thumbs = "👍🏽"  # 4 UTF-16 units
+    assert split_transcript(thumbs, 4) == [thumbs]
+    assert split_transcript(f"a{thumbs}b", 4) == ["a", thumbs, "b"]
+    assert split_transcript(f"a{thumbs}b", 5) == [f"a{thumbs}", "b"]
+
+
+def test_a_mark_at_the_very_end_leaves_no_empty_piece() -> None:
+    assert split_transcript("今日は晴れ。", 6) == ["今日は晴れ。"]
+    assert split_transcript("今日は、晴れ。", 4) == ["今日は、", "晴れ。"]
+    assert split_transcript("Done now —", 5) == ["Done", "now —"]
+
+
+def test_a_dot_with_no_space_after_it_is_no_cut() -> None:
+    assert split_transcript("Hello.World again", 11) == ["Hello.World", "again"]
+    assert split_transcript("Hello.World", 6) == ["Hello.", "World"]  # only as a long word
+
+
+def test_whitespace_joined_to_a_neighbour_is_content_at_the_edges() -> None:
+    # U+0600 (an Arabic number sign) joins what follows, even a space; an accent joins what
+    # precedes, even a space: those spaces are part of a character and stay.
+    assert split_transcript(" \u0301abc  ", 10) == [" \u0301abc"]
+    assert split_transcript("ab\u0600 \n", 10) == ["ab\u0600 "]
+    assert split_transcript("\r\nabc\r\n", 10) == ["abc"]
+
+
+def test_a_mark_after_a_line_break_starts_a_unit_of_its_own() -> None:
+    # A line break is a cut even before a combining mark (clusters break after controls):
+    # "\u0301cdefg" fits a moment and is not cut.
+    assert split_transcript("ab\n\u0301cdefg", 6) == ["ab", "\u0301cdefg"]
+
+
 @pytest.mark.parametrize("limit", [0, -3])
 def test_a_limit_below_one_is_an_error(limit: int) -> None:
     with pytest.raises(ChunkingError, match="at least 1"):
@@ -268,10 +319,12 @@ SEPARATORS = [
 
 @settings(max_examples=400, deadline=None)
 @given(
-    other=st.characters(exclude_categories=["Cs"]),
+    other=st.characters(exclude_categories=["Cs"]).filter(lambda c: not c.isspace()),
     separator=st.sampled_from(SEPARATORS),
     separator_first=st.booleans(),
 )
+@example(other="\u0600", separator=" ", separator_first=False)  # Prepend joins a space
+@example(other="\u0301", separator="\n", separator_first=True)  # but no line break
 def test_boundary_shortcut_agrees_with_the_grapheme_rules(
     other: str, separator: str, separator_first: bool
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -895,3 +896,263 @@ def json_dumps(value: Any) -> str:
     from pipeline.mapping import canonical_json
 
     return canonical_json(value)
+
+
+# --- where config problems point, and rows as callers may hand them in -----------------------
+
+EVERYWHERE = """\
+input: {key: email}
+video:
+  name: Fixed
+  aspect_ratio: "{{ zz_aspect }}"
+  model: "{{ zz_model }}"
+  enable_auto_brolls: "{{ zz_enable_auto }}"
+  subtitles:
+    enable: "{{ zz_sub_enable }}"
+    style_id: "{{ zz_style }}"
+    position: "{{ zz_position }}"
+    size: "{{ zz_size }}"
+  auto_brolls:
+    enable: "{{ zz_auto_enable }}"
+    source: "{{ zz_source }}"
+    intensity: "{{ zz_intensity }}"
+    layout: "{{ zz_auto_layout }}"
+  background_music:
+    asset_id: "{{ zz_asset }}"
+    volume: "{{ zz_volume }}"
+moments:
+  - transcript: Hello.
+    avatar_id: "{{ zz_avatar }}"
+    voice_model: "{{ zz_voice_model }}"
+    gesture_slug: "{{ zz_gesture }}"
+    when: "{{ zz_when }}"
+    zoom:
+      keyframes:
+        - time: "{{ zz_time }}"
+          scale: "{{ zz_scale }}"
+          easing: "{{ zz_easing }}"
+    broll:
+      type: "{{ zz_broll_type }}"
+      prompt: "{{ zz_prompt }}"
+      layout: "{{ zz_broll_layout }}"
+      zoom: {keyframes: [{time: 0, scale: "{{ zz_broll_scale }}"}]}
+  - audio_url: "{{ zz_audio }}"
+    avatar_id: a
+"""
+
+
+def test_a_missing_column_is_reported_where_the_config_names_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Mapper(config(EVERYWHERE), HEADERS)
+    lines = EVERYWHERE.splitlines()
+    expected = []
+    for number, line in enumerate(lines, start=1):
+        for name in re.findall(r"\{\{ (zz_\w+) \}\}", line):
+            expected.append((number, name))
+    found = []
+    for problem in caught.value.problems:
+        match = re.match(r"c\.yaml:(\d+): ([\w.\[\]]+): no column '(zz_\w+)' in the sheet", problem)
+        assert match, problem
+        found.append((int(match.group(1)), match.group(3), match.group(2)))
+    assert sorted((line, name) for line, name, _ in found) == sorted(expected)
+    paths = {name: path for _, name, path in found}
+    assert paths == {
+        "zz_aspect": "video.aspect_ratio",
+        "zz_model": "video.model",
+        "zz_enable_auto": "video.enable_auto_brolls",
+        "zz_sub_enable": "video.subtitles.enable",
+        "zz_style": "video.subtitles.style_id",
+        "zz_position": "video.subtitles.position",
+        "zz_size": "video.subtitles.size",
+        "zz_auto_enable": "video.auto_brolls.enable",
+        "zz_source": "video.auto_brolls.source",
+        "zz_intensity": "video.auto_brolls.intensity",
+        "zz_auto_layout": "video.auto_brolls.layout",
+        "zz_asset": "video.background_music.asset_id",
+        "zz_volume": "video.background_music.volume",
+        "zz_avatar": "moments[0].avatar_id",
+        "zz_voice_model": "moments[0].voice_model",
+        "zz_gesture": "moments[0].gesture_slug",
+        "zz_when": "moments[0].when",
+        "zz_time": "moments[0].zoom.keyframes[0].time",
+        "zz_scale": "moments[0].zoom.keyframes[0].scale",
+        "zz_easing": "moments[0].zoom.keyframes[0].easing",
+        "zz_broll_type": "moments[0].broll.type",
+        "zz_prompt": "moments[0].broll.prompt",
+        "zz_broll_layout": "moments[0].broll.layout",
+        "zz_broll_scale": "moments[0].broll.zoom.keyframes[0].scale",
+        "zz_audio": "moments[1].audio_url",
+    }
+
+
+def test_a_sheet_without_columns_says_so() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Mapper(config(), [])
+    assert caught.value.problems[0] == (
+        "c.yaml:2: input.key[0]: no column 'email' in the sheet. The sheet's columns: (none)"
+    )
+
+
+def test_key_and_skip_columns_may_be_named_by_their_template_name() -> None:
+    text = BASE.replace("  key: email\n", "  key: [First name]\n  skip_when_blank: [first_name]\n")
+    p = plan(text)
+    assert p.key == "k-" + _sha('["", ["Ana"]]')[:40]
+    skipped = plan(text, extra={"First Name": " "})
+    assert (skipped.status, skipped.reason) == (SKIPPED, "First Name is blank")
+
+
+def test_cells_missing_from_a_row_read_as_blank() -> None:
+    # A short line in a CSV file leaves the last cells out.
+    text = with_video("extras: {note: 'n{{ outro }}'}")
+    values = {h: v for h, v in cells().items() if h != "outro"}
+    p = Mapper(config(text), HEADERS).map_row(Row(4, values))
+    assert body(p)["extras"] == {"note": "n", BATCH_KEY_EXTRA: p.key}
+    skipping = BASE.replace("  key: email\n", "  key: email\n  skip_when_blank: [outro]\n")
+    s = Mapper(config(skipping), HEADERS).map_row(Row(4, values))
+    assert (s.status, s.row, s.reason) == (SKIPPED, 4, "outro is blank")
+    keyed = BASE.replace("  key: email\n", "  key: [outro, email]\n")
+    assert Mapper(config(keyed), HEADERS).map_row(Row(4, values)).key == (
+        "k-" + _sha('["", ["", "ana@acme.test"]]')[:40]
+    )
+    no_email = {h: v for h, v in values.items() if h != "email"}
+    invalid = Mapper(config(), HEADERS).map_row(Row(5, no_email))
+    assert (invalid.status, invalid.row) == (INVALID, 5)
+    assert [(e.field, e.message) for e in invalid.errors] == [
+        ("", "input.key (email) is blank: every row needs a key (list the column in "
+         "input.skip_when_blank to skip such rows)")
+    ]  # fmt: skip
+    assert invalid.key == "k-" + _sha('["", [""]]')[:40]
+    bare = BASE.replace('"{{ script }}"', '"{{ outro }}"')
+    assert errors(Mapper(config(bare), HEADERS).map_row(Row(4, values))) == [
+        "moments[0].transcript: is blank"
+    ]
+    unkeyed = BASE.replace("input:\n  key: email\n", "input: {skip_when_blank: [outro]}\n")
+    assert (
+        Mapper(config(unkeyed), HEADERS).map_row(Row(4, values)).key
+        == "k-"
+        + _sha(
+            '["", "cells", ["Ana", "Acme", "ana@acme.test", "Hello Ana, this is a short script.", '
+            '"avatar-emma", "voice-emma", "1.2", ""]]'
+        )[:40]
+    )
+
+
+def test_several_blank_key_columns_are_named_together() -> None:
+    text = BASE.replace("  key: email\n", "  key: [email, outro]\n")
+    assert errors(plan(text, email="")) == [
+        "input.key (email, outro) are blank: every row needs a key (list the column in "
+        "input.skip_when_blank to skip such rows)"
+    ]
+
+
+def test_an_invalid_row_keeps_its_number_and_key() -> None:
+    p = plan(number=17, avatar="")
+    assert (p.status, p.row, p.key) == (INVALID, 17, plan(number=17).key)
+
+
+def test_a_limit_above_the_published_one_is_honoured() -> None:
+    text = BASE + "limits: {transcript_chars: 900}\n"
+    script = "word " * 160  # 800 units
+    p = plan(text, script=script)
+    assert [m["transcript"] for m in body(p)["moments"]] == [script.strip()]
+
+
+def test_a_known_problem_hides_what_follows_from_it() -> None:
+    text = with_moment("zoom: {keyframes: [{time: 0, scale: '{{ zoom }}'}]}")
+    text += "limits: {transcript_chars: 14, max_moments: 1}\n"
+    # The zoom is out of range on both pieces, but the moment count is what to fix first.
+    p = plan(text, script="One two three. Four five six.", zoom="5")
+    assert errors(p) == ["moments: 2 moments, more than limits.max_moments (1)"]
+
+
+def test_a_blank_time_or_scale_beside_a_filled_one_is_named() -> None:
+    text = with_moment(
+        "zoom: {keyframes: [{time: 0, scale: 1.5}, {time: '{{ outro }}', scale: '{{ zoom }}'}]}"
+    )
+    assert errors(plan(text, outro="", zoom="2")) == ["moments[0].zoom.keyframes[1].time: is blank"]
+    assert errors(plan(text, outro="1", zoom="")) == [
+        "moments[0].zoom.keyframes[1].scale: is blank"
+    ]
+
+
+def test_a_blank_volume_is_left_out() -> None:
+    text = with_video("background_music: {asset_id: m, volume: '{{ outro }}'}")
+    assert body(plan(text))["backgroundMusic"] == {"assetId": "m"}
+
+
+def test_an_unknown_model_is_named() -> None:
+    text = with_video('model: "{{ outro }}"')
+    [error] = errors(plan(text, outro="gpt-video"))
+    assert error.startswith("model: must be one of ") and error.endswith(", got 'gpt-video'")
+
+
+def test_a_fixed_setting_beside_templated_ones_keeps_both() -> None:
+    text = with_video('subtitles: {position: "{{ company }}"}')
+    assert body(plan(text, company="top"))["subtitles"] == {"enable": True, "position": "Top"}
+    assert body(plan(text, company="middle"))["subtitles"] == {"enable": True, "position": "Middle"}
+
+
+def test_a_fixed_broll_with_a_templated_zoom_follows_the_row() -> None:
+    text = with_moment(
+        "broll: {type: GENERATION, prompt: x, zoom: {keyframes: [{time: 0, scale: '{{ zoom }}'}]}}"
+    )
+    assert body(plan(text, zoom="1.7"))["moments"][0]["broll"] == {
+        "type": "GENERATION",
+        "prompt": "x",
+        "zoom": {"keyframes": [{"time": 0.0, "scale": 1.7}]},
+    }
+    assert body(plan(text, zoom=""))["moments"][0]["broll"] == {"type": "GENERATION", "prompt": "x"}
+
+
+def test_templates_with_blocks_and_attribute_calls() -> None:
+    text = BASE.replace(
+        '"{{ script }}"', '"{{ first_name }}{% if company %} from {{ company.upper() }}{% endif %}"'
+    )
+    assert body(plan(text))["moments"][0]["transcript"] == "Ana from ACME"
+    assert body(plan(text, company=""))["moments"][0]["transcript"] == "Ana"
+    block = BASE.replace('"{{ script }}"', '"{% if outro %}{{ outro }}{% else %}none{% endif %}"')
+    assert body(plan(block))["moments"][0]["transcript"] == "none"
+    assert (
+        body(plan(BASE.replace('"{{ script }}"', '"{{ first_name }}"')))["moments"][0]["transcript"]
+        == "Ana"
+    )
+
+
+def test_row_attributes_must_name_columns() -> None:
+    assert (
+        body(plan(BASE.replace("{{ script }}", "{{ row.script }}")))["moments"][0]["transcript"]
+        == "Hello Ana, this is a short script."
+    )
+    with pytest.raises(ConfigError) as caught:
+        Mapper(config(BASE.replace("{{ script }}", "{{ row.scrip }}")), HEADERS)
+    assert caught.value.problems[0].startswith(
+        "c.yaml:6: moments[0].transcript: no column 'scrip' in the sheet; did you mean 'script'?"
+    )
+
+
+def test_every_error_after_a_repeated_one_is_kept() -> None:
+    text = with_moment("zoom: {keyframes: [{time: 0, scale: '{{ zoom }}'}]}")
+    text = with_video("background_music: {asset_id: m, volume: '{{ outro }}'}", text)
+    text += "limits: {transcript_chars: 14}\n"
+    p = plan(text, script="One two three. Four five six.", zoom="5", outro="3")
+    assert errors(p) == [
+        "moments[0].zoom.keyframes[0].scale: must be at most 3, got 5",
+        "backgroundMusic.volume: must be at most 1, got 3",
+    ]
+
+
+def test_errors_of_a_whole_moment_and_unknown_fields_keep_their_place() -> None:
+    from pydantic import ValidationError
+
+    from pipeline.mapping import _field_errors
+
+    def field_errors(moment: dict[str, Any]) -> list[tuple[str, str]]:
+        moments = [{"transcript": "a", "avatarId": "x"}, moment]
+        with pytest.raises(ValidationError) as info:
+            VideoCreateArgs.model_validate({"name": "n", "moments": moments})
+        return [(e.field, e.message) for e in _field_errors(info.value, [(0, 0, 1), (2, 0, 1)])]
+
+    [(field, message)] = field_errors({"avatarId": "x"})
+    assert field == "moments[2]" and "exactly one of transcript and audioUrl" in message
+    [(field, message)] = field_errors({"transcript": "b", "avatarId": "x", "color": "red"})
+    assert field == "moments[2].color" and "broll" not in message

@@ -1156,3 +1156,38 @@ def test_errors_of_a_whole_moment_and_unknown_fields_keep_their_place() -> None:
     assert field == "moments[2]" and "exactly one of transcript and audioUrl" in message
     [(field, message)] = field_errors({"transcript": "b", "avatarId": "x", "color": "red"})
     assert field == "moments[2].color" and "broll" not in message
+
+
+def test_keys_of_non_ascii_namespaces_and_cells_are_over_their_utf8_form() -> None:
+    from pipeline.mapping import canonical_json
+
+    text = BASE.replace("input:\n  key: email\n", "input: {namespace: été}\n")
+    p = plan(text)
+    stripped = {k: v for k, v in body(p).items() if k != "extras"}
+    assert p.key == "k-" + _sha('["été", "payload"]' + canonical_json(stripped))[:40]
+    skipping = BASE.replace("input:\n  key: email\n", "input: {skip_when_blank: [outro]}\n")
+    s = plan(skipping, company="Café")
+    assert (
+        s.key
+        == "k-"
+        + _sha(
+            '["", "cells", ["Ana", "Café", "ana@acme.test", "Hello Ana, this is a short script.", '
+            '"avatar-emma", "voice-emma", "1.2", ""]]'
+        )[:40]
+    )
+
+
+def test_attribute_calls_beside_row_lookups_are_not_columns() -> None:
+    text = BASE.replace('"{{ script }}"', """'{{ row["First Name"] }} of {{ company.upper() }}'""")
+    assert body(plan(text))["moments"][0]["transcript"] == "Ana of ACME"
+
+
+def test_a_raised_limit_holds_for_rows_with_other_problems() -> None:
+    text = BASE + "limits: {transcript_chars: 900}\n"
+    assert errors(plan(text, script="word " * 160, avatar="")) == ["moments[0].avatarId: is blank"]
+
+
+def test_a_blank_fixed_name_is_named() -> None:
+    assert errors(plan(BASE.replace('"Hi {{ first_name }} at {{ company }}"', '" "'))) == [
+        "name: is blank"
+    ]

@@ -39,14 +39,15 @@ class ChunkingError(ValueError):
 
 
 _MARKS = ".!?…؟۔।。！？;:,،؛—–、，；："
+_CUT_WITHOUT_SPACE = "。！？—–、，；："
 _CLOSERS = "\"'”’»)\\]}」』】》〉）〕"
 # A cut: whitespace, with the marks and closers before it (group 1 is the whitespace: a piece
-# ends before it, the next starts after), or a run of marks with no whitespace after it, which
-# is a cut only if it holds one of _CUT_WITHOUT_SPACE. That rule is applied in Python on the
-# rare space-less match: a lookahead in the pattern makes the scan three times slower.
+# ends before it, the next starts after), or else a run of marks holding a full-width one or a
+# dash, with its closers (a cut with no whitespace).
 # The stdlib's \s is exactly str.isspace(), which str.strip() uses too; regex's differs.
-_CUT = re.compile(rf"(?:[{_MARKS}]+[{_CLOSERS}]*)?(\s+)|[{_MARKS}]+[{_CLOSERS}]*")
-_CUT_WITHOUT_SPACE = frozenset("。！？—–、，；：")
+_CUT = re.compile(
+    rf"(?:[{_MARKS}]+[{_CLOSERS}]*)?(\s+)|[{_MARKS}]*[{_CUT_WITHOUT_SPACE}][{_MARKS}]*[{_CLOSERS}]*"
+)
 
 _GRAPHEME = regex.compile(r"\X")
 _JOINS_PREVIOUS = regex.compile(r"[\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}]")
@@ -114,8 +115,6 @@ def _units(text: str, lo: int, hi: int) -> Iterator[tuple[int, int]]:
     start = lo
     for match in _CUT.finditer(text, lo, hi):
         if match.group(1) is None:
-            if _CUT_WITHOUT_SPACE.isdisjoint(match.group()):
-                continue
             end = nxt = match.end()
         else:
             end, nxt = match.span(1)

@@ -96,6 +96,11 @@ def test_cjk_sentence_ends_need_no_space() -> None:
     ]
 
 
+def test_a_run_of_marks_holding_a_full_width_one_needs_no_space() -> None:
+    assert split_transcript("Really?！Yes", 8) == ["Really?！", "Yes"]
+    assert split_transcript("a.b。c", 4) == ["a.b。", "c"]
+
+
 def test_danda_and_arabic_question_marks_end_sentences() -> None:
     assert split_transcript("नमस्ते दुनिया। आप कैसे हैं?", 16) == ["नमस्ते दुनिया।", "आप कैसे हैं?"]
     assert split_transcript("كيف حالك؟ أنا بخير.", 10) == ["كيف حالك؟", "أنا بخير."]

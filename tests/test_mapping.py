@@ -1191,3 +1191,15 @@ def test_a_blank_fixed_name_is_named() -> None:
     assert errors(plan(BASE.replace('"Hi {{ first_name }} at {{ company }}"', '" "'))) == [
         "name: is blank"
     ]
+
+
+def test_the_template_name_of_a_header_that_has_none_gets_a_did_you_mean() -> None:
+    # "2nd Name" is no identifier: it is reachable as row["2nd Name"] only.
+    headers = ["2nd Name", "email", "script", "avatar", "voice"]
+    text = BASE.replace("Hi {{ first_name }} at {{ company }}", "{{ row['2nd_name'] }}")
+    with pytest.raises(ConfigError) as caught:
+        Mapper(config(text), headers)
+    assert caught.value.problems == [
+        "c.yaml:4: video.name: no column '2nd_name' in the sheet; did you mean '2nd Name'? "
+        "The sheet's columns: 2nd Name, email, script, avatar, voice"
+    ]

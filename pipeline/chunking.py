@@ -1,11 +1,14 @@
 """Splitting a long transcript into pieces that each fit the API's per-moment limit.
 
 Lengths are counted in UTF-16 code units, as the server most likely counts them (an emoji
-counts 2). A transcript within the limit comes back whole. A longer one is cut, in order of
-preference, after sentence ends (. ! ? … 。！？ ؟ । with any closing quotes or brackets), then
-after clause marks (; : , — – and their CJK forms), then at whitespace, and only a single
-word longer than the limit is cut between grapheme clusters. Whole units are packed greedily
-so each piece is as long as the limit allows.
+counts 2). Every piece becomes a moment, and every moment is a cut in the video, so the split
+uses as few pieces as the limit allows: a piece ends early only where the next unit would not
+fit. The units are what lies between the places a cut may fall: after sentence ends
+(. ! ? … 。！？ ؟ । with any closing quotes or brackets), after clause marks (; : , — – and
+their CJK forms) and at whitespace. Latin-style marks allow a cut only where whitespace
+follows, so "3.5", "example.com", "12:30" and "1,000" stay whole; full-width (CJK) marks and
+dashes allow one without it. A single unit longer than the limit (a long URL) is cut between
+grapheme clusters, and its first part fills the piece before it up to the limit.
 
 Guarantees: every piece is within the limit, non-empty and stripped; no cut falls inside a
 grapheme cluster (an emoji with a skin tone or a ZWJ sequence, a letter with combining
@@ -22,6 +25,7 @@ the row's error.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import regex
 
@@ -34,107 +38,62 @@ class ChunkingError(ValueError):
     """The text cannot be split into pieces within the limit."""
 
 
+_MARKS = ".!?…؟۔।。！？;:,،؛—–、，；："
+_CUT_WITHOUT_SPACE = "。！？—–、，；："
 _CLOSERS = "\"'”’»)\\]}」』】》〉）〕"
-# A run of marks and closing quotes/brackets, then group 1: the whitespace after it (the
-# piece ends before it, the next starts after). Latin-style marks cut only where whitespace
-# follows, so "3.5", "example.com", "12:30" and "1,000" stay whole; full-width (CJK) marks and
-# dashes cut without it. That rule is applied in Python on the rare space-less match: a
-# lookahead alternative in the pattern makes the scan three times slower.
+# A cut: whitespace, with the marks and closers before it (group 1 is the whitespace: a piece
+# ends before it, the next starts after), or else a run of marks holding a full-width one or a
+# dash, with its closers (a cut with no whitespace).
 # The stdlib's \s is exactly str.isspace(), which str.strip() uses too; regex's differs.
-_SENTENCE_END = re.compile(rf"[.!?…؟۔।。！？]+[{_CLOSERS}]*(\s*)")
-_CLAUSE_END = re.compile(rf"[;:,،؛—–、，；：]+[{_CLOSERS}]*(\s*)")
-_WHITESPACE = re.compile(r"(\s+)")
-_CUT_WITHOUT_SPACE = frozenset("。！？—–、，；：")
+_CUT = re.compile(
+    rf"(?:[{_MARKS}]+[{_CLOSERS}]*)?(\s+)|[{_MARKS}]*[{_CUT_WITHOUT_SPACE}][{_MARKS}]*[{_CLOSERS}]*"
+)
 
 _GRAPHEME = regex.compile(r"\X")
 _JOINS_PREVIOUS = regex.compile(r"[\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}]")
 _JOINS_NEXT = regex.compile(r"\p{GCB=Prepend}")
 _CONTROL = regex.compile(r"[\p{GCB=Control}\p{GCB=CR}\p{GCB=LF}]")
 
-_SENTENCES, _CLAUSES, _WORDS, _GRAPHEMES = range(4)
-
 
 def split_transcript(text: str, limit: int) -> list[str]:
-    """Split ``text`` into stripped pieces of at most ``limit`` UTF-16 code units each.
+    """Split ``text`` into as few stripped pieces of at most ``limit`` UTF-16 units as fit.
 
     Empty or whitespace-only text gives ``[]``; text within the limit gives one piece.
     Raises :class:`ChunkingError` if ``limit`` < 1 or one grapheme cluster exceeds it.
     """
     if limit < 1:
         raise ChunkingError(f"the transcript limit must be at least 1, not {limit}")
-    lo, hi = _strip(text, 0, len(text))
+    lo, hi = _strip(text)
     if lo == hi:
         return []
-    if utf16_len(text[lo:hi]) <= limit:
-        return [text[lo:hi]]
+    atoms = _atoms(text, lo, hi, limit)
+    start, end, length = next(atoms)  # the piece being built: text[start:end]
     pieces: list[str] = []
-    _Splitter(text, limit, pieces).pack(lo, hi, _SENTENCES)
+    for a, b, size in atoms:
+        # Atoms are separated by whitespace only, and whitespace is one UTF-16 unit.
+        if length + (a - end) + size <= limit:
+            length += (a - end) + size
+            end = b
+        else:
+            pieces.append(text[start:end])
+            start, end, length = a, b, size
+    pieces.append(text[start:end])
     return pieces
 
 
-class _Splitter:
-    def __init__(self, text: str, limit: int, out: list[str]) -> None:
-        self.text = text
-        self.limit = limit
-        self.out = out
-        # Plain ASCII (most transcripts) cannot hold a multi-character grapheme cluster
-        # other than CR LF, which only ever sits inside whitespace that is dropped anyway.
-        self.simple = text.isascii()
+def _atoms(text: str, lo: int, hi: int, limit: int) -> Iterator[tuple[int, int, int]]:
+    """The spans no piece may be cut inside, with their lengths, in order.
 
-    def pack(self, lo: int, hi: int, level: int) -> None:
-        """Append pieces of text[lo:hi] (already stripped) cut at ``level`` or finer."""
-        if level == _GRAPHEMES:
-            self._pack_graphemes(lo, hi)
-            return
-        text, limit = self.text, self.limit
-        start = end = -1  # the piece being built: text[start:end]
-        length = 0
-        simple = self.simple
-        for a, b in self._units(lo, hi, level):
-            size = b - a if simple else utf16_len(text[a:b])
-            if size > limit:
-                if start >= 0:
-                    self.out.append(text[start:end])
-                    start = -1
-                self.pack(a, b, level + 1)
-            elif start < 0:
-                start, end, length = a, b, size
-            elif length + (a - end) + size <= limit:
-                # Units are separated by whitespace only, and whitespace is one UTF-16 unit.
-                length += (a - end) + size
-                end = b
-            else:
-                self.out.append(text[start:end])
-                start, end, length = a, b, size
-        if start >= 0:
-            self.out.append(text[start:end])
-
-    def _units(self, lo: int, hi: int, level: int) -> list[tuple[int, int]]:
-        """The spans of text[lo:hi] between the valid cuts of ``level``."""
-        text = self.text
-        pattern = (_SENTENCE_END, _CLAUSE_END, _WHITESPACE)[level]
-        units: list[tuple[int, int]] = []
-        start = lo
-        for match in pattern.finditer(text, lo, hi):
-            end, nxt = match.span(1)
-            if end <= start or nxt >= hi:
-                continue
-            if end == nxt and _CUT_WITHOUT_SPACE.isdisjoint(match.group()):
-                continue
-            if not self.simple and not (
-                _is_boundary(text, end) and (nxt == end or _is_boundary(text, nxt))
-            ):
-                continue
-            units.append((start, end))
-            start = nxt
-        units.append((start, hi))
-        return units
-
-    def _pack_graphemes(self, lo: int, hi: int) -> None:
-        text, limit = self.text, self.limit
-        start = pos = lo
-        length = 0
-        for cluster in _GRAPHEME.findall(text[lo:hi]):
+    These are the units between cuts, except that a unit longer than the limit gives its
+    grapheme clusters one by one (a cluster of whitespace only is a cut, like a space).
+    """
+    for a, b in _units(text, lo, hi):
+        size = utf16_len(text[a:b])
+        if size <= limit:
+            yield a, b, size
+            continue
+        pos = a
+        for cluster in _GRAPHEME.findall(text, a, b):
             size = utf16_len(cluster)
             if size > limit:
                 points = " ".join(f"U+{ord(c):04X}" for c in cluster[:6])
@@ -143,49 +102,56 @@ class _Splitter:
                     f"one character ({points}{more}) is {size} UTF-16 units long, over the "
                     f"transcript limit of {limit}; no split can fit it"
                 )
-            if length + size > limit:
-                self._emit(start, pos)
-                start, length = pos, 0
-            length += size
+            if not cluster.isspace():
+                yield pos, pos + len(cluster), size
             pos += len(cluster)
-        self._emit(start, pos)
-
-    def _emit(self, lo: int, hi: int) -> None:
-        lo, hi = _strip(self.text, lo, hi)
-        if lo < hi:
-            self.out.append(self.text[lo:hi])
 
 
-def _strip(text: str, lo: int, hi: int) -> tuple[int, int]:
-    """Like str.strip() on text[lo:hi], but keeping whitespace that is part of a cluster."""
+def _units(text: str, lo: int, hi: int) -> Iterator[tuple[int, int]]:
+    """The spans of text[lo:hi] (already stripped) between the places a cut may fall.
+
+    A mark at the very end leaves an empty last unit, which joins the piece before it.
+    """
+    start = lo
+    for match in _CUT.finditer(text, lo, hi):
+        if match.group(1) is None:
+            end = nxt = match.end()
+        else:
+            end, nxt = match.span(1)
+        if not (_is_boundary(text, nxt) and _is_boundary(text, end)):
+            continue
+        yield start, end
+        start = nxt
+    yield start, hi
+
+
+def _strip(text: str) -> tuple[int, int]:
+    """Where str.strip() would cut ``text``, but keeping whitespace that is part of a cluster."""
+    lo, hi = 0, len(text)
     while lo < hi and text[lo].isspace():
-        nxt = lo + 1
-        if nxt < hi and not text[nxt].isspace() and not _is_boundary(text, nxt):
+        if not _is_boundary(text, lo + 1):
             break
-        lo = nxt
+        lo += 1
     while hi > lo and text[hi - 1].isspace():
-        prev = hi - 1
-        if prev > lo and not text[prev - 1].isspace() and not _is_boundary(text, prev):
+        prev = hi - 1  # > lo: whitespace left at lo is followed by something else
+        if not _is_boundary(text, prev):
             break
         hi = prev
     return lo, hi
 
 
 def _is_boundary(text: str, pos: int) -> bool:
-    """Whether a grapheme cluster boundary lies before text[pos].
+    """Whether a grapheme cluster boundary lies before text[pos], for 0 < pos <= len(text).
 
     Only called where one side is whitespace or one of the punctuation marks above
     (Grapheme_Cluster_Break Other or Control). For such pairs the rules of UAX #29 reduce to
     these: the Hangul, emoji, regional-indicator and Indic-conjunct rules need letters or
     symbols on both sides. That makes the check O(1) instead of a \\X scan from the start.
+    It says yes inside CR LF, which is whitespace on both sides and dropped at a cut anyway.
     """
-    if pos <= 0 or pos >= len(text):
+    if pos >= len(text):
         return True
     before, after = text[pos - 1], text[pos]
-    if before < "\x80" and after < "\x80":
-        return not (before == "\r" and after == "\n")
-    if before == "\r" and after == "\n":
-        return False
     if _CONTROL.match(before) or _CONTROL.match(after):
         return True
     return not (_JOINS_PREVIOUS.match(after) or _JOINS_NEXT.match(before))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +71,7 @@ def test_a_file_that_is_not_a_journal_is_a_clear_error(tmp_path: Path) -> None:
 
 HOLD_LOCK = """
 import sys, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from pipeline.journal import run_lock
@@ -153,3 +158,260 @@ def test_rows_marked_in_flight_together_are_committed_together_or_not_at_all(
     assert set(journal.all()) == {"a", "b"}, "half a batch never reaches the disk"
     journal.mark_many_in_flight([j.InFlight("c", 4, "h", 1, 0)])  # and the journal goes on
     assert journal.all()["c"].state == j.IN_FLIGHT
+
+
+# --- what each write leaves in the record ---------------------------------------------------
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each write's timestamp, one per second from 10:00:00 UTC."""
+    stamps: list[str] = []
+
+    def now() -> str:
+        stamps.append(f"2026-03-01T10:00:{len(stamps):02d}+00:00")
+        return stamps[-1]
+
+    monkeypatch.setattr(j, "now_iso", now)
+    return stamps
+
+
+def test_an_unknown_key_has_no_record(tmp_path: Path) -> None:
+    journal = j.Journal(tmp_path / "s", target="t")
+    journal.mark_in_flight("k", 2, "h", 1, 0)
+    assert journal.get("other") is None
+    assert journal.get("k") is not None
+
+
+def test_an_in_flight_record_holds_what_was_sent(tmp_path: Path, clock: list[str]) -> None:
+    journal = j.Journal(tmp_path / "s", target="t")
+    journal.mark_in_flight("k", 7, "hash-1", 3, 2)
+    assert journal.get("k") == j.Record(
+        key="k",
+        row=7,
+        payload_hash="hash-1",
+        state=j.IN_FLIGHT,
+        generation=2,
+        video_id=None,
+        status=None,
+        attempts=1,
+        last_error=None,
+        moments=3,
+        preview_url=None,
+        video_url=None,
+        duration=None,
+        render_requested=False,
+        created_at=clock[0],
+        updated_at=clock[0],
+    )
+    assert journal.all()["k"].batch_key == "k~2"
+
+
+def test_a_video_its_render_and_a_resend_are_recorded(tmp_path: Path, clock: list[str]) -> None:
+    journal = j.Journal(tmp_path / "s", target="t")
+    journal.mark_in_flight("k", 2, "h1", 1, 0)
+    video = j.VideoFields("vid", "DONE", "https://p", "https://v.mp4", 12.5, "late warning")
+    journal.mark_video("k", j.DONE, video)
+    record = journal.get("k")
+    assert record is not None
+    assert (record.state, record.video_id, record.status) == (j.DONE, "vid", "DONE")
+    assert (record.preview_url, record.video_url, record.duration) == (
+        "https://p",
+        "https://v.mp4",
+        12.5,
+    )
+    assert record.last_error == "late warning"
+    assert (record.created_at, record.updated_at) == (clock[0], clock[1])
+
+    # A later answer without the link or duration keeps the ones already known.
+    journal.mark_video("k", j.RENDERING, j.VideoFields("vid", "GENERATING_VIDEO"))
+    record = journal.get("k")
+    assert record is not None
+    assert (record.status, record.video_url, record.duration) == (
+        "GENERATING_VIDEO",
+        "https://v.mp4",
+        12.5,
+    )
+    assert (record.preview_url, record.last_error) == (None, None)
+
+    assert journal.get("k").render_requested is False  # type: ignore[union-attr]
+    journal.mark_render_requested("k")
+    record = journal.get("k")
+    assert record is not None
+    assert (record.render_requested, record.state, record.updated_at) == (
+        True,
+        j.RENDERING,
+        clock[-1],
+    )
+
+    # Sent again (its payload changed): every trace of the old video goes, the count goes up.
+    journal.mark_in_flight("k", 5, "h2", 4, 1)
+    record = journal.get("k")
+    assert record is not None
+    assert record == j.Record(
+        key="k",
+        row=5,
+        payload_hash="h2",
+        state=j.IN_FLIGHT,
+        generation=1,
+        video_id=None,
+        status=None,
+        attempts=2,
+        last_error=None,
+        moments=4,
+        preview_url=None,
+        video_url=None,
+        duration=None,
+        render_requested=False,
+        created_at=clock[0],
+        updated_at=clock[-1],
+    )
+
+
+def test_errors_are_set_and_cleared_without_touching_the_state(
+    tmp_path: Path, clock: list[str]
+) -> None:
+    journal = j.Journal(tmp_path / "s", target="t")
+    journal.mark_in_flight("k", 2, "h", 1, 0)
+    journal.mark_video("k", j.CREATED, j.VideoFields("vid", "IDLE"))
+    journal.set_error("k", "render could not start: 409")
+    record = journal.get("k")
+    assert record is not None
+    assert (record.state, record.video_id, record.last_error) == (
+        j.CREATED,
+        "vid",
+        "render could not start: 409",
+    )
+    assert record.updated_at == clock[-1] != record.created_at
+    journal.set_error("k", None)
+    assert journal.get("k").last_error is None  # type: ignore[union-attr]
+
+    journal.mark_pending("k", "looked up: absent")
+    record = journal.get("k")
+    assert record is not None and (record.state, record.last_error) == (
+        j.PENDING,
+        "looked up: absent",
+    )
+    journal.mark_pending("k")
+    assert journal.get("k").last_error is None  # type: ignore[union-attr]
+    journal.mark_failed("k", "refused")
+    record = journal.get("k")
+    assert record is not None and (record.state, record.last_error) == (j.FAILED, "refused")
+    assert record.updated_at == clock[-1]
+
+
+def test_timestamps_are_utc_to_the_second() -> None:
+    stamp = j.now_iso()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", stamp), stamp
+
+
+def test_a_state_file_written_by_a_newer_version_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    j.Journal(state, target="t").close()
+    with sqlite3.connect(state) as db:
+        assert dict(db.execute("SELECT k, v FROM meta")) == {"schema_version": "1", "target": "t"}
+        db.execute("UPDATE meta SET v = ? WHERE k = 'schema_version'", (str(j.SCHEMA_VERSION + 1),))
+    for target in ("t", None):
+        with pytest.raises(j.JournalError, match=r"written by a newer argil-batch; upgrade it"):
+            j.Journal(state, target=target)
+    with sqlite3.connect(state) as db:
+        db.execute("UPDATE meta SET v = ? WHERE k = 'schema_version'", (str(j.SCHEMA_VERSION),))
+    assert j.Journal(state, target="t").target == "t"
+
+
+def test_opening_without_a_target_claims_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    reader = j.Journal(state)  # as ``status`` opens it
+    assert reader.target is None and reader.meta() == {}
+    reader.close()
+    j.Journal(state, target="https://api.argil.ai/v1").close()
+    assert j.Journal(state).target == "https://api.argil.ai/v1"
+
+
+def test_run_meta_is_kept_across_runs(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    journal = j.Journal(state, target="t")
+    journal.set_meta({"sheet": "/data/in.csv", "config": "/data/c.yaml"})
+    journal.set_meta({"sheet": "/data/moved.csv"})
+    journal.close()
+    assert j.Journal(state, target="t").meta() == {
+        "schema_version": "1",
+        "target": "t",
+        "sheet": "/data/moved.csv",
+        "config": "/data/c.yaml",
+    }
+
+
+def test_the_lock_file_says_who_holds_it_and_is_emptied_after(tmp_path: Path) -> None:
+    state = tmp_path / "run.state"
+    lock = j.lock_path(state)
+    assert lock == tmp_path / "run.state.lock"
+    with j.run_lock(state):
+        holder = json.loads(lock.read_text())
+        assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", holder["started"])
+        assert holder["command"] == " ".join(sys.argv[:2])
+    assert lock.read_text() == ""
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        ('{"pid": 42, "host": "box", "started": "2026-03-01T10:00:00+00:00"}',
+         "pid 42 on box, started 2026-03-01T10:00:00+00:00"),
+        ("", "holder unknown"),
+        ('{"pid": 42}', "holder unknown"),
+        ("[1, 2]", "holder unknown"),
+    ],
+)  # fmt: skip
+def test_a_refused_run_says_who_holds_the_lock(tmp_path: Path, content: str, said: str) -> None:
+    state = tmp_path / "run.state"
+    j.lock_path(state).write_text(content)
+    fd = os.open(j.lock_path(state), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by this open file, as by a run
+        with pytest.raises(j.LockedError) as refused, j.run_lock(state):
+            pass
+    finally:
+        os.close(fd)
+    assert refused.value.holder == said
+    assert str(refused.value) == (
+        f"another run holds the lock on {state} ({said}); wait for it to finish, "
+        "or pass --state to use another state file"
+    )
+
+
+def test_a_lock_that_cannot_be_created_is_a_journal_error(tmp_path: Path) -> None:
+    state = tmp_path / "missing" / "run.state"
+    with (
+        pytest.raises(j.JournalError, match=r"^cannot lock .*run\.state: No such file"),
+        j.run_lock(state),
+    ):
+        pass
+
+
+def test_refusals_say_what_to_do(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    j.Journal(state, target="sandbox").close()
+    with pytest.raises(j.JournalError) as refused:
+        j.Journal(state, target="https://api.argil.ai/v1")
+    assert str(refused.value) == (
+        f"state file {state} belongs to sandbox, not https://api.argil.ai/v1; "
+        "pass --state to keep a separate state for this API"
+    )
+    bogus = tmp_path / "bogus"
+    bogus.write_bytes(b"not sqlite" * 100)
+    with pytest.raises(j.JournalError) as refused:
+        j.Journal(bogus, target="t")
+    assert str(refused.value).startswith(f"state file {bogus} cannot be used (")
+    assert str(refused.value).endswith("); pass --state to choose another file")
+
+
+def test_the_journal_can_be_used_from_another_thread(tmp_path: Path) -> None:
+    # The output sheet is written from a worker thread while the run goes on.
+    journal = j.Journal(tmp_path / "s", target="t")
+    journal.mark_in_flight("k", 2, "h", 1, 0)
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(lambda: journal.all()["k"].state).result() == j.IN_FLIGHT
+        pool.submit(journal.mark_failed, "k", "refused").result()
+    assert journal.counts() == {j.FAILED: 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -573,3 +574,636 @@ def test_property_inputs_can_be_valid() -> None:
 def test_runtime_template_error_in_an_extra_keeps_its_name() -> None:
     p = plan(with_video("extras: {utm_source: '{{ (zoom | int) // 0 }}'}"))
     assert errors(p) == ["extras.utm_source: template error: integer division or modulo by zero"]
+
+
+# --- video settings, B-rolls and zooms in every form ----------------------------------------
+
+
+AUTO = with_video(
+    """
+auto_brolls:
+  enable: "{{ voice }}"
+  source: "{{ company }}"
+  intensity: "{{ outro }}"
+  layout: "{{ zoom }}"
+"""
+)
+
+
+def test_auto_brolls_fixed_in_the_config() -> None:
+    text = with_video(
+        "auto_brolls: {source: stocks_video, intensity: low, layout: avatar_bottom_left}"
+    )
+    assert body(plan(text))["autoBrolls"] == {
+        "enable": True,
+        "source": "STOCKS_VIDEO",
+        "intensity": "LOW",
+        "layout": "AVATAR_BOTTOM_LEFT",
+    }
+    text = with_video("auto_brolls: {enable: false, source: GENERATION, intensity: HIGH}")
+    assert body(plan(text))["autoBrolls"] == {
+        "enable": False,
+        "source": "GENERATION",
+        "intensity": "HIGH",
+    }
+
+
+def test_auto_brolls_from_cells() -> None:
+    b = body(plan(AUTO, voice="yes", company="google_images", outro="Medium", zoom="fullscreen"))
+    assert b["autoBrolls"] == {
+        "enable": True,
+        "source": "GOOGLE_IMAGES",
+        "intensity": "MEDIUM",
+        "layout": "FULLSCREEN",
+    }
+    b = body(plan(AUTO, voice="off", company="generation", outro="low", zoom=""))
+    assert b["autoBrolls"] == {"enable": False, "source": "GENERATION", "intensity": "LOW"}
+    # A blank switch leaves the whole setting out, like any blank optional field.
+    assert "autoBrolls" not in body(plan(AUTO, voice="", company="", outro="", zoom=""))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"company": ""}, "autoBrolls.source: is blank"),
+        ({"outro": " "}, "autoBrolls.intensity: is blank"),
+        ({"outro": "extreme"},
+         "autoBrolls.intensity: must be one of 'LOW', 'MEDIUM', 'HIGH', got 'extreme'"),
+        ({"company": "tiktok"}, "autoBrolls.source: must be one of 'GENERATION', "
+         "'GOOGLE_IMAGES', 'STOCKS_VIDEO', 'AVATAR_ACTION', got 'tiktok'"),
+        ({"zoom": "corner"}, "autoBrolls.layout: must be one of"),
+        ({"voice": "maybe"}, "autoBrolls.enable: 'maybe' is not true/false, yes/no, 1/0 or on/off"),
+    ],
+)  # fmt: skip
+def test_auto_brolls_errors_name_the_field(values: dict[str, str], message: str) -> None:
+    base = {"voice": "yes", "company": "GENERATION", "outro": "LOW", "zoom": ""}
+    p = plan(AUTO, extra=base | values)
+    assert p.status == INVALID
+    [error] = errors(p)
+    assert error.startswith(message)
+
+
+def test_the_deprecated_enable_auto_brolls_is_sent_as_given() -> None:
+    assert body(plan(with_video("enable_auto_brolls: true")))["enableAutoBrolls"] is True
+    text = with_video('enable_auto_brolls: "{{ outro }}"')
+    assert body(plan(text, outro="no"))["enableAutoBrolls"] is False
+    assert body(plan(text, outro="Yes"))["enableAutoBrolls"] is True
+    assert "enableAutoBrolls" not in body(plan(text, outro=""))
+    assert errors(plan(text, outro="sometimes")) == [
+        "enableAutoBrolls: 'sometimes' is not true/false, yes/no, 1/0 or on/off"
+    ]
+
+
+def test_subtitles_style_and_size() -> None:
+    text = with_video('subtitles: {style_id: "{{ company }}", size: "{{ outro }}"}')
+    assert body(plan(text, outro="large"))["subtitles"] == {
+        "enable": True,
+        "styleId": "Acme",
+        "size": "Large",
+    }
+    assert body(plan(text, company=" "))["subtitles"] == {"enable": True}
+    assert errors(plan(text, outro="huge")) == [
+        "subtitles.size: must be one of 'Small', 'Medium', 'Large', got 'huge'"
+    ]
+    fixed = with_video("subtitles: {enable: false, style_id: bold-1, size: small}")
+    assert body(plan(fixed))["subtitles"] == {"enable": False, "styleId": "bold-1", "size": "Small"}
+
+
+def test_aspect_ratio_and_model_fixed_in_the_config() -> None:
+    b = body(plan(with_video("aspect_ratio: '9:16'\nmodel: argil_atom")))
+    assert (b["aspectRatio"], b["model"]) == ("9:16", "ARGIL_ATOM")
+
+
+def test_a_broll_of_fixed_values_is_in_every_body() -> None:
+    text = with_moment(
+        "broll: {type: generation, prompt: A calm office, animate: true, layout: fullscreen}"
+    )
+    mapper = Mapper(config(text), HEADERS)
+    for email in ("a@x.test", "b@x.test"):
+        b = body(mapper.map_row(Row(2, cells(email=email))))
+        assert b["moments"][0]["broll"] == {
+            "type": "GENERATION",
+            "prompt": "A calm office",
+            "animate": True,
+            "layout": "FULLSCREEN",
+        }
+
+
+def test_broll_layout_and_fields_from_cells() -> None:
+    text = with_moment(
+        "broll: {type: '{{ voice }}', query: '{{ company }} team', layout: '{{ outro }}'}"
+    )
+    b = body(plan(text, voice="stocks_video", outro="split_avatar_left"))
+    assert b["moments"][0]["broll"] == {
+        "type": "STOCKS_VIDEO",
+        "query": "Acme team",
+        "layout": "SPLIT_AVATAR_LEFT",
+    }
+    assert body(plan(text, voice="stocks_video", outro=""))["moments"][0]["broll"] == {
+        "type": "STOCKS_VIDEO",
+        "query": "Acme team",
+    }
+    [error] = errors(plan(text, voice="stocks_video", outro="sideways"))
+    assert error.startswith("moments[0].broll.layout: must be one of 'FULLSCREEN', ")
+    assert error.endswith(", got 'sideways'")
+    assert errors(plan(text, voice="gif")) == [
+        "moments[0].broll.type: must be one of 'AVATAR_ACTION', 'GENERATION', 'STOCKS_VIDEO', "
+        "'GOOGLE_IMAGES', 'UPLOAD', got 'gif'"
+    ]
+    # A blank type leaves the B-roll out.
+    assert "broll" not in body(plan(text, voice=""))["moments"][0]
+
+
+def test_avatar_action_broll_with_a_motion_prompt() -> None:
+    text = with_moment("broll: {type: AVATAR_ACTION, prompt: wave, motion_prompt: '{{ company }}'}")
+    assert body(plan(text))["moments"][0]["broll"] == {
+        "type": "AVATAR_ACTION",
+        "prompt": "wave",
+        "motionPrompt": "Acme",
+    }
+
+
+def test_a_zoom_inside_a_broll() -> None:
+    text = with_moment(
+        """
+broll:
+  type: GENERATION
+  prompt: x
+  zoom: {keyframes: [{time: 0, scale: "{{ zoom }}"}, {time: 1, scale: 2, easing: [0, 0, 1, 1]}]}
+"""
+    )
+    assert body(plan(text))["moments"][0]["broll"] == {
+        "type": "GENERATION",
+        "prompt": "x",
+        "zoom": {
+            "keyframes": [
+                {"time": 0.0, "scale": 1.2},
+                {"time": 1.0, "scale": 2.0, "easing": [0.0, 0.0, 1.0, 1.0]},
+            ]
+        },
+    }
+    assert errors(plan(text, zoom="9")) == [
+        "moments[0].broll.zoom.keyframes[0].scale: must be at most 3, got 9"
+    ]
+    fixed = with_moment(
+        "broll: {type: GENERATION, prompt: x, zoom: {keyframes: [{time: 0, scale: 2}]}}"
+    )
+    assert body(plan(fixed))["moments"][0]["broll"]["zoom"] == {
+        "keyframes": [{"time": 0.0, "scale": 2.0}]
+    }
+
+
+def test_easing_given_as_a_list() -> None:
+    text = with_moment(
+        "zoom: {keyframes: [{time: 0, scale: 1.5, easing: [0.42, '{{ zoom }}', 0.58, 1]}]}"
+    )
+    assert body(plan(text, zoom="0"))["moments"][0]["zoom"] == {
+        "keyframes": [{"time": 0.0, "scale": 1.5, "easing": [0.42, 0.0, 0.58, 1.0]}]
+    }
+    assert errors(plan(text, zoom="slow")) == [
+        "moments[0].zoom.keyframes[0].easing[1]: 'slow' is not a number"
+    ]
+    assert errors(plan(text, zoom="")) == ["moments[0].zoom.keyframes[0].easing[1]: is blank"]
+    fixed = with_moment("zoom: {keyframes: [{time: 0.5, scale: 1, easing: [0, 1, 0, 1]}]}")
+    assert body(plan(fixed))["moments"][0]["zoom"] == {
+        "keyframes": [{"time": 0.5, "scale": 1.0, "easing": [0.0, 1.0, 0.0, 1.0]}]
+    }
+
+
+def test_a_zoom_whose_scales_are_all_blank_is_left_out() -> None:
+    text = with_moment("zoom: {keyframes: [{time: '{{ outro }}', scale: '{{ outro }}'}]}")
+    assert "zoom" not in body(plan(text))["moments"][0]
+    assert errors(plan(text, outro="x")) == [
+        "moments[0].zoom.keyframes[0].time: 'x' is not a number",
+        "moments[0].zoom.keyframes[0].scale: 'x' is not a number",
+    ]
+
+
+def test_a_moments_voice_model_and_gesture() -> None:
+    text = with_moment("voice_model: '{{ outro }}'\ngesture_slug: nod")
+    m = body(plan(text, outro="eleven_multilingual_v2"))["moments"][0]
+    assert (m["voiceModel"], m["gestureSlug"]) == ("eleven_multilingual_v2", "nod")
+    assert "voiceModel" not in body(plan(text))["moments"][0]
+
+
+# --- split transcripts, limits ---------------------------------------------------------------
+
+
+def test_exactly_max_moments_moments_is_allowed() -> None:
+    text = BASE + "limits: {transcript_chars: 14, max_moments: 2}\n"
+    p = plan(text, script="One two three. Four five six.")
+    assert [m["transcript"] for m in body(p)["moments"]] == ["One two three.", "Four five six."]
+    assert (p.moments, p.chars) == (2, 28)
+    p = plan(text, script="One two three. Four five six. Seven.")
+    assert errors(p) == ["moments: 3 moments, more than limits.max_moments (2)"]
+
+
+def test_a_transcript_exactly_at_the_limit_is_one_moment() -> None:
+    text = BASE + "limits: {transcript_chars: 14}\n"
+    assert [m["transcript"] for m in body(plan(text, script="One two three."))["moments"]] == [
+        "One two three."
+    ]
+
+
+def test_an_audio_moment_is_never_split_and_counts_no_characters() -> None:
+    text = (
+        BASE.replace('transcript: "{{ script }}"', "audio_url: 'https://cdn.test/{{ script }}'")
+        + "limits: {transcript_chars: 10}\n"
+    )
+    p = plan(text, script="a-long-name-of-a-recording.mp3")
+    assert [m["audioUrl"] for m in body(p)["moments"]] == [
+        "https://cdn.test/a-long-name-of-a-recording.mp3"
+    ]
+    assert (p.moments, p.chars) == (1, 0)
+
+
+def test_an_error_on_a_piece_of_a_split_transcript_names_the_piece() -> None:
+    from pydantic import ValidationError
+
+    from pipeline.mapping import _field_errors
+
+    moments = [{"transcript": "short", "avatarId": "a"}, {"transcript": "x" * 12, "avatarId": "a"}]
+    with pytest.raises(ValidationError) as info:
+        VideoCreateArgs.model_validate(
+            {"name": "n", "moments": moments}, context={"transcript_chars": 10}
+        )
+    # Both pieces come from the config's moment 3, split in two.
+    assert [str(e) for e in _field_errors(info.value, [(3, 0, 2), (3, 1, 2)])] == [
+        "moments[3].transcript: transcript is 12 characters, over the limit of 10 (counted in "
+        "UTF-16 code units) (part 2 of 2)"
+    ]
+    assert [str(e) for e in _field_errors(info.value, [(0, 0, 1), (1, 0, 1)])] == [
+        "moments[1].transcript: transcript is 12 characters, over the limit of 10 (counted in "
+        "UTF-16 code units)"
+    ]
+
+
+def test_a_setting_that_fails_on_every_piece_is_reported_once() -> None:
+    text = with_moment("zoom: {keyframes: [{time: 0, scale: '{{ zoom }}'}]}")
+    text += "limits: {transcript_chars: 14}\n"
+    p = plan(text, script="One two three. Four five six.", zoom="5")
+    assert errors(p) == ["moments[0].zoom.keyframes[0].scale: must be at most 3, got 5"]
+
+
+# --- row keys and payload hashes, pinned: a changed key would send every row again ----------
+
+
+def _sha(material: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def test_a_row_key_is_the_hash_of_its_namespace_and_key_cells() -> None:
+    assert plan(email=" ana@acme.test ").key == "k-" + _sha('["", ["ana@acme.test"]]')[:40]
+    spaced = BASE.replace("  key: email\n", "  key: [email, First Name]\n  namespace: spring\n")
+    assert plan(spaced, extra={"First Name": "Ána"}).key == (
+        "k-" + _sha('["spring", ["ana@acme.test", "Ána"]]')[:40]
+    )
+
+
+def test_without_input_key_the_key_is_the_hash_of_the_payload() -> None:
+    from pipeline.mapping import canonical_json
+
+    text = BASE.replace("input:\n  key: email\n", "")
+    p = plan(text)
+    stripped = {k: v for k, v in body(p).items() if k != "extras"}
+    assert p.key == "k-" + _sha('["", "payload"]' + canonical_json(stripped))[:40]
+    # A skipped row has no payload: its key is the hash of its cells, in sheet order.
+    skipping = text.replace("video:", "input: {skip_when_blank: [outro]}\nvideo:")
+    s = plan(skipping)
+    assert s.status == SKIPPED
+    assert (
+        s.key
+        == "k-"
+        + _sha(
+            '["", "cells", ["Ana", "Acme", "ana@acme.test", "Hello Ana, this is a short script.", '
+            '"avatar-emma", "voice-emma", "1.2", ""]]'
+        )[:40]
+    )
+
+
+def test_the_payload_hash_of_non_ascii_text_is_over_its_utf8_form() -> None:
+    script = "Olá Ana — ça va? 👋 «Très bien»."
+    p = plan(script=script)
+    stripped = {k: v for k, v in body(p).items() if k != "extras"}
+    canonical = (
+        '{"moments":[{"avatarId":"avatar-emma","transcript":"' + script + '",'
+        '"voiceId":"voice-emma"}],"name":"Hi Ana at Acme"}'
+    )
+    assert json_dumps(stripped) == canonical
+    assert p.payload_hash == _sha(canonical)
+    assert p.chars == utf16_len(script)
+
+
+def json_dumps(value: Any) -> str:
+    from pipeline.mapping import canonical_json
+
+    return canonical_json(value)
+
+
+# --- where config problems point, and rows as callers may hand them in -----------------------
+
+EVERYWHERE = """\
+input: {key: email}
+video:
+  name: Fixed
+  aspect_ratio: "{{ zz_aspect }}"
+  model: "{{ zz_model }}"
+  enable_auto_brolls: "{{ zz_enable_auto }}"
+  subtitles:
+    enable: "{{ zz_sub_enable }}"
+    style_id: "{{ zz_style }}"
+    position: "{{ zz_position }}"
+    size: "{{ zz_size }}"
+  auto_brolls:
+    enable: "{{ zz_auto_enable }}"
+    source: "{{ zz_source }}"
+    intensity: "{{ zz_intensity }}"
+    layout: "{{ zz_auto_layout }}"
+  background_music:
+    asset_id: "{{ zz_asset }}"
+    volume: "{{ zz_volume }}"
+moments:
+  - transcript: Hello.
+    avatar_id: "{{ zz_avatar }}"
+    voice_model: "{{ zz_voice_model }}"
+    gesture_slug: "{{ zz_gesture }}"
+    when: "{{ zz_when }}"
+    zoom:
+      keyframes:
+        - time: "{{ zz_time }}"
+          scale: "{{ zz_scale }}"
+          easing: "{{ zz_easing }}"
+    broll:
+      type: "{{ zz_broll_type }}"
+      prompt: "{{ zz_prompt }}"
+      layout: "{{ zz_broll_layout }}"
+      zoom: {keyframes: [{time: 0, scale: "{{ zz_broll_scale }}"}]}
+  - audio_url: "{{ zz_audio }}"
+    avatar_id: a
+"""
+
+
+def test_a_missing_column_is_reported_where_the_config_names_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Mapper(config(EVERYWHERE), HEADERS)
+    lines = EVERYWHERE.splitlines()
+    expected = []
+    for number, line in enumerate(lines, start=1):
+        for name in re.findall(r"\{\{ (zz_\w+) \}\}", line):
+            expected.append((number, name))
+    found = []
+    for problem in caught.value.problems:
+        match = re.match(r"c\.yaml:(\d+): ([\w.\[\]]+): no column '(zz_\w+)' in the sheet", problem)
+        assert match, problem
+        found.append((int(match.group(1)), match.group(3), match.group(2)))
+    assert sorted((line, name) for line, name, _ in found) == sorted(expected)
+    paths = {name: path for _, name, path in found}
+    assert paths == {
+        "zz_aspect": "video.aspect_ratio",
+        "zz_model": "video.model",
+        "zz_enable_auto": "video.enable_auto_brolls",
+        "zz_sub_enable": "video.subtitles.enable",
+        "zz_style": "video.subtitles.style_id",
+        "zz_position": "video.subtitles.position",
+        "zz_size": "video.subtitles.size",
+        "zz_auto_enable": "video.auto_brolls.enable",
+        "zz_source": "video.auto_brolls.source",
+        "zz_intensity": "video.auto_brolls.intensity",
+        "zz_auto_layout": "video.auto_brolls.layout",
+        "zz_asset": "video.background_music.asset_id",
+        "zz_volume": "video.background_music.volume",
+        "zz_avatar": "moments[0].avatar_id",
+        "zz_voice_model": "moments[0].voice_model",
+        "zz_gesture": "moments[0].gesture_slug",
+        "zz_when": "moments[0].when",
+        "zz_time": "moments[0].zoom.keyframes[0].time",
+        "zz_scale": "moments[0].zoom.keyframes[0].scale",
+        "zz_easing": "moments[0].zoom.keyframes[0].easing",
+        "zz_broll_type": "moments[0].broll.type",
+        "zz_prompt": "moments[0].broll.prompt",
+        "zz_broll_layout": "moments[0].broll.layout",
+        "zz_broll_scale": "moments[0].broll.zoom.keyframes[0].scale",
+        "zz_audio": "moments[1].audio_url",
+    }
+
+
+def test_a_sheet_without_columns_says_so() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Mapper(config(), [])
+    assert caught.value.problems[0] == (
+        "c.yaml:2: input.key[0]: no column 'email' in the sheet. The sheet's columns: (none)"
+    )
+
+
+def test_key_and_skip_columns_may_be_named_by_their_template_name() -> None:
+    text = BASE.replace("  key: email\n", "  key: [First name]\n  skip_when_blank: [first_name]\n")
+    p = plan(text)
+    assert p.key == "k-" + _sha('["", ["Ana"]]')[:40]
+    skipped = plan(text, extra={"First Name": " "})
+    assert (skipped.status, skipped.reason) == (SKIPPED, "First Name is blank")
+
+
+def test_cells_missing_from_a_row_read_as_blank() -> None:
+    # A short line in a CSV file leaves the last cells out.
+    text = with_video("extras: {note: 'n{{ outro }}'}")
+    values = {h: v for h, v in cells().items() if h != "outro"}
+    p = Mapper(config(text), HEADERS).map_row(Row(4, values))
+    assert body(p)["extras"] == {"note": "n", BATCH_KEY_EXTRA: p.key}
+    skipping = BASE.replace("  key: email\n", "  key: email\n  skip_when_blank: [outro]\n")
+    s = Mapper(config(skipping), HEADERS).map_row(Row(4, values))
+    assert (s.status, s.row, s.reason) == (SKIPPED, 4, "outro is blank")
+    keyed = BASE.replace("  key: email\n", "  key: [outro, email]\n")
+    assert Mapper(config(keyed), HEADERS).map_row(Row(4, values)).key == (
+        "k-" + _sha('["", ["", "ana@acme.test"]]')[:40]
+    )
+    no_email = {h: v for h, v in values.items() if h != "email"}
+    invalid = Mapper(config(), HEADERS).map_row(Row(5, no_email))
+    assert (invalid.status, invalid.row) == (INVALID, 5)
+    assert [(e.field, e.message) for e in invalid.errors] == [
+        ("", "input.key (email) is blank: every row needs a key (list the column in "
+         "input.skip_when_blank to skip such rows)")
+    ]  # fmt: skip
+    assert invalid.key == "k-" + _sha('["", [""]]')[:40]
+    bare = BASE.replace('"{{ script }}"', '"{{ outro }}"')
+    assert errors(Mapper(config(bare), HEADERS).map_row(Row(4, values))) == [
+        "moments[0].transcript: is blank"
+    ]
+    unkeyed = BASE.replace("input:\n  key: email\n", "input: {skip_when_blank: [outro]}\n")
+    assert (
+        Mapper(config(unkeyed), HEADERS).map_row(Row(4, values)).key
+        == "k-"
+        + _sha(
+            '["", "cells", ["Ana", "Acme", "ana@acme.test", "Hello Ana, this is a short script.", '
+            '"avatar-emma", "voice-emma", "1.2", ""]]'
+        )[:40]
+    )
+
+
+def test_several_blank_key_columns_are_named_together() -> None:
+    text = BASE.replace("  key: email\n", "  key: [email, outro]\n")
+    assert errors(plan(text, email="")) == [
+        "input.key (email, outro) are blank: every row needs a key (list the column in "
+        "input.skip_when_blank to skip such rows)"
+    ]
+
+
+def test_an_invalid_row_keeps_its_number_and_key() -> None:
+    p = plan(number=17, avatar="")
+    assert (p.status, p.row, p.key) == (INVALID, 17, plan(number=17).key)
+
+
+def test_a_limit_above_the_published_one_is_honoured() -> None:
+    text = BASE + "limits: {transcript_chars: 900}\n"
+    script = "word " * 160  # 800 units
+    p = plan(text, script=script)
+    assert [m["transcript"] for m in body(p)["moments"]] == [script.strip()]
+
+
+def test_a_known_problem_hides_what_follows_from_it() -> None:
+    text = with_moment("zoom: {keyframes: [{time: 0, scale: '{{ zoom }}'}]}")
+    text += "limits: {transcript_chars: 14, max_moments: 1}\n"
+    # The zoom is out of range on both pieces, but the moment count is what to fix first.
+    p = plan(text, script="One two three. Four five six.", zoom="5")
+    assert errors(p) == ["moments: 2 moments, more than limits.max_moments (1)"]
+
+
+def test_a_blank_time_or_scale_beside_a_filled_one_is_named() -> None:
+    text = with_moment(
+        "zoom: {keyframes: [{time: 0, scale: 1.5}, {time: '{{ outro }}', scale: '{{ zoom }}'}]}"
+    )
+    assert errors(plan(text, outro="", zoom="2")) == ["moments[0].zoom.keyframes[1].time: is blank"]
+    assert errors(plan(text, outro="1", zoom="")) == [
+        "moments[0].zoom.keyframes[1].scale: is blank"
+    ]
+
+
+def test_a_blank_volume_is_left_out() -> None:
+    text = with_video("background_music: {asset_id: m, volume: '{{ outro }}'}")
+    assert body(plan(text))["backgroundMusic"] == {"assetId": "m"}
+
+
+def test_an_unknown_model_is_named() -> None:
+    text = with_video('model: "{{ outro }}"')
+    [error] = errors(plan(text, outro="gpt-video"))
+    assert error.startswith("model: must be one of ") and error.endswith(", got 'gpt-video'")
+
+
+def test_a_fixed_setting_beside_templated_ones_keeps_both() -> None:
+    text = with_video('subtitles: {position: "{{ company }}"}')
+    assert body(plan(text, company="top"))["subtitles"] == {"enable": True, "position": "Top"}
+    assert body(plan(text, company="middle"))["subtitles"] == {"enable": True, "position": "Middle"}
+
+
+def test_a_fixed_broll_with_a_templated_zoom_follows_the_row() -> None:
+    text = with_moment(
+        "broll: {type: GENERATION, prompt: x, zoom: {keyframes: [{time: 0, scale: '{{ zoom }}'}]}}"
+    )
+    assert body(plan(text, zoom="1.7"))["moments"][0]["broll"] == {
+        "type": "GENERATION",
+        "prompt": "x",
+        "zoom": {"keyframes": [{"time": 0.0, "scale": 1.7}]},
+    }
+    assert body(plan(text, zoom=""))["moments"][0]["broll"] == {"type": "GENERATION", "prompt": "x"}
+
+
+def test_templates_with_blocks_and_attribute_calls() -> None:
+    text = BASE.replace(
+        '"{{ script }}"', '"{{ first_name }}{% if company %} from {{ company.upper() }}{% endif %}"'
+    )
+    assert body(plan(text))["moments"][0]["transcript"] == "Ana from ACME"
+    assert body(plan(text, company=""))["moments"][0]["transcript"] == "Ana"
+    block = BASE.replace('"{{ script }}"', '"{% if outro %}{{ outro }}{% else %}none{% endif %}"')
+    assert body(plan(block))["moments"][0]["transcript"] == "none"
+    assert (
+        body(plan(BASE.replace('"{{ script }}"', '"{{ first_name }}"')))["moments"][0]["transcript"]
+        == "Ana"
+    )
+
+
+def test_row_attributes_must_name_columns() -> None:
+    assert (
+        body(plan(BASE.replace("{{ script }}", "{{ row.script }}")))["moments"][0]["transcript"]
+        == "Hello Ana, this is a short script."
+    )
+    with pytest.raises(ConfigError) as caught:
+        Mapper(config(BASE.replace("{{ script }}", "{{ row.scrip }}")), HEADERS)
+    assert caught.value.problems[0].startswith(
+        "c.yaml:6: moments[0].transcript: no column 'scrip' in the sheet; did you mean 'script'?"
+    )
+
+
+def test_every_error_after_a_repeated_one_is_kept() -> None:
+    text = with_moment("zoom: {keyframes: [{time: 0, scale: '{{ zoom }}'}]}")
+    text = with_video("background_music: {asset_id: m, volume: '{{ outro }}'}", text)
+    text += "limits: {transcript_chars: 14}\n"
+    p = plan(text, script="One two three. Four five six.", zoom="5", outro="3")
+    assert errors(p) == [
+        "moments[0].zoom.keyframes[0].scale: must be at most 3, got 5",
+        "backgroundMusic.volume: must be at most 1, got 3",
+    ]
+
+
+def test_errors_of_a_whole_moment_and_unknown_fields_keep_their_place() -> None:
+    from pydantic import ValidationError
+
+    from pipeline.mapping import _field_errors
+
+    def field_errors(moment: dict[str, Any]) -> list[tuple[str, str]]:
+        moments = [{"transcript": "a", "avatarId": "x"}, moment]
+        with pytest.raises(ValidationError) as info:
+            VideoCreateArgs.model_validate({"name": "n", "moments": moments})
+        return [(e.field, e.message) for e in _field_errors(info.value, [(0, 0, 1), (2, 0, 1)])]
+
+    [(field, message)] = field_errors({"avatarId": "x"})
+    assert field == "moments[2]" and "exactly one of transcript and audioUrl" in message
+    [(field, message)] = field_errors({"transcript": "b", "avatarId": "x", "color": "red"})
+    assert field == "moments[2].color" and "broll" not in message
+
+
+def test_keys_of_non_ascii_namespaces_and_cells_are_over_their_utf8_form() -> None:
+    from pipeline.mapping import canonical_json
+
+    text = BASE.replace("input:\n  key: email\n", "input: {namespace: été}\n")
+    p = plan(text)
+    stripped = {k: v for k, v in body(p).items() if k != "extras"}
+    assert p.key == "k-" + _sha('["été", "payload"]' + canonical_json(stripped))[:40]
+    skipping = BASE.replace("input:\n  key: email\n", "input: {skip_when_blank: [outro]}\n")
+    s = plan(skipping, company="Café")
+    assert (
+        s.key
+        == "k-"
+        + _sha(
+            '["", "cells", ["Ana", "Café", "ana@acme.test", "Hello Ana, this is a short script.", '
+            '"avatar-emma", "voice-emma", "1.2", ""]]'
+        )[:40]
+    )
+
+
+def test_attribute_calls_beside_row_lookups_are_not_columns() -> None:
+    text = BASE.replace('"{{ script }}"', """'{{ row["First Name"] }} of {{ company.upper() }}'""")
+    assert body(plan(text))["moments"][0]["transcript"] == "Ana of ACME"
+
+
+def test_a_raised_limit_holds_for_rows_with_other_problems() -> None:
+    text = BASE + "limits: {transcript_chars: 900}\n"
+    assert errors(plan(text, script="word " * 160, avatar="")) == ["moments[0].avatarId: is blank"]
+
+
+def test_a_blank_fixed_name_is_named() -> None:
+    assert errors(plan(BASE.replace('"Hi {{ first_name }} at {{ company }}"', '" "'))) == [
+        "name: is blank"
+    ]
+
+
+def test_the_template_name_of_a_header_that_has_none_gets_a_did_you_mean() -> None:
+    # "2nd Name" is no identifier: it is reachable as row["2nd Name"] only.
+    headers = ["2nd Name", "email", "script", "avatar", "voice"]
+    text = BASE.replace("Hi {{ first_name }} at {{ company }}", "{{ row['2nd_name'] }}")
+    with pytest.raises(ConfigError) as caught:
+        Mapper(config(text), headers)
+    assert caught.value.problems == [
+        "c.yaml:4: video.name: no column '2nd_name' in the sheet; did you mean '2nd Name'? "
+        "The sheet's columns: 2nd Name, email, script, avatar, voice"
+    ]

@@ -357,60 +357,7 @@ def rate_figures(work: Path, rows: int, limit: float, quick: bool) -> list[Figur
                 None,
             )
         )
-    # The issue's scenario (R=10, L=100, --rpm at the limit) is judged; every paced run above
-    # is shown beside it, the worst of them included.
-    assert at_limit is not None
-    paced = at_limit
-    per_row = paced.cpu_run / max(1, paced.created)
-    figures.append(
-        Figure(
-            f"Client CPU per created row, paced at the limit ({where(100, 1)}, N={rows}; "
-            "process CPU over the run, every thread: read, validate, journal, HTTP, output)",
-            "(< 2 ms at N=300)" if quick else "< 2 ms",
-            f"{per_row * 1000:.2f} ms ({paced.cpu_per_row_steady * 1000:.2f} ms per row once "
-            f"started; {paced.cpu_process / max(1, paced.created) * 1000:.2f} ms counting the "
-            "interpreter's start and the imports)",
-            None if quick else per_row < 0.002,
-        )
-    )
-    whole, steady = max(paced_cpu)
-    figures.append(
-        Figure(
-            "Client CPU per created row, the worst of the paced runs above (429s and "
-            "retries included)",
-            "(reference)",
-            f"{whole * 1000:.2f} ms over the run, {steady * 1000:.2f} ms per row once started",
-            None,
-        )
-    )
     return figures
-
-
-def transport_figures(work: Path, quick: bool) -> list[Figure]:
-    """What each HTTP layer costs: CPU per request, spaced as at a rate limit."""
-    count, gap = (40 if quick else 150), 0.1
-    with emulator(work / "transport.emulator.log", rpm=6_000_000) as server:
-        finished = run_measured(
-            [PYTHON, str(HERE / "transport_cpu.py"), server.base_url, str(count), str(gap)],
-            timeout=count * gap * 4 + 60,
-        )
-    if finished.code != 0:
-        raise RuntimeError(f"transport benchmark failed: {finished.stderr[-2000:]}")
-    result = json.loads(finished.stdout.strip().splitlines()[-1])
-    shown = " / ".join(
-        f"{result[k]:.2f} ms" for k in ("httpx_default_ms", "client_lean_ms", "lean_ms")
-    )
-    print(f"  HTTP CPU per request: {shown}", file=sys.stderr, flush=True)
-    return [
-        Figure(
-            f"HTTP CPU per request, {count} GETs {gap * 1000:g} ms apart (httpx's client on "
-            "its default transport / on `LeanTransport` / `LeanTransport` alone, as "
-            "`ArgilClient` sends)",
-            "(reference)",
-            shown,
-            None,
-        )
-    ]
 
 
 # --- local work -------------------------------------------------------------------------------
@@ -555,7 +502,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.only in (None, "rate"):
             print("rate limit:", file=sys.stderr, flush=True)
             figures += rate_figures(work, rate_rows, limit, args.quick)
-            figures += transport_figures(work, args.quick)
         if args.only in (None, "local"):
             print("local work:", file=sys.stderr, flush=True)
             figures += local_figures(work, local_rows)

@@ -105,6 +105,11 @@ json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the summary as one JSON object."
 )
 verbose_option = click.option("-v", "--verbose", count=True, help="More log lines (-vv for debug).")
+read_rpm_option = click.option(
+    "--read-rpm",
+    type=click.FloatRange(min=0.1),
+    help="Reads (status, listings) per minute allowed, apart from --rpm [config: 600].",
+)
 encoding_option = click.option(
     "--encoding", help="CSV text encoding (default: UTF-8, else cp1252 with a note)."
 )
@@ -128,6 +133,7 @@ encoding_option = click.option(
 @click.option("--dry-run", is_flag=True, help="Plan and report what would be sent; send nothing.")
 @click.option("--base-url", help="API base URL (default: $ARGIL_BASE_URL or the Argil API).")
 @click.option("--rpm", type=click.FloatRange(min=0.1), help="Requests per minute allowed.")
+@read_rpm_option
 @click.option("--concurrency", type=click.IntRange(min=1, max=64), help="Requests in flight.")
 @click.option(
     "--state",
@@ -159,6 +165,7 @@ def run(
     dry_run: bool,
     base_url: str | None,
     rpm: float | None,
+    read_rpm: float | None,
     concurrency: int | None,
     state: Path | None,
     rows: str | None,
@@ -193,6 +200,7 @@ def run(
         sandbox=sandbox,
         base_url=base_url,
         rpm=rpm,
+        read_rpm=read_rpm,
         concurrency=concurrency,
         rows=rows,
         options=RunOptions(
@@ -338,6 +346,7 @@ def _progress(enabled: bool, quiet: bool) -> Iterator[Callable[[Progress], None]
 @click.option("--wait", is_flag=True, help="Keep polling until every video is finished.")
 @wait_timeout_option
 @click.option("--base-url", help="API base URL (default: the one the run used).")
+@read_rpm_option
 @no_progress_option
 @json_option
 @verbose_option
@@ -346,6 +355,7 @@ def status(
     wait: bool,
     wait_timeout: float,
     base_url: str | None,
+    read_rpm: float | None,
     no_progress: bool,
     as_json: bool,
     verbose: int,
@@ -353,7 +363,9 @@ def status(
     """Refresh every unfinished video of a run and rewrite its output sheet."""
     _setup_logging(verbose)
     with user_errors():
-        spec = status_spec(target, wait=wait, wait_timeout=wait_timeout, base_url=base_url)
+        spec = status_spec(
+            target, wait=wait, wait_timeout=wait_timeout, base_url=base_url, read_rpm=read_rpm
+        )
         with _progress(not no_progress, as_json) as on_progress:
             outcome = run_job(spec, on_progress=on_progress)
     _report(outcome, as_json, sandbox=spec.sandbox, dry_run=False)

@@ -471,6 +471,9 @@ class LimitsConfig(_Section):
 
 class ApiConfig(_Section):
     rpm: PositiveNumber = 60.0
+    # Reads (status polls, listings, the catalogue) have a gate of their own, so that they never
+    # slow the creates; Argil documents 600 reads a minute beside 60 writes for its newer API.
+    read_rpm: PositiveNumber = 600.0
     concurrency: Annotated[StrictInt, Field(ge=1)] = 4
 
 

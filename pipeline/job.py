@@ -75,6 +75,7 @@ class JobSpec:
     # Kept out of repr: a spec printed in a log or a traceback must not show the key.
     api_key: str | None = field(default=None, repr=False)
     rpm: float | None = None
+    read_rpm: float | None = None
     concurrency: int | None = None
     rows: str | None = None
     flush_interval: float = 5.0
@@ -263,7 +264,12 @@ def locate_state(target: Path) -> Path:
 
 
 def status_spec(
-    target: Path, *, wait: bool, wait_timeout: float, base_url: str | None = None
+    target: Path,
+    *,
+    wait: bool,
+    wait_timeout: float,
+    base_url: str | None = None,
+    read_rpm: float | None = None,
 ) -> JobSpec:
     """A run that creates nothing: it refreshes the statuses of the videos a run made and
     rewrites its output sheet, from the input and config that run recorded."""
@@ -285,6 +291,7 @@ def status_spec(
         encoding=meta.get("encoding"),
         sandbox=sandbox,
         base_url=base_url or (None if sandbox else meta["target"]),
+        read_rpm=read_rpm,
         options=RunOptions(refresh_only=True, wait=wait, wait_timeout=wait_timeout),
     )
 
@@ -318,6 +325,7 @@ async def _run(
     # The sandbox has no rate limit: unless --rpm says otherwise, a tryout should not wait
     # out the real API's pace.
     rpm = spec.rpm or (SANDBOX_RPM if spec.sandbox else api.rpm)
+    read_rpm = spec.read_rpm or (SANDBOX_RPM if spec.sandbox else api.read_rpm)
     timing: dict[str, Any] = {}
     if spec.sleep is not None:
         timing["sleep"] = spec.sleep
@@ -327,6 +335,7 @@ async def _run(
         api_key,
         base_url,
         rpm=rpm,
+        read_rpm=read_rpm,
         concurrency=spec.concurrency or api.concurrency,
         **{**timing, **spec.client_options},
     )

@@ -259,6 +259,7 @@ class ArgilClient:
         base_url: str = DEFAULT_BASE_URL,
         *,
         rpm: float = 60,
+        read_rpm: float | None = None,
         concurrency: int = 4,
         timeout: httpx.Timeout | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -282,7 +283,15 @@ class ArgilClient:
         self._sleep = sleep
         self._clock = clock
         self._backoff = wait_random_exponential(multiplier=1, max=max_backoff)
+        # Creates and renders go through `gate`, reads through `read_gate`: each paces and adapts
+        # to its own 429s, so that polling statuses never slows the creates. Without a read
+        # rate, reads share the pace of the writes.
         self.gate = RateGate(rpm, concurrency, clock=clock, sleep=sleep)
+        self.read_gate = (
+            RateGate(read_rpm, concurrency, clock=clock, sleep=sleep)
+            if read_rpm is not None
+            else self.gate
+        )
         self.stats = ClientStats()
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
@@ -498,7 +507,8 @@ class ArgilClient:
         retry_state: RetryCallState,
     ) -> Any:
         request = self._http.build_request(method, path, params=params, json=json_body)
-        async with self.gate:
+        gate = self.read_gate if method == "GET" else self.gate
+        async with gate:
             sent_at = self._clock()
             self.stats.requests += 1
             try:
@@ -524,7 +534,7 @@ class ArgilClient:
         logger.debug("%s /%s -> HTTP %d", method, path, response.status_code)
         if response.status_code != 429:
             # Any answer but a 429 (a 404 too) shows the server accepted the pace.
-            self.gate.on_success()
+            gate.on_success()
         if response.is_success:
             try:
                 return response.json()
@@ -538,7 +548,7 @@ class ArgilClient:
                 raise InDoubt(
                     message, status=response.status_code, method=method, path=path
                 ) from None
-        self._raise_for(response, method, path, idempotent, sent_at, retry_state)
+        self._raise_for(response, method, path, idempotent, sent_at, retry_state, gate)
 
     def _raise_for(
         self,
@@ -548,6 +558,7 @@ class ArgilClient:
         idempotent: bool,
         sent_at: float,
         retry_state: RetryCallState,
+        gate: RateGate,
     ) -> NoReturn:
         status = response.status_code
         code, message = self._error_body(response)
@@ -564,8 +575,8 @@ class ArgilClient:
             else:
                 limited.wait = min(float(self._backoff(retry_state)), self.max_backoff)
             # Everyone waits, not only this worker: the limit is per key, not per connection.
-            self.gate.pause(limited.wait)
-            self.gate.on_rate_limited(sent_at=sent_at)
+            gate.pause(limited.wait)
+            gate.on_rate_limited(sent_at=sent_at)
             logger.info(
                 "%s /%s -> HTTP 429, pausing all workers %.2f s", method, path, limited.wait
             )

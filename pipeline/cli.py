@@ -423,7 +423,8 @@ def validate(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address only.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
 @click.option("--api-key", help="Accept only this key (default: any non-empty key).")
-@click.option("--rpm", type=click.FloatRange(min=0.1), help="Sliding-window rate limit.")
+@click.option("--rpm", type=click.FloatRange(min=0.1), help="Rate limit (writes, with --read-rpm).")
+@click.option("--read-rpm", type=click.FloatRange(min=0.1), help="Count GETs apart, at this limit.")
 @click.option(
     "--rate-window",
     type=click.FloatRange(min=0.1),
@@ -432,13 +433,38 @@ def validate(
     help="Window of --rpm, in seconds.",
 )
 @click.option(
+    "--rate-window-kind",
+    type=click.Choice(["sliding", "fixed"]),
+    default="sliding",
+    show_default=True,
+    help="Any rolling window, or counts reset at each window of clock time.",
+)
+@click.option(
+    "--ratelimit-headers",
+    is_flag=True,
+    help="Announce the limit: RateLimit-Policy/RateLimit and X-RateLimit-*.",
+)
+@click.option(
     "--retry-after",
     type=click.Choice(["seconds", "date", "ms", "none"]),
     default="seconds",
     show_default=True,
     help="How a 429 says when to come back.",
 )
-@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option(
+    "--latency-in-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Latency before a request is counted (on the way in).",
+)
+@click.option("--latency-in-jitter-ms", type=click.FloatRange(min=0), default=0.0)
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Latency after a request is counted (the answer's way out).",
+)
 @click.option("--latency-jitter-ms", type=click.FloatRange(min=0), default=0.0)
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="5xx before create.")
 @click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Create, then hang up.")
@@ -452,8 +478,13 @@ def emulator(
     port: int,
     api_key: str | None,
     rpm: float | None,
+    read_rpm: float | None,
     rate_window: float,
+    rate_window_kind: str,
+    ratelimit_headers: bool,
     retry_after: str,
+    latency_in_ms: float,
+    latency_in_jitter_ms: float,
     latency_ms: float,
     latency_jitter_ms: float,
     fail_rate: float,
@@ -470,8 +501,13 @@ def emulator(
     settings = EmulatorSettings(
         api_key=api_key,
         rpm=rpm,
+        read_rpm=read_rpm,
         rate_window=rate_window,
+        rate_window_kind=rate_window_kind,
+        ratelimit_headers=ratelimit_headers,
         retry_after=retry_after,
+        latency_in_ms=latency_in_ms,
+        latency_in_jitter_ms=latency_in_jitter_ms,
         latency_ms=latency_ms,
         latency_jitter_ms=latency_jitter_ms,
         fail_rate=fail_rate,

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from types import TracebackType
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -48,7 +48,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from pipeline.argil.gate import Clock, RateGate, Sleep, parse_retry_after
+from pipeline.argil.gate import Clock, RateGate, Sleep
+from pipeline.argil.limit_headers import parse_announced, parse_retry_after
 from pipeline.argil.models import Avatar, SubtitleStyle, SubtitleStylePage, Video, VideoPage, Voice
 
 __all__ = [
@@ -258,7 +259,7 @@ class ArgilClient:
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
         *,
-        rpm: float = 60,
+        rpm: float | Literal["auto"] = 60,
         read_rpm: float | None = None,
         concurrency: int = 4,
         timeout: httpx.Timeout | None = None,
@@ -286,9 +287,11 @@ class ArgilClient:
         # Creates and renders go through `gate`, reads through `read_gate`: each paces and adapts
         # to its own 429s, so that polling statuses never slows the creates. Without a read
         # rate, reads share the pace of the writes.
-        self.gate = RateGate(rpm, concurrency, clock=clock, sleep=sleep)
+        self.gate = RateGate(
+            None if rpm == "auto" else float(rpm), concurrency, clock=clock, sleep=sleep
+        )
         self.read_gate = (
-            RateGate(read_rpm, concurrency, clock=clock, sleep=sleep)
+            RateGate(read_rpm, concurrency, name="reads", clock=clock, sleep=sleep)
             if read_rpm is not None
             else self.gate
         )
@@ -508,7 +511,7 @@ class ArgilClient:
     ) -> Any:
         request = self._http.build_request(method, path, params=params, json=json_body)
         gate = self.read_gate if method == "GET" else self.gate
-        async with gate:
+        async with gate as seq:
             sent_at = self._clock()
             self.stats.requests += 1
             try:
@@ -532,9 +535,10 @@ class ArgilClient:
                     path=path,
                 ) from None
         logger.debug("%s /%s -> HTTP %d", method, path, response.status_code)
+        gate.on_answer(sent_at=sent_at, seq=seq, announced=parse_announced(response.headers))
         if response.status_code != 429:
             # Any answer but a 429 (a 404 too) shows the server accepted the pace.
-            gate.on_success()
+            gate.on_success(sent_at=sent_at)
         if response.is_success:
             try:
                 return response.json()
@@ -548,7 +552,7 @@ class ArgilClient:
                 raise InDoubt(
                     message, status=response.status_code, method=method, path=path
                 ) from None
-        self._raise_for(response, method, path, idempotent, sent_at, retry_state, gate)
+        self._raise_for(response, method, path, idempotent, sent_at, retry_state, gate, seq)
 
     def _raise_for(
         self,
@@ -559,6 +563,7 @@ class ArgilClient:
         sent_at: float,
         retry_state: RetryCallState,
         gate: RateGate,
+        seq: int,
     ) -> NoReturn:
         status = response.status_code
         code, message = self._error_body(response)
@@ -570,13 +575,17 @@ class ArgilClient:
             self.stats.rate_limited += 1
             limited = error(RateLimited)
             limited.retry_after = parse_retry_after(response)
+            if limited.retry_after is None:
+                announced = parse_announced(response.headers)
+                if announced.remaining == 0 and announced.reset is not None:
+                    limited.retry_after = announced.reset
             if limited.retry_after is not None:
                 limited.wait = min(limited.retry_after, self.max_retry_after)
             else:
                 limited.wait = min(float(self._backoff(retry_state)), self.max_backoff)
             # Everyone waits, not only this worker: the limit is per key, not per connection.
             gate.pause(limited.wait)
-            gate.on_rate_limited(sent_at=sent_at)
+            gate.on_rate_limited(sent_at=sent_at, retry_after=limited.retry_after, seq=seq)
             logger.info(
                 "%s /%s -> HTTP 429, pausing all workers %.2f s", method, path, limited.wait
             )

@@ -1,104 +1,196 @@
-"""The rate gate every request of the API client goes through, and what a 429 asks of it.
+"""The rate gate every request of the API client goes through: a pace, a concurrency cap, a
+pause that a 429 imposes on every worker, and a rate that adapts to what the server says.
 
-A gate is shared by every worker: a global 429 pause, a concurrency cap and a pace.
+Requests leave one at a time, evenly spaced at ``current_rpm``: a burst would meet a server's
+sliding window as 429s. The spacing is a few lines here rather than aiolimiter, which cannot
+change a limiter's rate in place: swapping in a new limiter let the workers waiting on the old
+one and the first on the new one leave together.
+
+Which rate:
+
+- **The limit** is the lowest of the user's ``rpm`` (a cap), the limit the server announces
+  (``RateLimit-Policy``, see ``limit_headers.py``) and, after 429s, the limit the gate
+  estimated from them. With ``auto`` there is no cap: the gate starts at ``start_rpm`` (60 a
+  minute, the write limit Argil documents), doubles its rate on every answer until the first
+  429, and takes its estimate from there.
+- **Headroom for jitter.** The network delays each request by a varying time before the server
+  counts it, so evenly spaced requests arrive bunched: arrivals jittered over L seconds fit a
+  window of W seconds only at W/(W+L) of the limit. The gate measures L as the spread of its
+  answers' round trips, and takes W from the announced policy, or else assumes a window of
+  ``window_requests`` requests (60: a minute at Argil's 60 a minute).
+- **The budget left.** When an answer announces how many requests are left, and those already
+  sent since would use it up, nothing leaves until the quota frees up.
+- **A 429** pauses every worker for its ``Retry-After`` (the limit is per key, not per
+  connection). A lone 429 then costs a small ``step`` off the rate; 429s that follow within
+  ``repeat_within`` seconds double the step each time. A 429 whose ``Retry-After`` is long
+  (``overload_after`` seconds or more: the window stays full, not one request too many) also
+  gives an estimate of the limit: the answers accepted over the last stretch divided by that
+  stretch plus the wait, and the rate drops to it. 429s to requests sent before the last change
+  belong to the same burst and count once.
+- **Climbing back**: after a quiet stretch (``increase_after`` answers and ``increase_every``
+  seconds without a 429) the rate climbs by ``increase`` (a fraction), never past the limit's
+  headroom and never past a step under the rate last refused, until that is forgotten
+  (``forget_after`` seconds without a 429), so that a limit that was raised is found again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
+import collections
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from types import TracebackType
 
-import httpx
+from pipeline.argil.limit_headers import Announced
 
-__all__ = ["Clock", "RateGate", "Sleep", "parse_retry_after"]
+__all__ = ["Clock", "RateGate", "Sleep"]
 
 logger = logging.getLogger("pipeline.argil.gate")
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
+MAX_RPM = 600_000.0  # what ``auto`` may reach before a 429 says otherwise
+MAX_STEP = 0.3  # the deepest cut of repeated 429s, as TCP's
+_RTT_SAMPLES = 200
+
 
 class RateGate:
-    """One gate shared by every worker: a global 429 pause, a concurrency cap and a pace.
-
-    Requests leave one at a time, evenly spaced at ``current_rpm``: a burst would meet a
-    server's sliding window as 429s. The spacing is a few lines here rather than aiolimiter,
-    which cannot change a limiter's rate in place: swapping in a new limiter let the workers
-    waiting on the old one and the first on the new one leave together, and at twice a sliding
-    window's limit those small bursts alone turned most quiet stretches into new 429s.
-
-    The rate adapts like TCP (AIMD), with a memory of where the limit lies:
-
-    - each 429 multiplies the rate by ``decrease`` (down to ``min_rpm``), once per burst of
-      refusals, and remembers the refused rate as a ceiling. A 429 at a rate above one that
-      already held through a quiet stretch falls back to that rate instead of below it: the
-      limit lies between the two. A 429 at a rate that held steps down by ``settle`` only.
-    - a quiet stretch (at least ``increase_after`` successes and ``increase_every`` seconds
-      since the last change or 429) marks the current rate as holding and adds
-      ``increase_step``, never past half-way to the ceiling and never past ``rpm * headroom``;
-      within ``settle`` (a fraction) of the ceiling it stays put, since a probe that fails
-      costs a whole ``Retry-After`` for every worker. The ceiling is forgotten after
-      ``forget_after`` seconds without a 429, so a limit that was raised is found again.
-
-    The headroom stays under the configured rate because jitter on the way bunches evenly
-    spaced requests at the server.
-    """
+    """One gate shared by every worker (see the module's docstring for how the rate is set)."""
 
     def __init__(
         self,
-        rpm: float,
+        rpm: float | None,
         concurrency: int,
         *,
-        headroom: float = 0.97,
+        name: str = "writes",
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        start_rpm: float = 60.0,
         min_rpm: float = 1.0,
-        decrease: float = 0.7,
-        increase_step: float | None = None,
-        increase_after: int = 5,
+        step: float = 0.08,
+        repeat_within: float = 10.0,
+        overload_after: float = 2.0,
+        increase: float = 0.02,
+        increase_after: int = 20,
         increase_every: float = 5.0,
-        settle: float = 0.05,
         forget_after: float = 300.0,
+        window_requests: int = 60,
+        max_headroom: float = 0.99,
     ) -> None:
-        if not (rpm > 0 and math.isfinite(rpm)):
+        """``rpm`` None: ``auto``, find the limit."""
+        if rpm is not None and not (rpm > 0 and math.isfinite(rpm)):
             raise ValueError("rpm must be a positive number")
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        if not 0 < headroom <= 1:
-            raise ValueError("headroom must be in (0, 1]")
-        if not 0 < decrease < 1:
-            raise ValueError("decrease must be in (0, 1)")
-        self.rpm = float(rpm)
+        if not 0 < step < 0.5:
+            raise ValueError("step must be in (0, 0.5)")
+        self.name = name
+        self.rpm = rpm
+        self.auto = rpm is None
         self.concurrency = concurrency
-        self.target_rpm = self.rpm * headroom
-        self.min_rpm = min(min_rpm, self.target_rpm)
-        self.decrease = decrease
-        self.increase_step = (
-            increase_step if increase_step is not None else max(1.0, self.target_rpm / 20)
-        )
+        self.min_rpm = min_rpm
+        self.step = step
+        self.repeat_within = repeat_within
+        self.overload_after = overload_after
+        self.increase = increase
         self.increase_after = increase_after
         self.increase_every = increase_every
-        self.settle = settle
         self.forget_after = forget_after
+        self.window_requests = window_requests
+        self.max_headroom = max_headroom
         self._clock = clock
         self._sleep = sleep
         self._semaphore = asyncio.Semaphore(concurrency)
         self._slot = asyncio.Lock()
         self._last_slot = -math.inf  # event-loop time the last request left
         self._paused_until = -math.inf
-        self._last_change = self._quiet_since = clock()
-        self._successes = 0
-        self._ceiling: float | None = None  # the last rate answered with a 429
-        self._ceiling_at = -math.inf
-        self._holding: float | None = None  # the highest rate that held through a quiet stretch
-        self.current_rpm = self.target_rpm
+        self.sent = 0  # requests that left the gate
+        self._first_slot: float | None = None  # event-loop time the first request left
+        # (event-loop time, sequence number) of the requests sent over the last window, less
+        # those refused: what the server counts.
+        self._sends: collections.deque[tuple[float, int]] = collections.deque()
+        now = clock()
+        self._last_change = self._quiet_since = now
+        self._quiet_answers = 0
+        self._last_429 = -math.inf
+        self._strikes = 0
+        self._announced: Announced | None = None
+        self._estimate: float | None = None  # rpm: the limit as 429s showed it
+        self._held: float | None = None  # rpm: the highest rate that went without a 429
+        self._refused: float | None = None  # rpm: a step under the rate last refused
+        self._refused_at = -math.inf
+        self._ramping = self.auto
+        self._rtts: collections.deque[float] = collections.deque(maxlen=_RTT_SAMPLES)
+        self._accepted: collections.deque[float] = collections.deque()  # clock times
+        # The adaptive rate, before the limit's headroom is applied.
+        self._rate = float(start_rpm) if self.auto else math.inf
+        self.current_rpm = self._compute()
+
+    # --- what the rate is -------------------------------------------------------------------
+
+    @property
+    def limit_rpm(self) -> float | None:
+        """The limit as the gate knows it: the lowest of cap, announced and estimated."""
+        known = [r for r in (self.rpm, self.announced_rpm, self._estimate) if r is not None]
+        return min(known) if known else None
+
+    @property
+    def announced_rpm(self) -> float | None:
+        return self._announced.rpm if self._announced is not None else None
+
+    @property
+    def found_rpm(self) -> float | None:
+        """With ``auto``: the limit found (the estimate from 429s, else the announced limit,
+        else the highest rate that held, a lower bound); None otherwise."""
+        if not self.auto:
+            return None
+        return self._estimate or self.announced_rpm or self._held
+
+    @property
+    def jitter(self) -> float:
+        """Seconds over which requests spread on their way: the spread of the round trips
+        measured, corrected for the sample's size (uniform spread)."""
+        n = len(self._rtts)
+        if n < 5:
+            return 0.0
+        return (max(self._rtts) - min(self._rtts)) * (n + 1) / (n - 1)
+
+    def window(self, limit_rpm: float) -> float:
+        """Seconds of the server's window: announced, or else ``window_requests`` at the limit."""
+        if self._announced is not None and self._announced.window:
+            return self._announced.window
+        return self.window_requests * 60.0 / limit_rpm
+
+    def headroom(self, limit_rpm: float) -> float:
+        """W / (W + L): the share of the limit that jittered arrivals fit without a 429."""
+        window = self.window(limit_rpm)
+        # A little headroom even without jitter: the gate's own timing is not exact either.
+        return min(self.max_headroom, window / (window + self.jitter))
+
+    def _compute(self) -> float:
+        limit = self.limit_rpm
+        rate = self._rate
+        if limit is not None:
+            rate = min(rate, limit * self.headroom(limit))
+        return max(self.min_rpm, min(rate, MAX_RPM))
+
+    def _update(self, now: float, *, decided: bool = False) -> None:
+        """Recompute the pace. ``decided``: a step of the adaptive rate, which 429s to requests
+        sent before it must not repeat (a new estimate of the jitter is no such step)."""
+        rpm = self._compute()
+        if decided:
+            self._last_change = now
+            if abs(rpm - self.current_rpm) > 0.001 * rpm:
+                how = "lowered" if rpm < self.current_rpm else "raised"
+                logger.info(
+                    "%s rate %s from %.1f to %.1f rpm", self.name, how, self.current_rpm, rpm
+                )
+        self.current_rpm = rpm
+
+    # --- what the server said ---------------------------------------------------------------
 
     @property
     def paused_for(self) -> float:
@@ -112,67 +204,159 @@ class RateGate:
         until = self._clock() + seconds
         if until > self._paused_until:
             self._paused_until = until
-            logger.debug("rate gate paused for %.2f s", seconds)
+            logger.debug("%s gate paused for %.2f s", self.name, seconds)
 
-    def on_rate_limited(self, sent_at: float | None = None) -> None:
-        """Multiplicative decrease. ``sent_at`` (clock time the refused request left the gate)
-        lets a burst of 429s to requests sent before the last decrease count once, as TCP
-        decreases once per window."""
+    def on_answer(
+        self, *, sent_at: float, seq: int | None = None, announced: Announced | None = None
+    ) -> None:
+        """Any answer (a 429 too): its round trip, and the limit it announced, if any."""
         now = self._clock()
-        self._successes = 0
+        self._rtts.append(max(0.0, now - sent_at))
+        if announced is not None and not announced.empty:
+            if announced.quota is not None:
+                first = self._announced is None
+                self._announced = announced
+                if first:
+                    self._pay_back()
+            if (
+                self._announced is None
+                and announced.remaining is not None
+                and announced.reset is not None
+            ):
+                # A budget without its policy (X-RateLimit-Remaining and -Reset alone): when the
+                # requests already sent since use it up, wait until the quota frees up rather
+                # than meet a 429. With a policy, the pace keeps to it, and the budget left, in
+                # whole seconds, would only hold requests back at every turn of a sliding window.
+                after = self.sent - seq if seq is not None else 0
+                if announced.remaining - after <= 0:
+                    self.pause(announced.reset)
+        self._update(now)
+
+    def _pay_back(self) -> None:
+        """The limit just learnt may be lower than the pace so far: the requests sent before the
+        first answer went too fast for it. The next one leaves as if the pace had been the
+        announced one from the first request on, or those few would overfill the window."""
+        if self._first_slot is None:
+            return
+        interval = 60.0 / self._compute()
+        self._last_slot = max(self._last_slot, self._first_slot + (self.sent - 1) * interval)
+
+    def on_success(self, sent_at: float | None = None) -> None:
+        """An answer other than 429: the pace held. Ramps up (``auto``), or climbs after a quiet
+        stretch."""
+        now = self._clock()
+        self._accepted.append(now)
+        while self._accepted and self._accepted[0] < now - 60.0:
+            self._accepted.popleft()
+        rate = self.current_rpm
+        if self._ramping:
+            if sent_at is None or sent_at >= self._last_change:
+                self._rate = min(MAX_RPM, max(self._rate, rate) * 2)
+                self._update(now, decided=True)
+            return
+        self._quiet_answers += 1
+        if (
+            self._quiet_answers < self.increase_after
+            or now - self._quiet_since < self.increase_every
+        ):
+            return
+        self._quiet_answers = 0
+        self._quiet_since = now
+        self._held = max(self._held or 0.0, rate)
+        if self._refused is not None and now - self._refused_at >= self.forget_after:
+            # Long without a 429: the limit may have been raised.
+            self._refused = self._estimate = None
+            self._strikes = 0
+        ceiling = self._refused if self._refused is not None else math.inf
+        if self._rate == math.inf or rate >= ceiling:
+            return
+        # A step up, or half-way back to a step under the refused rate when far below it.
+        self._rate = min(ceiling, max(rate * (1 + self.increase), (rate + ceiling) / 2))
+        if self.auto and self._estimate is not None:
+            # Probing upward: the limit lies at least that high, or the next 429 will say.
+            self._estimate = max(self._estimate, self._rate / self.headroom(self._estimate))
+        self._update(now, decided=True)
+
+    def on_rate_limited(
+        self,
+        sent_at: float | None = None,
+        retry_after: float | None = None,
+        seq: int | None = None,
+    ) -> None:
+        """A 429 (after :meth:`pause` with its wait): a step down, deeper when repeated, or down
+        to the estimated limit when the window is overloaded."""
+        now = self._clock()
+        if seq is not None:
+            for index, (_, number) in enumerate(self._sends):
+                if number == seq:
+                    del self._sends[index]
+                    break
+        self._quiet_answers = 0
         self._quiet_since = now
         if sent_at is not None and sent_at < self._last_change:
             return
         rate = self.current_rpm
-        self._ceiling, self._ceiling_at = rate, now
-        if self._holding is None:
-            new_rpm = rate * self.decrease
-        elif self._holding < rate:
-            # A probe above a rate that held was refused: the limit lies in between.
-            new_rpm = max(rate * self.decrease, self._holding)
-        else:
-            # Refused at a rate that held: a stray 429 (jitter bunched a few requests at the
-            # server) or a limit that moved. Step down a little, trusting that rate no more; if
-            # the limit did move, the next 429 comes soon and cuts deeper.
-            new_rpm = rate * (1 - self.settle)
-            self._holding = None
-        self._set_rate(max(self.min_rpm, new_rpm), now)
+        self._ramping = False
+        self._strikes = self._strikes + 1 if now - self._last_429 < self.repeat_within else 1
+        self._last_429 = now
+        step = min(MAX_STEP, self.step * 2 ** (self._strikes - 1))
+        new = rate * (1 - step)
+        estimate = None if retry_after is None else self._estimate_limit(now, retry_after)
+        if estimate is not None and estimate < rate:
+            if retry_after is not None and retry_after >= self.overload_after:
+                self._estimate = estimate
+                new = min(new, estimate * self.headroom(estimate))
+            elif self._strikes > 1:
+                # What got through, pauses included, is a floor a deeper cut need not pass.
+                new = max(new, estimate)
+        self._rate = max(self.min_rpm, new)
+        # Climbing may come back to a step under the refused rate; after an overload, the
+        # refused pace says little (a burst), the estimate more: a step above it, to probe.
+        refused = rate * (1 - self.step)
+        if self._estimate is not None and self._estimate < rate:
+            refused = min(refused, self._estimate * (1 + self.step))
+        self._refused = max(self._rate, refused)
+        self._refused_at = now
+        self._update(now, decided=True)
 
-    def on_success(self) -> None:
-        """After a quiet stretch: the rate holds; probe a step higher, unless close to the
-        ceiling."""
-        self._successes += 1
-        now = self._clock()
-        if self._successes < self.increase_after or now - self._quiet_since < self.increase_every:
-            return
-        self._successes = 0
-        self._quiet_since = now
-        rate = self.current_rpm
-        self._holding = max(self._holding or 0.0, rate)
-        if self._ceiling is not None and now - self._ceiling_at >= self.forget_after:
-            self._ceiling = None
-        new_rpm = min(self.target_rpm, rate + self.increase_step)
-        if self._ceiling is not None:
-            if self._ceiling - rate <= rate * self.settle:
-                return
-            new_rpm = min(new_rpm, (rate + self._ceiling) / 2)
-        if new_rpm > rate:
-            self._set_rate(new_rpm, now)
+    def _estimate_limit(self, now: float, retry_after: float) -> float | None:
+        """rpm: the answers accepted over the last stretch (up to a minute) spread over that
+        stretch and the wait the server asks for: what the server let through."""
+        if len(self._accepted) < 5:
+            return None
+        stretch = now - self._accepted[0]
+        if stretch <= 0:
+            return None
+        return len(self._accepted) * 60.0 / (stretch + retry_after)
 
-    def _set_rate(self, rpm: float, now: float) -> None:
-        if rpm != self.current_rpm:
-            how = "lowered" if rpm < self.current_rpm else "raised"
-            logger.info("rate %s from %.1f to %.1f rpm", how, self.current_rpm, rpm)
-        self.current_rpm = rpm
-        self._last_change = now
+    # --- the pace ---------------------------------------------------------------------------
 
     async def _wait_pause(self) -> None:
         # A loop, because another worker may extend the pause while this one sleeps.
         while (remaining := self._paused_until - self._clock()) > 0:
             await self._sleep(remaining)
 
+    def _window_wait(self, now: float) -> float:
+        """Seconds until one more request fits the server's window, as the limit, the window
+        and the headroom say: after a burst (``auto`` finding the limit, a cap far too high) a
+        sliding window frees room only as the burst's requests leave it."""
+        limit = self.limit_rpm
+        if limit is None:
+            return 0.0
+        window = self.window(limit)
+        while self._sends and self._sends[0][0] <= now - window:
+            self._sends.popleft()
+        # Half the jitter's headroom: the even pace keeps the rest; this only waits out a burst.
+        share = min(self.max_headroom, window / (window + self.jitter / 2))
+        room = math.floor(limit / 60.0 * window * share) - 1
+        excess = len(self._sends) - max(0, room)
+        if excess <= 0:
+            return 0.0
+        return self._sends[excess - 1][0] + window - now
+
     async def _next_slot(self) -> None:
-        """Wait for this request's turn: one interval after the previous one left.
+        """Wait for this request's turn: one interval after the previous one left, and room in
+        the server's window.
 
         Timed on the event loop's own clock, as a limiter library would; the injected clock and
         sleep serve the 429 pause. One worker at a time waits here, the others on the lock, so
@@ -180,7 +364,11 @@ class RateGate:
         """
         loop = asyncio.get_running_loop()
         async with self._slot:
-            while (wait := self._last_slot + 60.0 / self.current_rpm - loop.time()) > 0:
+            while True:
+                now = loop.time()
+                wait = max(self._last_slot + 60.0 / self.current_rpm - now, self._window_wait(now))
+                if wait <= 0:
+                    break
                 await asyncio.sleep(wait)
             # Tasks already runnable go first (at the start of a run, every worker journals its
             # row before it reaches the gate): run between this turn and the request's bytes,
@@ -188,8 +376,11 @@ class RateGate:
             # inside the server's window.
             await asyncio.sleep(0)
             self._last_slot = loop.time()
+            if self._first_slot is None:
+                self._first_slot = self._last_slot
 
-    async def __aenter__(self) -> None:
+    async def __aenter__(self) -> int:
+        """Wait for a slot; the request's sequence number among those sent."""
         await self._wait_pause()
         await self._semaphore.acquire()
         try:
@@ -198,7 +389,9 @@ class RateGate:
                 await self._next_slot()
                 # A 429 may have paused everyone while this worker waited for its turn.
                 if self._paused_until <= self._clock():
-                    return
+                    self.sent += 1
+                    self._sends.append((self._last_slot, self.sent))
+                    return self.sent
         except BaseException:
             self._semaphore.release()
             raise
@@ -210,42 +403,3 @@ class RateGate:
         tb: TracebackType | None,
     ) -> None:
         self._semaphore.release()
-
-
-def parse_retry_after(response: httpx.Response) -> float | None:
-    """Seconds the server asks to wait: ``retry-after-ms``, or ``Retry-After`` as delta seconds
-    or as an HTTP date. A date is measured against the answer's own ``Date`` header when there
-    is one, so a skewed local clock does not distort it."""
-    headers = response.headers
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            value = float(raw_ms) / 1000.0
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value):
-            return max(0.0, value)
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, value) if math.isfinite(value) else None
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now = datetime.now(UTC)
-    server_date = headers.get("date")
-    if server_date:
-        with contextlib.suppress(TypeError, ValueError):
-            now = email.utils.parsedate_to_datetime(server_date)
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())

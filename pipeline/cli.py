@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, Literal, NoReturn
 
 import click
 
@@ -105,6 +106,27 @@ json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the summary as one JSON object."
 )
 verbose_option = click.option("-v", "--verbose", count=True, help="More log lines (-vv for debug).")
+
+
+class RpmType(click.ParamType):
+    """A number of requests a minute (at least 0.1), or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | str:
+        if isinstance(value, float) or str(value).strip().lower() == "auto":
+            return value if isinstance(value, float) else "auto"
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number nor auto", param, ctx)
+        if not (number >= 0.1 and math.isfinite(number)):
+            self.fail(f"{value!r} must be at least 0.1 (or auto)", param, ctx)
+        return number
+
+
 read_rpm_option = click.option(
     "--read-rpm",
     type=click.FloatRange(min=0.1),
@@ -132,7 +154,11 @@ encoding_option = click.option(
 @click.option("--sandbox", is_flag=True, help="Run against a local emulator: no key, no network.")
 @click.option("--dry-run", is_flag=True, help="Plan and report what would be sent; send nothing.")
 @click.option("--base-url", help="API base URL (default: $ARGIL_BASE_URL or the Argil API).")
-@click.option("--rpm", type=click.FloatRange(min=0.1), help="Requests per minute allowed.")
+@click.option(
+    "--rpm",
+    type=RpmType(),
+    help="Requests (creates, renders) per minute allowed, or auto: find the limit.",
+)
 @read_rpm_option
 @click.option("--concurrency", type=click.IntRange(min=1, max=64), help="Requests in flight.")
 @click.option(
@@ -164,7 +190,7 @@ def run(
     sandbox: bool,
     dry_run: bool,
     base_url: str | None,
-    rpm: float | None,
+    rpm: float | Literal["auto"] | None,
     read_rpm: float | None,
     concurrency: int | None,
     state: Path | None,
@@ -292,6 +318,11 @@ def _print_summary(s: RunSummary, dry_run: bool) -> None:
             parts.append(f"{count} {label}")
     rate = f", {s.rate_limited} rate-limited" if s.rate_limited else ""
     note(f"{s.rows} rows: {', '.join(parts)} ({s.requests} requests{rate}, {s.elapsed:.1f} s)")
+    if s.found_rpm:
+        note(
+            f"Rate limit found: about {s.found_rpm:.0f} requests a minute "
+            f"(put api.rpm: {math.floor(s.found_rpm)} in the config to start there)"
+        )
 
 
 @contextmanager

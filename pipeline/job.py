@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pipeline import journal as j
 from pipeline.argil.client import DEFAULT_BASE_URL, ArgilClient, InsecureURLError, check_base_url
@@ -74,7 +74,7 @@ class JobSpec:
     base_url: str | None = None
     # Kept out of repr: a spec printed in a log or a traceback must not show the key.
     api_key: str | None = field(default=None, repr=False)
-    rpm: float | None = None
+    rpm: float | Literal["auto"] | None = None
     read_rpm: float | None = None
     concurrency: int | None = None
     rows: str | None = None
@@ -324,7 +324,8 @@ async def _run(
     api = job.config.api
     # The sandbox has no rate limit: unless --rpm says otherwise, a tryout should not wait
     # out the real API's pace.
-    rpm = spec.rpm or (SANDBOX_RPM if spec.sandbox else api.rpm)
+    configured = spec.rpm or (SANDBOX_RPM if spec.sandbox else api.rpm)
+    rpm: float | Literal["auto"] = "auto" if configured == "auto" else float(configured)
     read_rpm = spec.read_rpm or (SANDBOX_RPM if spec.sandbox else api.read_rpm)
     timing: dict[str, Any] = {}
     if spec.sleep is not None:

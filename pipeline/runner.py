@@ -128,6 +128,7 @@ class RunSummary:
     renders: int = 0
     requests: int = 0
     rate_limited: int = 0
+    found_rpm: float | None = None  # with --rpm auto: the limit found
     elapsed: float = 0.0
     stopped: str | None = None
     statuses: dict[str, int] = field(default_factory=dict)
@@ -654,6 +655,7 @@ class Runner:
         if self.client is not None:
             s.requests = self.client.stats.requests
             s.rate_limited = self.client.stats.rate_limited
+            s.found_rpm = self.client.gate.found_rpm
 
 
 class _Unresolved(Exception):

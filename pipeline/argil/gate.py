@@ -144,19 +144,31 @@ class RateGate:
     @property
     def found_rpm(self) -> float | None:
         """With ``auto``: the limit found (the estimate from 429s, else the announced limit,
-        else the highest rate that held, a lower bound); None otherwise."""
+        else the highest rate that held or the rate that went through: lower bounds); None
+        otherwise."""
         if not self.auto:
             return None
-        return self._estimate or self.announced_rpm or self._held
+        found = self._estimate or self.announced_rpm or self._held
+        if found is None and len(self._accepted) > 1:
+            # No 429 yet: what went through is a lower bound.
+            span = self._accepted[-1] - self._accepted[0]
+            found = (len(self._accepted) - 1) * 60.0 / span if span > 0 else None
+        return found
 
     @property
     def jitter(self) -> float:
         """Seconds over which requests spread on their way: the spread of the round trips
-        measured, corrected for the sample's size (uniform spread)."""
+        measured, from the 5th to the 95th percentile (an answer held up by something else,
+        a pause, a slow server, does not count), as wide as a uniform spread has it."""
         n = len(self._rtts)
         if n < 5:
             return 0.0
-        return (max(self._rtts) - min(self._rtts)) * (n + 1) / (n - 1)
+        ordered = sorted(self._rtts)
+        if n < 20:
+            # Too few for percentiles: the range, widened as a small sample's range falls short.
+            return (ordered[-1] - ordered[0]) * (n + 1) / (n - 1)
+        low, high = ordered[round(0.05 * (n - 1))], ordered[round(0.95 * (n - 1))]
+        return (high - low) / 0.9
 
     def window(self, limit_rpm: float) -> float:
         """Seconds of the server's window: announced, or else ``window_requests`` at the limit."""
@@ -274,7 +286,7 @@ class RateGate:
         self._rate = min(ceiling, max(rate * (1 + self.increase), (rate + ceiling) / 2))
         if self.auto and self._estimate is not None:
             # Probing upward: the limit lies at least that high, or the next 429 will say.
-            self._estimate = max(self._estimate, self._rate / self.headroom(self._estimate))
+            self._estimate = max(self._estimate, self._rate)
         self._update(now, decided=True)
 
     def on_rate_limited(
@@ -293,7 +305,7 @@ class RateGate:
                     break
         self._quiet_answers = 0
         self._quiet_since = now
-        if sent_at is not None and sent_at < self._last_change:
+        if sent_at is not None and sent_at < self._last_change and not self._ramping:
             return
         rate = self.current_rpm
         self._ramping = False
@@ -310,6 +322,9 @@ class RateGate:
                 # What got through, pauses included, is a floor a deeper cut need not pass.
                 new = max(new, estimate)
         self._rate = max(self.min_rpm, new)
+        # The next estimate measures from here: what went through before this 429 is not all
+        # in the server's window any more.
+        self._accepted.clear()
         # Climbing may come back to a step under the refused rate; after an overload, the
         # refused pace says little (a burst), the estimate more: a step above it, to probe.
         refused = rate * (1 - self.step)
@@ -320,7 +335,7 @@ class RateGate:
         self._update(now, decided=True)
 
     def _estimate_limit(self, now: float, retry_after: float) -> float | None:
-        """rpm: the answers accepted over the last stretch (up to a minute) spread over that
+        """rpm: the answers accepted since the last 429 (over a minute at most) spread over that
         stretch and the wait the server asks for: what the server let through."""
         if len(self._accepted) < 5:
             return None

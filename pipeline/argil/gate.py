@@ -18,8 +18,12 @@ Which rate:
   window of W seconds only at W/(W+L) of the limit. The gate measures L as the spread of its
   answers' round trips, and takes W from the announced policy, or else assumes a window of
   ``window_requests`` requests (60: a minute at Argil's 60 a minute).
-- **The budget left.** When an answer announces how many requests are left, and those already
-  sent since would use it up, nothing leaves until the quota frees up.
+- **Room in the window.** Besides the even spacing, a request waits until the requests sent
+  over the last window (less those refused) leave room for it: after a burst (``auto`` finding
+  the limit, a cap far too high) a sliding window frees room only as the burst leaves it. The
+  policy learnt from the first answer also applies to the few sent before it.
+- **The budget left.** When an answer announces how many requests are left but no policy, and
+  those already sent since would use it up, nothing leaves until the quota frees up.
 - **A 429** pauses every worker for its ``Retry-After`` (the limit is per key, not per
   connection). A lone 429 then costs a small ``step`` off the rate; 429s that follow within
   ``repeat_within`` seconds double the step each time. A 429 whose ``Retry-After`` is long
@@ -28,8 +32,9 @@ Which rate:
   stretch plus the wait, and the rate drops to it. 429s to requests sent before the last change
   belong to the same burst and count once.
 - **Climbing back**: after a quiet stretch (``increase_after`` answers and ``increase_every``
-  seconds without a 429) the rate climbs by ``increase`` (a fraction), never past the limit's
-  headroom and never past a step under the rate last refused, until that is forgotten
+  seconds without a 429) the rate climbs by ``increase`` (a fraction), or half-way back when
+  far below, never past the limit's headroom and never past a step under the rate last
+  refused (a step above the estimate with ``auto``, which probes so), until that is forgotten
   (``forget_after`` seconds without a 429), so that a limit that was raised is found again.
 """
 

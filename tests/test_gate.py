@@ -4,6 +4,7 @@ and how a 429 is taken, on a fake or a virtual clock (nothing sleeps)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import httpx
@@ -262,3 +263,19 @@ def test_the_gate_uses_the_limit_it_meets(
         assert paced.made == 300 and len(paced.api.created) == 300, "each row created once"
         assert paced.api.efficiency() >= efficiency, (case, seed, paced.api.efficiency())
         assert paced.share_429 < share_429, (case, seed, paced.api.refused)
+
+
+def test_a_concurrency_too_low_for_the_latency_is_named_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="pipeline.argil.gate")
+    paced = pace(rows=60, latency=1.0, jitter=0.0, concurrency=2)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "writes: 2 requests in flight hold the rate under 594 a minute (answers take up to "
+        "1.0 s); --concurrency 12 would not"
+    ]
+    assert paced.made == 60
+    caplog.clear()
+    pace(rows=60, latency=1.0, jitter=0.0, concurrency=12)
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]

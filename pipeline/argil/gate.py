@@ -60,6 +60,7 @@ Clock = Callable[[], float]
 MAX_RPM = 600_000.0  # what ``auto`` may reach before a 429 says otherwise
 MAX_STEP = 0.3  # the deepest cut of repeated 429s, as TCP's
 _RTT_SAMPLES = 200
+CAPPED_WARNING = 10  # requests held back by the concurrency before saying so
 
 
 class RateGate:
@@ -113,6 +114,7 @@ class RateGate:
         self._last_slot = -math.inf  # event-loop time the last request left
         self._paused_until = -math.inf
         self.sent = 0  # requests that left the gate
+        self._capped = 0  # requests held back by the concurrency cap, not the pace
         self._first_slot: float | None = None  # event-loop time the first request left
         # (event-loop time, sequence number) of the requests sent over the last window, less
         # those refused: what the server counts.
@@ -404,10 +406,37 @@ class RateGate:
             if self._first_slot is None:
                 self._first_slot = self._last_slot
 
+    def _note_capped(self, late: float) -> None:
+        """A request that waited for a free place in flight beyond its turn: the concurrency,
+        not the pace, set the rate. Said once, with the concurrency the round trips need."""
+        interval = 60.0 / self.current_rpm
+        if late <= interval:
+            return
+        self._capped += 1
+        if self._capped != CAPPED_WARNING or not self._rtts:
+            return
+        slowest = max(self._rtts)
+        needed = math.ceil(self.current_rpm / 60.0 * slowest * 1.2)
+        logger.warning(
+            "%s: %d requests in flight hold the rate under %.0f a minute (answers take up to "
+            "%.1f s); --concurrency %d would not",
+            self.name,
+            self.concurrency,
+            self.current_rpm,
+            slowest,
+            max(needed, self.concurrency + 1),
+        )
+
     async def __aenter__(self) -> int:
         """Wait for a slot; the request's sequence number among those sent."""
         await self._wait_pause()
-        await self._semaphore.acquire()
+        if self._semaphore.locked():
+            loop = asyncio.get_running_loop()
+            queued_at = loop.time()
+            await self._semaphore.acquire()
+            self._note_capped(loop.time() - max(queued_at, self._last_slot))
+        else:
+            await self._semaphore.acquire()
         try:
             while True:
                 await self._wait_pause()

@@ -115,6 +115,7 @@ class RateGate:
         self._paused_until = -math.inf
         self.sent = 0  # requests that left the gate
         self._capped = 0  # requests held back by the concurrency cap, not the pace
+        self._in_flight = 0  # sent, not yet answered
         self._first_slot: float | None = None  # event-loop time the first request left
         # (event-loop time, sequence number) of the requests sent over the last window, less
         # those refused: what the server counts.
@@ -315,6 +316,11 @@ class RateGate:
         if sent_at is not None and sent_at < self._last_change and not self._ramping:
             return
         rate = self.current_rpm
+        if self._ramping and retry_after is not None:
+            # The ramp's pace ran ahead of what was in flight: start from what went through.
+            through = self._estimate_limit(now, retry_after)
+            if through is not None:
+                rate = min(rate, 2 * through)
         self._ramping = False
         self._strikes = self._strikes + 1 if now - self._last_429 < self.repeat_within else 1
         self._last_429 = now
@@ -406,11 +412,15 @@ class RateGate:
             if self._first_slot is None:
                 self._first_slot = self._last_slot
 
-    def _note_capped(self, late: float) -> None:
-        """A request that waited for a free place in flight beyond its turn: the concurrency,
-        not the pace, set the rate. Said once, with the concurrency the round trips need."""
+    def _note_answered(self) -> None:
+        """Every place in flight was taken and the next turn long due: the concurrency, not the
+        pace, set the rate. Said once, with the concurrency the round trips need."""
+        full = self._in_flight == self.concurrency
+        self._in_flight -= 1
+        if not full or self._ramping or self._paused_until > self._clock():
+            return  # a ramp's pace is only nominal; a pause holds everything anyway
         interval = 60.0 / self.current_rpm
-        if late <= interval:
+        if asyncio.get_running_loop().time() - self._last_slot <= 2 * interval:
             return
         self._capped += 1
         if self._capped != CAPPED_WARNING or not self._rtts:
@@ -430,13 +440,7 @@ class RateGate:
     async def __aenter__(self) -> int:
         """Wait for a slot; the request's sequence number among those sent."""
         await self._wait_pause()
-        if self._semaphore.locked():
-            loop = asyncio.get_running_loop()
-            queued_at = loop.time()
-            await self._semaphore.acquire()
-            self._note_capped(loop.time() - max(queued_at, self._last_slot))
-        else:
-            await self._semaphore.acquire()
+        await self._semaphore.acquire()
         try:
             while True:
                 await self._wait_pause()
@@ -444,6 +448,7 @@ class RateGate:
                 # A 429 may have paused everyone while this worker waited for its turn.
                 if self._paused_until <= self._clock():
                     self.sent += 1
+                    self._in_flight += 1
                     self._sends.append((self._last_slot, self.sent))
                     return self.sent
         except BaseException:
@@ -456,4 +461,5 @@ class RateGate:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._note_answered()
         self._semaphore.release()

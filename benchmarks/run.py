@@ -1,7 +1,7 @@
 """Benchmarks: how close a run gets to the API's rate limit, and what preparing rows costs.
 
     pip install -e '.[bench]'           # pandas (the reference read) and openpyxl (XLSX sheets)
-    python benchmarks/run.py            # the full set, about 6 minutes on 2 cores
+    python benchmarks/run.py            # the full set, about 5 minutes on 2 cores
     python benchmarks/run.py --quick    # smaller sheets and runs, about a minute
 
 Prints a markdown table (figure, target, measured, pass) and the machine it ran on; exits 1 when

@@ -13,7 +13,7 @@ from support import VirtualTime, write_leads
 from pipeline.argil.emulator import EmulatorServer
 from pipeline.cli import _print_summary, main
 from pipeline.config import ConfigError, load_config
-from pipeline.job import JobSpec, run_job
+from pipeline.job import JobSpec, run_job, status_spec
 from pipeline.runner import RunOptions, RunSummary
 
 CONFIG = """\
@@ -121,3 +121,17 @@ def test_read_rpm_reaches_the_read_gate(tmp_path: Path, emulator: EmulatorServer
         assert seen["read_rpm"] == 300 and seen["rpm"] == "auto"
     finally:
         mp.undo()
+
+
+def test_status_takes_a_read_rpm(tmp_path: Path, emulator: EmulatorServer) -> None:
+    sheet = tmp_path / "leads.csv"
+    write_leads(sheet, 2)
+    output = tmp_path / "leads.argil.csv"
+    spec = JobSpec(
+        sheet=sheet, config=config(tmp_path), output=output, base_url=emulator.base_url, api_key="k"
+    )
+    assert run_job(spec).summary.created == 2
+    assert status_spec(output, wait=False, wait_timeout=1, read_rpm=123).read_rpm == 123
+    assert status_spec(output, wait=False, wait_timeout=1).read_rpm is None, "the config's"
+    result = CliRunner().invoke(main, ["status", str(output), "--read-rpm", "0"])
+    assert result.exit_code == 2 and "--read-rpm" in result.stderr

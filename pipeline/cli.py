@@ -116,8 +116,10 @@ class RpmType(click.ParamType):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float | str:
-        if isinstance(value, float) or str(value).strip().lower() == "auto":
-            return value if isinstance(value, float) else "auto"
+        if isinstance(value, float):
+            return value
+        if str(value).strip().lower() == "auto":
+            return "auto"
         try:
             number = float(value)
         except ValueError:

@@ -3,11 +3,13 @@ announce the limit, and latency spent before a request is counted."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
 import pytest
 
+from pipeline.argil.client import ArgilClient
 from pipeline.argil.emulator import (
     ApiFault,
     Emulator,
@@ -106,3 +108,25 @@ def test_latency_on_the_way_in_is_spent_before_the_request_is_counted() -> None:
     assert answer.status_code == 201
     assert counted - sent >= 0.25, "the server saw the request only after the way in"
     assert answered - counted < 0.2, "and answered at once (no latency on the way out)"
+
+
+def test_the_client_keeps_to_the_limit_the_emulator_announces() -> None:
+    """Over HTTP: --rpm four times too high, the announced 20 a second is what the client
+    keeps to, without a single 429."""
+    settings = EmulatorSettings(rpm=1200, read_rpm=6000, rate_window=1, ratelimit_headers=True)
+    body = {
+        "name": "n",
+        "moments": [{"transcript": "Hi.", "avatarId": "avatar-emma", "voiceId": "voice-emma"}],
+    }
+
+    async def go(base_url: str) -> float | None:
+        async with ArgilClient("k", base_url, rpm=4800, concurrency=4) as client:
+            for _ in range(25):
+                await client.create_video(body)
+            return client.gate.announced_rpm
+
+    with EmulatorServer(settings) as server:
+        announced = asyncio.run(go(server.base_url))
+        stats = server.emulator.stats
+    assert announced == 1200
+    assert stats.created == 25 and stats.rate_limited == 0

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, Literal, NoReturn
 
 import click
 from rich.console import Console
@@ -125,6 +126,34 @@ json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the summary as one JSON object."
 )
 verbose_option = click.option("-v", "--verbose", count=True, help="More log lines (-vv for debug).")
+
+
+class RpmType(click.ParamType):
+    """A number of requests a minute (at least 0.1), or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | str:
+        if isinstance(value, float):
+            return value
+        if str(value).strip().lower() == "auto":
+            return "auto"
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number nor auto", param, ctx)
+        if not (number >= 0.1 and math.isfinite(number)):
+            self.fail(f"{value!r} must be at least 0.1 (or auto)", param, ctx)
+        return number
+
+
+read_rpm_option = click.option(
+    "--read-rpm",
+    type=click.FloatRange(min=0.1),
+    help="Reads (status, listings) per minute allowed, apart from --rpm [config: 600].",
+)
 encoding_option = click.option(
     "--encoding", help="CSV text encoding (default: UTF-8, else cp1252 with a note)."
 )
@@ -147,7 +176,12 @@ encoding_option = click.option(
 @click.option("--sandbox", is_flag=True, help="Run against a local emulator: no key, no network.")
 @click.option("--dry-run", is_flag=True, help="Plan and report what would be sent; send nothing.")
 @click.option("--base-url", help="API base URL (default: $ARGIL_BASE_URL or the Argil API).")
-@click.option("--rpm", type=click.FloatRange(min=0.1), help="Requests per minute allowed.")
+@click.option(
+    "--rpm",
+    type=RpmType(),
+    help="Requests (creates, renders) per minute allowed, or auto: find the limit.",
+)
+@read_rpm_option
 @click.option("--concurrency", type=click.IntRange(min=1, max=64), help="Requests in flight.")
 @click.option(
     "--state",
@@ -185,7 +219,8 @@ def run(
     sandbox: bool,
     dry_run: bool,
     base_url: str | None,
-    rpm: float | None,
+    rpm: float | Literal["auto"] | None,
+    read_rpm: float | None,
     concurrency: int | None,
     state: Path | None,
     rows: str | None,
@@ -222,6 +257,7 @@ def run(
         sandbox=sandbox,
         base_url=base_url,
         rpm=rpm,
+        read_rpm=read_rpm,
         concurrency=concurrency,
         rows=rows,
         max_credits=max_credits,
@@ -381,6 +417,11 @@ def _print_summary(s: RunSummary, dry_run: bool) -> None:
     rate = f", {s.rate_limited} rate-limited" if s.rate_limited else ""
     requests = plural(s.requests, "request")
     note(f"{plural(s.rows, 'row')}: {', '.join(parts)} ({requests}{rate}, {s.elapsed:.1f} s)")
+    if s.found_rpm:
+        note(
+            f"Rate limit found: about {s.found_rpm:.0f} requests a minute "
+            f"(put api.rpm: {math.floor(s.found_rpm)} in the config to start there)"
+        )
 
 
 # --- status -------------------------------------------------------------------------------
@@ -402,6 +443,7 @@ def _print_summary(s: RunSummary, dry_run: bool) -> None:
     help="The sandbox run's state, not the real run's (found beside OUTPUT or its "
     "NAME.sandbox.argil twin).",
 )
+@read_rpm_option
 @no_progress_option
 @json_option
 @verbose_option
@@ -412,6 +454,7 @@ def status(
     base_url: str | None,
     state: Path | None,
     sandbox: bool,
+    read_rpm: float | None,
     no_progress: bool,
     as_json: bool,
     verbose: int,
@@ -428,6 +471,7 @@ def status(
             base_url=base_url,
             state=state,
             sandbox=sandbox,
+            read_rpm=read_rpm,
         )
         with progress_display(not no_progress, as_json, note) as on_progress:
             outcome = run_job(spec, on_progress=on_progress)
@@ -503,7 +547,8 @@ def validate(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address only.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
 @click.option("--api-key", help="Accept only this key (default: any non-empty key).")
-@click.option("--rpm", type=click.FloatRange(min=0.1), help="Sliding-window rate limit.")
+@click.option("--rpm", type=click.FloatRange(min=0.1), help="Rate limit (writes, with --read-rpm).")
+@click.option("--read-rpm", type=click.FloatRange(min=0.1), help="Count GETs apart, at this limit.")
 @click.option(
     "--rate-window",
     type=click.FloatRange(min=0.1),
@@ -512,13 +557,38 @@ def validate(
     help="Window of --rpm, in seconds.",
 )
 @click.option(
+    "--rate-window-kind",
+    type=click.Choice(["sliding", "fixed"]),
+    default="sliding",
+    show_default=True,
+    help="Any rolling window, or counts reset at each window of clock time.",
+)
+@click.option(
+    "--ratelimit-headers",
+    is_flag=True,
+    help="Announce the limit: RateLimit-Policy/RateLimit and X-RateLimit-*.",
+)
+@click.option(
     "--retry-after",
     type=click.Choice(["seconds", "date", "ms", "none"]),
     default="seconds",
     show_default=True,
     help="How a 429 says when to come back.",
 )
-@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option(
+    "--latency-in-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Latency before a request is counted (on the way in).",
+)
+@click.option("--latency-in-jitter-ms", type=click.FloatRange(min=0), default=0.0)
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Latency after a request is counted (the answer's way out).",
+)
 @click.option("--latency-jitter-ms", type=click.FloatRange(min=0), default=0.0)
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="5xx before create.")
 @click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Create, then hang up.")
@@ -541,8 +611,13 @@ def emulator(
     port: int,
     api_key: str | None,
     rpm: float | None,
+    read_rpm: float | None,
     rate_window: float,
+    rate_window_kind: str,
+    ratelimit_headers: bool,
     retry_after: str,
+    latency_in_ms: float,
+    latency_in_jitter_ms: float,
     latency_ms: float,
     latency_jitter_ms: float,
     fail_rate: float,
@@ -561,8 +636,13 @@ def emulator(
     settings = EmulatorSettings(
         api_key=api_key,
         rpm=rpm,
+        read_rpm=read_rpm,
         rate_window=rate_window,
+        rate_window_kind=rate_window_kind,
+        ratelimit_headers=ratelimit_headers,
         retry_after=retry_after,
+        latency_in_ms=latency_in_ms,
+        latency_in_jitter_ms=latency_in_jitter_ms,
         latency_ms=latency_ms,
         latency_jitter_ms=latency_jitter_ms,
         fail_rate=fail_rate,

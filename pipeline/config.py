@@ -327,6 +327,19 @@ Easing = Annotated[list[int | float | str] | str, PlainValidator(_easing)]
 PositiveNumber = Annotated[float, PlainValidator(_plain_number), Field(gt=0)]
 
 
+def _rpm(value: Any) -> float | str:
+    if value == "auto":
+        return "auto"
+    number = _plain_number(value)
+    if not number > 0:
+        raise _fail("rpm", f"must be greater than 0 (or auto), got {_describe(value)}")
+    return number
+
+
+# A number of requests a minute, or "auto": find the limit.
+Rpm = Annotated[float | str, PlainValidator(_rpm)]
+
+
 # --- the model ---------------------------------------------------------------------------
 
 
@@ -495,7 +508,10 @@ class LimitsConfig(_Section):
 
 
 class ApiConfig(_Section):
-    rpm: PositiveNumber = 60.0
+    rpm: Rpm = 60.0
+    # Reads (status polls, listings, the catalogue) have a gate of their own, so that they never
+    # slow the creates; Argil documents 600 reads a minute beside 60 writes for its newer API.
+    read_rpm: PositiveNumber = 600.0
     concurrency: Annotated[StrictInt, Field(ge=1)] = 4
     max_credits: Annotated[float, PlainValidator(_plain_number), Field(ge=0)] | None = None
 

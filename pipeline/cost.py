@@ -115,15 +115,15 @@ class Forecast:
 
     estimate: Estimate
     requests: int  # writes: one create per video, and one render each with --render
-    rpm: float  # the rate the time is reckoned at
+    rpm: float | None  # the rate the time is reckoned at; None: --rpm auto, not known yet
     real_rate: bool  # False: the rate of the real run, not the one this (sandbox) run uses
     max_credits: float | None = None
     budget_source: str = "--max-credits"
 
     @property
-    def send_seconds(self) -> float:
+    def send_seconds(self) -> float | None:
         """Requests leave evenly spaced, so N of them take N intervals."""
-        return self.requests * 60.0 / self.rpm
+        return None if self.rpm is None else self.requests * 60.0 / self.rpm
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -132,7 +132,7 @@ class Forecast:
             "credits": round(self.estimate.credits),
             "requests": self.requests,
             "rpm": self.rpm,
-            "send_seconds": round(self.send_seconds, 1),
+            "send_seconds": None if self.send_seconds is None else round(self.send_seconds, 1),
             "max_credits": self.max_credits,
         }
 
@@ -140,7 +140,7 @@ class Forecast:
 def forecast(
     bodies: Iterable[Mapping[str, Any]],
     *,
-    rpm: float,
+    rpm: float | None,
     render: bool,
     real_rate: bool = True,
     max_credits: float | None = None,
@@ -188,6 +188,8 @@ def describe(f: Forecast) -> str:
     if f.max_credits is not None:
         what += f", budget {f.max_credits:,.0f}"
     sending = "sending" if f.requests == e.videos else f"sending {f.requests} requests"
+    if f.rpm is None or f.send_seconds is None:
+        return f"{what}; how long {sending} takes depends on the rate --rpm auto finds."
     pace = f"{f.rpm:g} requests a minute"
     took = duration_text(f.send_seconds)
     if f.real_rate:

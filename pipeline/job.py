@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pipeline import journal as j
 from pipeline.argil.client import (
@@ -104,7 +104,8 @@ class JobSpec:
     base_url: str | None = None
     # Kept out of repr: a spec printed in a log or a traceback must not show the key.
     api_key: str | None = field(default=None, repr=False)
-    rpm: float | None = None
+    rpm: float | Literal["auto"] | None = None
+    read_rpm: float | None = None
     concurrency: int | None = None
     rows: str | None = None
     max_credits: float | None = None  # default: the config's api.max_credits
@@ -281,7 +282,13 @@ def preflight_report(
     from pipeline.preflight import refusals
 
     async def check(url: str, key: str) -> dict[int, list[FieldError]]:
-        client = ArgilClient(key, url, rpm=config.api.rpm, concurrency=config.api.concurrency)
+        client = ArgilClient(
+            key,
+            url,
+            rpm="auto" if config.api.rpm == "auto" else float(config.api.rpm),
+            read_rpm=config.api.read_rpm,
+            concurrency=config.api.concurrency,
+        )
         async with client:
             return await refusals(client, report.plans)
 
@@ -385,9 +392,10 @@ def _check_cost(
     # A sandbox try runs faster than the real API allows; the time it reports is the real
     # run's, at the rate configured for it.
     real_rate = not (spec.sandbox and spec.rpm is None)
+    configured = spec.rpm or job.config.api.rpm
     found = forecast(
         bodies,
-        rpm=spec.rpm or job.config.api.rpm,
+        rpm=None if configured == "auto" else float(configured),
         render=spec.options.render,
         real_rate=real_rate,
         max_credits=spec.options.max_credits,
@@ -447,6 +455,7 @@ def status_spec(
     base_url: str | None = None,
     state: Path | None = None,
     sandbox: bool = False,
+    read_rpm: float | None = None,
 ) -> JobSpec:
     """A run that creates nothing: it refreshes the statuses of the videos a run made and
     rewrites its output sheet, from the input and config that run recorded.
@@ -493,6 +502,7 @@ def status_spec(
         encoding=meta.get("encoding"),
         sandbox=sandbox,
         base_url=base_url or (None if sandbox else meta["target"]),
+        read_rpm=read_rpm,
         options=RunOptions(refresh_only=True, wait=wait, wait_timeout=wait_timeout),
     )
 
@@ -526,7 +536,9 @@ async def _run(
     api = job.config.api
     # The sandbox has no rate limit: unless --rpm says otherwise, a tryout should not wait
     # out the real API's pace.
-    rpm = spec.rpm or (SANDBOX_RPM if spec.sandbox else api.rpm)
+    configured = spec.rpm or (SANDBOX_RPM if spec.sandbox else api.rpm)
+    rpm: float | Literal["auto"] = "auto" if configured == "auto" else float(configured)
+    read_rpm = spec.read_rpm or (SANDBOX_RPM if spec.sandbox else api.read_rpm)
     timing: dict[str, Any] = {}
     if spec.sleep is not None:
         timing["sleep"] = spec.sleep
@@ -536,6 +548,7 @@ async def _run(
         api_key,
         base_url,
         rpm=rpm,
+        read_rpm=read_rpm,
         concurrency=spec.concurrency or api.concurrency,
         **{**timing, **spec.client_options},
     )

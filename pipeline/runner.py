@@ -143,6 +143,7 @@ class RunSummary:
     rate_limited: int = 0
     # Videos of this batch on the API that no row of the sheet claims (rows since removed).
     not_in_sheet: int = 0
+    found_rpm: float | None = None  # with --rpm auto: the limit found
     elapsed: float = 0.0
     stopped: str | None = None
     # --wait ended at --wait-timeout with videos still rendering.
@@ -748,6 +749,7 @@ class Runner:
         if self.client is not None:
             s.requests = self.client.stats.requests
             s.rate_limited = self.client.stats.rate_limited
+            s.found_rpm = self.client.gate.found_rpm
 
 
 def _record_status(record: j.Record) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from virtual_time import SlidingWindowApi, VirtualTimeLoop, run_virtual
+from virtual_time import VirtualTimeLoop, run_virtual
 
 from pipeline.argil.client import (
     DEFAULT_BASE_URL,
@@ -595,62 +595,6 @@ def test_a_429_makes_the_other_worker_wait(concurrency: int, rpm: float) -> None
     assert ft.waits("A") == []
 
 
-def test_aimd_decreases_on_429_and_recovers() -> None:
-    ft = FakeTime()
-    gate = RateGate(100, 4, clock=ft.clock, sleep=ft.sleep, increase_after=5, increase_every=10)
-    target = 97.0
-    assert gate.current_rpm == pytest.approx(target)
-    sent_before = ft.now
-    ft.now += 1
-    gate.on_rate_limited(sent_at=sent_before)
-    assert gate.current_rpm == pytest.approx(target * 0.7)
-    # Another 429 to a request sent before that decrease belongs to the same burst.
-    gate.on_rate_limited(sent_at=sent_before)
-    assert gate.current_rpm == pytest.approx(target * 0.7)
-    gate.on_rate_limited()
-    assert gate.current_rpm == pytest.approx(target * 0.49)
-    lowered = gate.current_rpm
-    # Successes without a quiet stretch of time do not raise it yet.
-    for _ in range(20):
-        gate.on_success()
-    assert gate.current_rpm == lowered
-    ft.now += 10
-    for _ in range(5):
-        gate.on_success()
-    assert gate.current_rpm == pytest.approx(lowered + gate.increase_step)
-    for _ in range(100):
-        ft.now += 10
-        for _ in range(5):
-            gate.on_success()
-    assert gate.current_rpm == pytest.approx(target)  # back, and never above the headroom
-
-
-def test_aimd_floor() -> None:
-    gate = RateGate(60, 1, clock=FakeTime().clock)
-    for _ in range(50):
-        gate.on_rate_limited()
-    assert gate.current_rpm == pytest.approx(1.0)
-
-
-def test_client_429_lowers_the_gate_rate_and_successes_raise_it() -> None:
-    ft = FakeTime()
-    script = Script(reply(429, {}, {"Retry-After": "1"}), reply(200))
-
-    async def go() -> tuple[float, float, float]:
-        async with make_client(script, ft, rpm=1000) as client:
-            before = client.gate.current_rpm
-            await client.get_video("v")
-            lowered = client.gate.current_rpm
-            ft.now += client.gate.increase_every
-            for _ in range(client.gate.increase_after):
-                await client.get_video("v")
-            return before, lowered, client.gate.current_rpm
-
-    before, lowered, raised = asyncio.run(go())
-    assert lowered == pytest.approx(before * 0.7)
-    assert lowered < raised < before
-
-
 def test_concurrency_cap_is_respected() -> None:
     in_flight = 0
     peak = 0
@@ -679,7 +623,7 @@ def test_requests_are_spaced_evenly_not_burst() -> None:
         return httpx.Response(200, json=VIDEO)
 
     async def go() -> None:
-        # 1200 rpm less 3% headroom: one request every ~51.5 ms.
+        # 1200 rpm less 1% headroom: one request every ~50.5 ms.
         async with make_client(handler, rpm=1200, concurrency=8) as client:
             await asyncio.gather(*(client.get_video(str(n)) for n in range(5)))
 
@@ -687,7 +631,7 @@ def test_requests_are_spaced_evenly_not_burst() -> None:
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert len(gaps) == 4
     # A burst would show gaps near 0; the margins only absorb scheduling noise.
-    assert arrivals[-1] - arrivals[0] >= 4 * 0.0515 * 0.9
+    assert arrivals[-1] - arrivals[0] >= 4 * 0.0505 * 0.9
     assert min(gaps) >= 0.025
 
 
@@ -711,74 +655,6 @@ def test_concurrent_calls_retry_independently() -> None:
     assert retries == 10 and requests == 20
 
 
-# --- pacing against a sliding window, on virtual time ----------------------------------------
-
-
-def pace(
-    *,
-    rows: int,
-    limit: int,
-    rpm_factor: float,
-    concurrency: int = 4,
-    latency: float = 0.1,
-    retry_after: str = "seconds",
-) -> tuple[SlidingWindowApi, int]:
-    """``rows`` creates through one client, by twice ``concurrency`` workers as a run does,
-    against ``limit`` requests per rolling second; the API and the number of videos made."""
-
-    async def main(loop: VirtualTimeLoop) -> tuple[SlidingWindowApi, int]:
-        api = SlidingWindowApi(
-            loop, limit=limit, latency=latency, jitter=latency / 2, retry_after=retry_after
-        )
-        client = ArgilClient(
-            KEY,
-            BASE,
-            rpm=limit * 60 * rpm_factor,
-            concurrency=concurrency,
-            transport=httpx.MockTransport(api),
-            clock=loop.time,
-        )
-        queue = list(range(rows))
-        made = 0
-
-        async def worker() -> None:
-            nonlocal made
-            while queue:
-                queue.pop()
-                await client.create_video({"name": "x"})
-                made += 1
-
-        async with client:
-            await asyncio.gather(*(worker() for _ in range(2 * concurrency)))
-        return api, made
-
-    return run_virtual(main)
-
-
-@pytest.mark.parametrize(("latency", "concurrency"), [(0.1, 4), (1.0, 30)])
-def test_at_the_limit_the_gate_uses_it_without_a_429(latency: float, concurrency: int) -> None:
-    api, made = pace(rows=300, limit=10, rpm_factor=1, latency=latency, concurrency=concurrency)
-    assert made == 300
-    assert api.refused == 0
-    assert api.efficiency() >= 0.96
-
-
-@pytest.mark.parametrize("retry_after", ["seconds", "ms"])
-def test_at_twice_the_limit_the_gate_keeps_most_of_it(retry_after: str) -> None:
-    # The user guessed --rpm twice too high; whole-second Retry-After is what most servers send.
-    api, made = pace(rows=300, limit=10, rpm_factor=2, retry_after=retry_after)
-    assert made == 300
-    assert api.efficiency() >= 0.88
-    assert api.refused <= 8
-
-
-@pytest.mark.parametrize("rpm_factor", [1.2, 1.5, 3.0, 5.0])
-def test_any_overestimate_of_the_limit_costs_little(rpm_factor: float) -> None:
-    api, made = pace(rows=300, limit=10, rpm_factor=rpm_factor)
-    assert made == 300
-    assert api.efficiency() >= 0.8
-
-
 def test_a_rate_change_lets_no_burst_out() -> None:
     # Workers wait for their turn while the rate drops: the next request still waits its full
     # interval after the previous one (swapping limiters once let two leave together).
@@ -800,8 +676,8 @@ def test_a_rate_change_lets_no_burst_out() -> None:
 
     run_virtual(main)
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert min(gaps[:9]) >= 60 / (600 * 0.97) * 0.999
-    assert min(gaps[9:]) >= 60 / (600 * 0.97 * 0.7) * 0.999
+    assert min(gaps[:9]) >= 60 / (600 * 0.99) * 0.999
+    assert min(gaps[9:]) >= 60 / (600 * 0.99 * 0.92) * 0.999  # a lone 429: a step of 8%
 
 
 def test_a_turn_goes_after_work_already_runnable() -> None:
@@ -824,51 +700,3 @@ def test_a_turn_goes_after_work_already_runnable() -> None:
 
     asyncio.run(go())
     assert events == ["busy 0", "busy 1", "busy 2", "sent"]
-
-
-def quiet_stretch(gate: RateGate, ft: FakeTime) -> None:
-    ft.now += gate.increase_every
-    for _ in range(gate.increase_after):
-        gate.on_success()
-
-
-def test_a_stray_429_at_a_rate_that_held_steps_down_a_little() -> None:
-    ft = FakeTime()
-    gate = RateGate(600, 4, clock=ft.clock, sleep=ft.sleep)
-    quiet_stretch(gate, ft)
-    gate.on_rate_limited()
-    assert gate.current_rpm == pytest.approx(582 * (1 - gate.settle))
-    # Trust in that rate is gone: a second 429 means the limit moved, and cuts deep.
-    gate.on_rate_limited()
-    assert gate.current_rpm == pytest.approx(582 * (1 - gate.settle) * 0.7)
-
-
-def test_a_refused_probe_falls_back_to_the_rate_that_held_and_probes_stop_short() -> None:
-    ft = FakeTime()
-    gate = RateGate(1200, 4, clock=ft.clock, sleep=ft.sleep)
-    gate.on_rate_limited()
-    gate.on_rate_limited()
-    held = 1164 * 0.49
-    assert gate.current_rpm == pytest.approx(held)
-    quiet_stretch(gate, ft)
-    probe = gate.current_rpm
-    assert probe == pytest.approx(held + gate.increase_step)
-    gate.on_rate_limited()
-    assert gate.current_rpm == pytest.approx(held)  # not held * 0.7
-    rates = []
-    for _ in range(10):
-        quiet_stretch(gate, ft)
-        rates.append(gate.current_rpm)
-    # Half-way to the refused rate each time, then it stays within `settle` of it.
-    assert rates[0] == pytest.approx((held + probe) / 2)
-    assert rates[-1] == rates[-2] < probe
-    assert probe - rates[-1] <= rates[-1] * gate.settle
-
-
-def test_the_ceiling_is_forgotten_after_a_long_quiet_time() -> None:
-    ft = FakeTime()
-    gate = RateGate(600, 4, clock=ft.clock, sleep=ft.sleep)
-    gate.on_rate_limited()
-    for _ in range(int(gate.forget_after / gate.increase_every) + 20):
-        quiet_stretch(gate, ft)
-    assert gate.current_rpm == pytest.approx(gate.target_rpm)

@@ -190,17 +190,14 @@ from pipeline.job import JobSpec, run_job
 sheet, config, url = sys.argv[1:]
 spec = JobSpec(sheet=Path(sheet), config=Path(config), base_url=url, api_key="k", rpm=600_000)
 created = run_job(spec).summary.created
-heavy = ["pandas", "numpy", "openpyxl", "httpcore", "anyio", "h11"]
+heavy = ["pandas", "numpy", "openpyxl"]
 print(json.dumps({"created": created, "loaded": [m for m in heavy if m in sys.modules]}))
 """
 
 
-def test_a_run_loads_no_dataframe_library_and_no_second_http_stack(
-    tmp_path: Path, emulator: EmulatorServer
-) -> None:
+def test_a_run_loads_no_dataframe_library(tmp_path: Path, emulator: EmulatorServer) -> None:
     """A run's fixed cost, guarded by what it imports: pandas alone cost 0.3 s of CPU on every
-    run whatever the sheet, and httpx's default transport (httpcore over anyio, h11 parsing)
-    cost more per request than ``LeanTransport``, which must be the one in use."""
+    run whatever the sheet."""
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG, encoding="utf-8")
     sheet = write_sheet(tmp_path / "leads.csv", 30)

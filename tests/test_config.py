@@ -178,7 +178,7 @@ api: {rpm: 0, concurrency: 0}
     assert problems(tmp_path, text) == [
         f"{loc(tmp_path)}:3: video.aspect_ratio: must be one of '16:9', '9:16', got '4:3'",
         f"{loc(tmp_path)}:7: moments[0].zoom.keyframes[0].scale: 'lots' is not a number",
-        f"{loc(tmp_path)}:8: api.rpm: must be greater than 0, got 0",
+        f"{loc(tmp_path)}:8: api.rpm: must be greater than 0 (or auto), got the number 0",
         f"{loc(tmp_path)}:8: api.concurrency: must be at least 1, got 0",
     ]
 

@@ -65,14 +65,14 @@ def test_dry_run_lists_each_row_and_why(tmp_path: Path) -> None:
         video_a = next(iter(server.emulator.videos))
         lines = out.splitlines()
         # The row key (what the journal and extras.argilBatchKey know the row by).
-        assert lines[2].startswith('row 4: would send "Video c" (3 moments), key k-')
+        assert lines[2].startswith('row 4: would send "Video c" (2 moments), key k-')
         key = lines[2].rsplit(" ", 1)[1]
         assert lines == [
             f"row 2: not sent: already has video {video_a} (IDLE)",
             "row 3: not sent: changed: the row changed since its video was made "
             "(moments[0].transcript); the video was left alone (run with --resend-changed to "
             "make a new one)",
-            f'row 4: would send "Video c" (3 moments), key {key}',
+            f'row 4: would send "Video c" (2 moments), key {key}',
             "row 5: not sent: skipped: script is blank",
             "row 6: not sent: invalid: moments[0].avatarId: is blank",
         ]

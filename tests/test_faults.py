@@ -151,7 +151,7 @@ FAULTS: dict[str, tuple[int, dict[str, Any]]] = {
             "drop_rate": 0.1,
             "spike_rate": 0.03,
             "spike_ms": 600,
-            "rpm": 6_000,  # a shorter storm: the rate the client settles at stays high
+            "rpm": 2_400,  # a shorter storm: the rate the client settles at stays high
             "rate_window": 1.0,
             "retry_after": "seconds",
         },

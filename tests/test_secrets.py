@@ -102,7 +102,7 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> VirtualTime:
 def logs(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
     """Every log record of the test, formatted with its traceback, at DEBUG and below."""
     caplog.set_level(1)
-    for name in ("httpx", "uvicorn", "pipeline"):
+    for name in ("httpx", "httpcore", "uvicorn", "pipeline"):
         caplog.set_level(1, logger=name)
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     return lambda: "\n".join(formatter.format(record) for record in caplog.records)
@@ -295,7 +295,7 @@ def test_library_run_with_every_logger_at_debug_leaks_no_key(
         outcome = run_job(spec)
         assert outcome.summary.created + outcome.summary.adopted > 0
     text = logs()
-    assert "pipeline.argil.transport DEBUG connected" in text, "the HTTP stack's DEBUG logs"
+    assert "httpcore.connection DEBUG connect_tcp" in text, "the HTTP stack's DEBUG logs"
     assert_no_secret(text, repr(outcome), folder=work["folder"])
 
 

@@ -1,4 +1,4 @@
-"""An asyncio event loop on virtual time, and a sliding-window API to pace against.
+"""An asyncio event loop on virtual time (``tests/adverse_api.py`` puts an API on it).
 
 Whenever the loop would wait (for a timer, a sleep, a 429 pause), its clock jumps ahead instead:
 a minute of pacing runs in milliseconds and gives the same answer on every run. Real sockets
@@ -9,14 +9,9 @@ servers go through ``httpx.MockTransport``.
 from __future__ import annotations
 
 import asyncio
-import collections
-import math
-import random
 import selectors
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-
-import httpx
 
 T = TypeVar("T")
 
@@ -71,59 +66,3 @@ def run_virtual(main: Callable[[VirtualTimeLoop], Awaitable[T]]) -> T:
         return loop.run_until_complete(main(loop))
     finally:
         loop.close()
-
-
-class SlidingWindowApi:
-    """``POST /videos`` behind a per-key limit of ``limit`` requests in any ``window`` seconds,
-    answering 429 with ``Retry-After`` in whole seconds (or ``retry-after-ms``) like the emulator,
-    after ``latency`` ± ``jitter`` seconds. Records when each request arrived and each video was
-    made."""
-
-    def __init__(
-        self,
-        loop: VirtualTimeLoop,
-        *,
-        limit: int,
-        window: float = 1.0,
-        latency: float = 0.1,
-        jitter: float = 0.05,
-        retry_after: str = "seconds",
-        seed: int = 1,
-    ) -> None:
-        self.loop = loop
-        self.limit = limit
-        self.window = window
-        self.latency = latency
-        self.jitter = jitter
-        self.retry_after = retry_after
-        self._rng = random.Random(seed)
-        self._log: collections.deque[float] = collections.deque()
-        self.arrivals: list[float] = []
-        self.created: list[float] = []
-        self.refused = 0
-
-    async def __call__(self, request: httpx.Request) -> httpx.Response:
-        now = self.loop.time()
-        self.arrivals.append(now)
-        while self._log and self._log[0] <= now - self.window:
-            self._log.popleft()
-        if len(self._log) >= self.limit:
-            self.refused += 1
-            wait = self._log[0] + self.window - now
-            if self.retry_after == "seconds":
-                headers = {"Retry-After": str(max(1, math.ceil(wait)))}
-            else:
-                headers = {"retry-after-ms": str(max(1, math.ceil(wait * 1000)))}
-            response = httpx.Response(429, json={"message": "Too many requests"}, headers=headers)
-        else:
-            self._log.append(now)
-            self.created.append(now)
-            video = {"id": f"v{len(self.created)}", "name": "n", "status": "IDLE"}
-            response = httpx.Response(201, json=video)
-        await asyncio.sleep(max(0.0, self.latency + self._rng.uniform(-self.jitter, self.jitter)))
-        return response
-
-    def efficiency(self) -> float:
-        """The ideal time for the videos made over the time they took: (N-1)/R over the span."""
-        span = self.created[-1] - self.created[0]
-        return (len(self.created) - 1) / (self.limit / self.window) / span

@@ -26,22 +26,16 @@ reached the server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
-import ipaddress
 import json
 import logging
-import math
 import re
 import time
-import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import metadata
 from types import TracebackType
-from typing import Any, NoReturn, TypeVar
-from urllib.parse import quote, urlsplit
+from typing import Any, Literal, NoReturn, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
@@ -53,8 +47,10 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from pipeline.argil.base_url import InsecureURLError, check_base_url
+from pipeline.argil.gate import Clock, RateGate, Sleep
+from pipeline.argil.limit_headers import parse_announced, parse_retry_after
 from pipeline.argil.models import Avatar, SubtitleStyle, SubtitleStylePage, Video, VideoPage, Voice
-from pipeline.argil.transport import LeanTransport
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -75,16 +71,18 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api.argil.ai/v1"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=30.0, pool=None)
+# Servers close idle keep-alive connections after a few seconds (uvicorn and Node after 5);
+# reusing one they are closing turns a create into an in-doubt lookup, so an idle connection is
+# dropped a second before the shortest common limit.
+KEEPALIVE_EXPIRY = 4.0
 MAX_QUOTED_CHARS = 300
 # A server that keeps announcing more pages must not keep a run paging forever.
 MAX_PAGES = 10_000
 
 logger = logging.getLogger("pipeline.argil.client")
 
-Sleep = Callable[[float], Awaitable[None]]
 _E = TypeVar("_E", bound="ArgilError")
 _M = TypeVar("_M", Video, VideoPage, Avatar, Voice, SubtitleStylePage)
-Clock = Callable[[], float]
 
 # A refusal for lack of money or plan is not the row's fault: every other row would get it too.
 _ACCOUNT_REFUSAL = re.compile(
@@ -169,242 +167,6 @@ class InDoubt(ArgilError):
     """A create or render was sent but its answer was lost: it may or may not have happened."""
 
 
-class InsecureURLError(ValueError):
-    """The base URL is refused before any connection is made."""
-
-
-# --- base URL -----------------------------------------------------------------------------
-
-
-def _is_loopback(host: str) -> bool:
-    if host.rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_base_url(url: str) -> str:
-    """The base URL without its trailing slash, or InsecureURLError.
-
-    https is accepted for any host; plain http only for loopback (127.0.0.0/8, ::1, localhost),
-    because the key travels in a header that anyone on the path could read.
-    """
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError as exc:
-        raise InsecureURLError(f"not a valid base URL: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not host:
-        raise InsecureURLError("the base URL must look like https://host/path")
-    if parts.username is not None or parts.password is not None:
-        # Never echo the URL here: its user-info part is a credential.
-        raise InsecureURLError("the base URL must not contain a user name or password")
-    if parts.query or parts.fragment:
-        raise InsecureURLError("the base URL must not have a query or a fragment")
-    netloc = parts.netloc.lower()
-    normalised = f"{scheme}://{netloc}{parts.path.rstrip('/')}"
-    if scheme == "http" and not _is_loopback(host):
-        raise InsecureURLError(
-            f"refusing plain http to {host}: use https (http is allowed only for loopback "
-            f"addresses such as 127.0.0.1 or localhost): {normalised}"
-        )
-    return normalised
-
-
-# --- rate gate ----------------------------------------------------------------------------
-
-
-class RateGate:
-    """One gate shared by every worker: a global 429 pause, a concurrency cap and a pace.
-
-    Requests leave one at a time, evenly spaced at ``current_rpm``: a burst would meet a
-    server's sliding window as 429s. The spacing is a few lines here rather than aiolimiter,
-    which cannot change a limiter's rate in place: swapping in a new limiter let the workers
-    waiting on the old one and the first on the new one leave together, and at twice a sliding
-    window's limit those small bursts alone turned most quiet stretches into new 429s.
-
-    The rate adapts like TCP (AIMD), with a memory of where the limit lies:
-
-    - each 429 multiplies the rate by ``decrease`` (down to ``min_rpm``), once per burst of
-      refusals, and remembers the refused rate as a ceiling. A 429 at a rate above one that
-      already held through a quiet stretch falls back to that rate instead of below it: the
-      limit lies between the two. A 429 at a rate that held steps down by ``settle`` only.
-    - a quiet stretch (at least ``increase_after`` successes and ``increase_every`` seconds
-      since the last change or 429) marks the current rate as holding and adds
-      ``increase_step``, never past half-way to the ceiling and never past ``rpm * headroom``;
-      within ``settle`` (a fraction) of the ceiling it stays put, since a probe that fails
-      costs a whole ``Retry-After`` for every worker. The ceiling is forgotten after
-      ``forget_after`` seconds without a 429, so a limit that was raised is found again.
-
-    The headroom stays under the configured rate because jitter on the way bunches evenly
-    spaced requests at the server.
-    """
-
-    def __init__(
-        self,
-        rpm: float,
-        concurrency: int,
-        *,
-        headroom: float = 0.97,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-        min_rpm: float = 1.0,
-        decrease: float = 0.7,
-        increase_step: float | None = None,
-        increase_after: int = 5,
-        increase_every: float = 5.0,
-        settle: float = 0.05,
-        forget_after: float = 300.0,
-    ) -> None:
-        if not (rpm > 0 and math.isfinite(rpm)):
-            raise ValueError("rpm must be a positive number")
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if not 0 < headroom <= 1:
-            raise ValueError("headroom must be in (0, 1]")
-        if not 0 < decrease < 1:
-            raise ValueError("decrease must be in (0, 1)")
-        self.rpm = float(rpm)
-        self.concurrency = concurrency
-        self.target_rpm = self.rpm * headroom
-        self.min_rpm = min(min_rpm, self.target_rpm)
-        self.decrease = decrease
-        self.increase_step = (
-            increase_step if increase_step is not None else max(1.0, self.target_rpm / 20)
-        )
-        self.increase_after = increase_after
-        self.increase_every = increase_every
-        self.settle = settle
-        self.forget_after = forget_after
-        self._clock = clock
-        self._sleep = sleep
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._slot = asyncio.Lock()
-        self._last_slot = -math.inf  # event-loop time the last request left
-        self._paused_until = -math.inf
-        self._last_change = self._quiet_since = clock()
-        self._successes = 0
-        self._ceiling: float | None = None  # the last rate answered with a 429
-        self._ceiling_at = -math.inf
-        self._holding: float | None = None  # the highest rate that held through a quiet stretch
-        self.current_rpm = self.target_rpm
-
-    @property
-    def paused_for(self) -> float:
-        """Seconds left in the current global pause (0 when not paused)."""
-        return max(0.0, self._paused_until - self._clock())
-
-    def pause(self, seconds: float) -> None:
-        """Every worker waits until now + seconds; an earlier pause end is extended, never cut."""
-        if not seconds > 0:
-            return
-        until = self._clock() + seconds
-        if until > self._paused_until:
-            self._paused_until = until
-            logger.debug("rate gate paused for %.2f s", seconds)
-
-    def on_rate_limited(self, sent_at: float | None = None) -> None:
-        """Multiplicative decrease. ``sent_at`` (clock time the refused request left the gate)
-        lets a burst of 429s to requests sent before the last decrease count once, as TCP
-        decreases once per window."""
-        now = self._clock()
-        self._successes = 0
-        self._quiet_since = now
-        if sent_at is not None and sent_at < self._last_change:
-            return
-        rate = self.current_rpm
-        self._ceiling, self._ceiling_at = rate, now
-        if self._holding is None:
-            new_rpm = rate * self.decrease
-        elif self._holding < rate:
-            # A probe above a rate that held was refused: the limit lies in between.
-            new_rpm = max(rate * self.decrease, self._holding)
-        else:
-            # Refused at a rate that held: a stray 429 (jitter bunched a few requests at the
-            # server) or a limit that moved. Step down a little, trusting that rate no more; if
-            # the limit did move, the next 429 comes soon and cuts deeper.
-            new_rpm = rate * (1 - self.settle)
-            self._holding = None
-        self._set_rate(max(self.min_rpm, new_rpm), now)
-
-    def on_success(self) -> None:
-        """After a quiet stretch: the rate holds; probe a step higher, unless close to the
-        ceiling."""
-        self._successes += 1
-        now = self._clock()
-        if self._successes < self.increase_after or now - self._quiet_since < self.increase_every:
-            return
-        self._successes = 0
-        self._quiet_since = now
-        rate = self.current_rpm
-        self._holding = max(self._holding or 0.0, rate)
-        if self._ceiling is not None and now - self._ceiling_at >= self.forget_after:
-            self._ceiling = None
-        new_rpm = min(self.target_rpm, rate + self.increase_step)
-        if self._ceiling is not None:
-            if self._ceiling - rate <= rate * self.settle:
-                return
-            new_rpm = min(new_rpm, (rate + self._ceiling) / 2)
-        if new_rpm > rate:
-            self._set_rate(new_rpm, now)
-
-    def _set_rate(self, rpm: float, now: float) -> None:
-        if rpm != self.current_rpm:
-            how = "lowered" if rpm < self.current_rpm else "raised"
-            logger.info("rate %s from %.1f to %.1f rpm", how, self.current_rpm, rpm)
-        self.current_rpm = rpm
-        self._last_change = now
-
-    async def _wait_pause(self) -> None:
-        # A loop, because another worker may extend the pause while this one sleeps.
-        while (remaining := self._paused_until - self._clock()) > 0:
-            await self._sleep(remaining)
-
-    async def _next_slot(self) -> None:
-        """Wait for this request's turn: one interval after the previous one left.
-
-        Timed on the event loop's own clock, as a limiter library would; the injected clock and
-        sleep serve the 429 pause. One worker at a time waits here, the others on the lock, so
-        a rate change applies to the very next request.
-        """
-        loop = asyncio.get_running_loop()
-        async with self._slot:
-            while (wait := self._last_slot + 60.0 / self.current_rpm - loop.time()) > 0:
-                await asyncio.sleep(wait)
-            # Tasks already runnable go first (at the start of a run, every worker journals its
-            # row before it reaches the gate): run between this turn and the request's bytes,
-            # they would hold it back ~50 ms, and the next request, on time, would meet it
-            # inside the server's window.
-            await asyncio.sleep(0)
-            self._last_slot = loop.time()
-
-    async def __aenter__(self) -> None:
-        await self._wait_pause()
-        await self._semaphore.acquire()
-        try:
-            while True:
-                await self._wait_pause()
-                await self._next_slot()
-                # A 429 may have paused everyone while this worker waited for its turn.
-                if self._paused_until <= self._clock():
-                    return
-        except BaseException:
-            self._semaphore.release()
-            raise
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._semaphore.release()
-
-
 # --- client -------------------------------------------------------------------------------
 
 
@@ -425,54 +187,6 @@ _UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2
 def _truncate(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
     text = " ".join(_UNSAFE_CHARS.sub("\ufffd", text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _parse_retry_after(response: httpx.Response) -> float | None:
-    """Seconds the server asks to wait: ``retry-after-ms``, or ``Retry-After`` as delta seconds
-    or as an HTTP date. A date is measured against the answer's own ``Date`` header when there
-    is one, so a skewed local clock does not distort it."""
-    headers = response.headers
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            value = float(raw_ms) / 1000.0
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value):
-            return max(0.0, value)
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, value) if math.isfinite(value) else None
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now = datetime.now(UTC)
-    server_date = headers.get("date")
-    if server_date:
-        with contextlib.suppress(TypeError, ValueError):
-            now = email.utils.parsedate_to_datetime(server_date)
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
-def _env_proxy(base_url: str) -> bool:
-    """Whether httpx would send to ``base_url`` through a proxy named in the environment
-    (trusted over https only; ``NO_PROXY`` is left to httpx, which then sends directly)."""
-    if not base_url.startswith("https://"):
-        return False
-    proxies = urllib.request.getproxies()
-    return any(proxies.get(scheme) for scheme in ("https", "all"))
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -499,7 +213,8 @@ class ArgilClient:
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
         *,
-        rpm: float = 60,
+        rpm: float | Literal["auto"] = 60,
+        read_rpm: float | None = None,
         concurrency: int = 4,
         timeout: httpx.Timeout | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -523,17 +238,18 @@ class ArgilClient:
         self._sleep = sleep
         self._clock = clock
         self._backoff = wait_random_exponential(multiplier=1, max=max_backoff)
-        self.gate = RateGate(rpm, concurrency, clock=clock, sleep=sleep)
+        # Creates and renders go through `gate`, reads through `read_gate`: each paces and adapts
+        # to its own 429s, so that polling statuses never slows the creates. Without a read
+        # rate, reads share the pace of the writes.
+        self.gate = RateGate(
+            None if rpm == "auto" else float(rpm), concurrency, clock=clock, sleep=sleep
+        )
+        self.read_gate = (
+            RateGate(read_rpm, concurrency, name="reads", clock=clock, sleep=sleep)
+            if read_rpm is not None
+            else self.gate
+        )
         self.stats = ClientStats()
-        self._urls: dict[str, httpx.URL] = {}
-        self._transport = transport if transport is not None else LeanTransport()
-        # httpx's client around the transport costs over a quarter of a paced request's CPU
-        # (cookies, redirects, auth hooks; none of which this client uses), so requests go
-        # straight to the transport. A proxy named in the environment is the exception:
-        # httpx's client and its own transports reach the API through it (httpx reads the
-        # environment only when it chooses the transport itself).
-        proxied = transport is None and _env_proxy(self.base_url)
-        self._direct = not proxied
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
             headers={
@@ -542,7 +258,10 @@ class ArgilClient:
                 "Accept": "application/json",
             },
             timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
-            transport=None if proxied else self._transport,
+            # None: httpx's own transport, which also reaches the API through a proxy named in
+            # the environment.
+            transport=transport,
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
             # A redirect would carry the key to wherever it points.
             follow_redirects=False,
             # Plain http is allowed for loopback only; an HTTP_PROXY from the environment would
@@ -684,17 +403,6 @@ class ArgilClient:
             self.stats.in_doubt += 1
             raise InDoubt(message, method=method, path=path) from None
 
-    def _url(self, path: str) -> httpx.URL | str:
-        # httpx merges a relative path into the base URL by parsing both on every request; the
-        # few fixed paths are merged once, by httpx itself. A path with a video id is left to
-        # httpx each time: there is one per row.
-        if "/" in path:
-            return path
-        url = self._urls.get(path)
-        if url is None:
-            url = self._urls[path] = self._http.build_request("GET", path).url
-        return url
-
     def _safe(self, text: str) -> str:
         """Quoted server text, truncated, with the key blanked should the server echo it (before
         truncating: a cut could leave a prefix of the key that no longer matches it)."""
@@ -766,12 +474,13 @@ class ArgilClient:
         idempotent: bool,
         retry_state: RetryCallState,
     ) -> Any:
-        request = self._http.build_request(method, self._url(path), params=params, json=json_body)
-        async with self.gate:
+        request = self._http.build_request(method, path, params=params, json=json_body)
+        gate = self.read_gate if method == "GET" else self.gate
+        async with gate as seq:
             sent_at = self._clock()
             self.stats.requests += 1
             try:
-                response = await self._send(request)
+                response = await self._http.send(request)
             except _NOT_SENT as exc:
                 logger.debug("%s /%s: could not connect (%s)", method, path, type(exc).__name__)
                 raise TransportError(
@@ -798,9 +507,10 @@ class ArgilClient:
             response.status_code,
             (self._clock() - sent_at) * 1000,
         )
+        gate.on_answer(sent_at=sent_at, seq=seq, announced=parse_announced(response.headers))
         if response.status_code != 429:
             # Any answer but a 429 (a 404 too) shows the server accepted the pace.
-            self.gate.on_success()
+            gate.on_success(sent_at=sent_at)
         if response.is_success:
             try:
                 return response.json()
@@ -814,15 +524,7 @@ class ArgilClient:
                 raise InDoubt(
                     message, status=response.status_code, method=method, path=path
                 ) from None
-        self._raise_for(response, method, path, idempotent, sent_at, retry_state)
-
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        if not self._direct:
-            return await self._http.send(request)
-        response = await self._transport.handle_async_request(request)
-        response.request = request
-        await response.aread()
-        return response
+        self._raise_for(response, method, path, idempotent, sent_at, retry_state, gate, seq)
 
     def _raise_for(
         self,
@@ -832,6 +534,8 @@ class ArgilClient:
         idempotent: bool,
         sent_at: float,
         retry_state: RetryCallState,
+        gate: RateGate,
+        seq: int,
     ) -> NoReturn:
         status = response.status_code
         code, message = self._error_body(response)
@@ -842,14 +546,18 @@ class ArgilClient:
         if status == 429:
             self.stats.rate_limited += 1
             limited = error(RateLimited)
-            limited.retry_after = _parse_retry_after(response)
+            limited.retry_after = parse_retry_after(response)
+            if limited.retry_after is None:
+                announced = parse_announced(response.headers)
+                if announced.remaining == 0 and announced.reset is not None:
+                    limited.retry_after = announced.reset
             if limited.retry_after is not None:
                 limited.wait = min(limited.retry_after, self.max_retry_after)
             else:
                 limited.wait = min(float(self._backoff(retry_state)), self.max_backoff)
             # Everyone waits, not only this worker: the limit is per key, not per connection.
-            self.gate.pause(limited.wait)
-            self.gate.on_rate_limited(sent_at=sent_at)
+            gate.pause(limited.wait)
+            gate.on_rate_limited(sent_at=sent_at, retry_after=limited.retry_after, seq=seq)
             logger.info(
                 "%s /%s -> HTTP 429, pausing all workers %.2f s", method, path, limited.wait
             )

@@ -9,8 +9,10 @@ prose (exactly one of transcript and audioUrl, the transcript limit in UTF-16 co
 5 extras of at most 256 characters, the voiceModel names listed in its description) are checked
 by hand.
 
-Knobs (:class:`EmulatorSettings`) make it misbehave the way a real API does: a per-key sliding
-window rate limit answering 429 with a chosen ``Retry-After`` form, latency, jitter and spikes,
+Knobs (:class:`EmulatorSettings`) make it misbehave the way a real API does: a per-key rate limit
+in sliding or fixed windows (reads apart from writes if asked), announced in headers or not,
+answering 429 with a chosen ``Retry-After`` form (see ``ratelimit.py``); latency and jitter on
+the way in (before the request is counted) and on the way out, spikes,
 injected 5xx before anything is created, dropped connections after the video *is* created (the
 "in doubt" case), failed or moderated renders, running out of credits. Render progress is computed
 lazily from an injectable clock when a video is read, so tests never sleep. ``GET
@@ -34,7 +36,6 @@ import contextlib
 import contextvars
 import copy
 import dataclasses
-import email.utils
 import hmac
 import html
 import importlib.resources
@@ -69,6 +70,16 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from pipeline.argil.ratelimit import (
+    RETRY_AFTER_FORMS,
+    WINDOW_KINDS,
+    Budget,
+    Limiter,
+    WindowKind,
+    announce_headers,
+    retry_after_headers,
+)
+
 __all__ = [
     "AVATARS",
     "SUBTITLE_STYLES",
@@ -96,7 +107,6 @@ BATCH_KEY_EXTRA: Final = "argilBatchKey"
 CHARS_PER_SECOND: Final = 15.0
 AUDIO_MOMENT_SECONDS: Final = 10.0
 
-RETRY_AFTER_FORMS: Final = ("seconds", "date", "ms", "none")
 STATUS_IDLE: Final = "IDLE"
 STATUS_AUDIO: Final = "GENERATING_AUDIO"
 STATUS_VIDEO: Final = "GENERATING_VIDEO"
@@ -205,10 +215,15 @@ class EmulatorSettings:
     """How the emulator behaves; every knob off by default gives a well-behaved API."""
 
     api_key: str | None = None  # None: any non-empty x-api-key; else only this one
-    rpm: float | None = None  # per-key sliding-window limit over all endpoints; None: unlimited
+    rpm: float | None = None  # per-key limit (all endpoints, or writes with read_rpm); None: none
+    read_rpm: float | None = None  # GETs counted apart in a window of their own; None: with rpm
     rate_window: float = 60.0  # seconds; a window allows rpm * rate_window / 60 requests
+    rate_window_kind: str = "sliding"  # or "fixed" (counts reset at each window of clock time)
     retry_after: str = "seconds"  # 429 hint: "seconds", "date", "ms" (retry-after-ms), "none"
-    latency_ms: float = 0.0  # added to every API answer
+    ratelimit_headers: bool = False  # announce the policy and what is left (IETF and X-)
+    latency_in_ms: float = 0.0  # spent before the request is counted (the way in)
+    latency_in_jitter_ms: float = 0.0  # uniform +- on top of latency_in_ms
+    latency_ms: float = 0.0  # added to every API answer (the way out)
     latency_jitter_ms: float = 0.0  # uniform +- on top of latency_ms
     spike_rate: float = 0.0  # probability an answer is held spike_ms more (past read timeouts)
     spike_ms: float = 0.0
@@ -247,11 +262,25 @@ class EmulatorSettings:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise EmulatorSettingsError(f"{name} must be between 0 and 1, not {value}")
-        for name in ("latency_ms", "latency_jitter_ms", "spike_ms", "render_seconds"):
+        if self.rate_window_kind not in WINDOW_KINDS:
+            raise EmulatorSettingsError(
+                f"rate_window_kind must be one of {', '.join(WINDOW_KINDS)}, "
+                f"not {self.rate_window_kind!r}"
+            )
+        for name in (
+            "latency_ms",
+            "latency_jitter_ms",
+            "latency_in_ms",
+            "latency_in_jitter_ms",
+            "spike_ms",
+            "render_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise EmulatorSettingsError(f"{name} must not be negative")
-        if self.rpm is not None and self.rpm <= 0:
-            raise EmulatorSettingsError(f"rpm must be positive, not {self.rpm}")
+        for name in ("rpm", "read_rpm"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise EmulatorSettingsError(f"{name} must be positive, not {value}")
         if self.rate_window <= 0:
             raise EmulatorSettingsError(f"rate_window must be positive, not {self.rate_window}")
         if self.credits is not None and self.credits < 0:
@@ -261,13 +290,17 @@ class EmulatorSettings:
         if self.state_file is not None:
             self.state_file = Path(self.state_file)
 
-    @property
-    def requests_per_window(self) -> int | None:
-        """Requests one key may make in any rolling ``rate_window`` seconds (at least 1)."""
-        if self.rpm is None:
-            return None
-        # The epsilon keeps e.g. 600 * 1 / 60 from flooring to 9 through float error.
-        return max(1, math.floor(self.rpm * self.rate_window / 60.0 + 1e-9))
+    def budgets(self) -> tuple[Budget | None, Budget | None]:
+        """(writes, reads): the budget each kind of request is counted in; the same one for
+        both without ``read_rpm``, None without ``rpm``."""
+        kind: WindowKind = "fixed" if self.rate_window_kind == "fixed" else "sliding"
+        window = self.rate_window
+        if self.read_rpm is None:
+            both = None if self.rpm is None else Budget.per_minute("api", self.rpm, window, kind)
+            return both, both
+        reads = Budget.per_minute("reads", self.read_rpm, window, kind)
+        writes = None if self.rpm is None else Budget.per_minute("writes", self.rpm, window, kind)
+        return writes, reads
 
 
 @dataclass
@@ -584,9 +617,11 @@ class Emulator:
         self._rng = random.Random(self.settings.seed)
         self._videos: dict[str, dict[str, Any]] = {}
         self._renders: dict[str, _Render] = {}
-        # Sliding-window log per key, hand-written: this IS the server a client limiter is
-        # tested against, so its exact arithmetic must be visible and deterministic.
-        self._windows: dict[str, collections.deque[float]] = {}
+        writes, reads = self.settings.budgets()
+        self._write_limiter = Limiter(writes) if writes is not None else None
+        self._read_limiter = (
+            self._write_limiter if reads is writes else Limiter(reads) if reads else None
+        )
         self._credits_left = self.settings.credits
         self._last_created: dict[str, Any] | None = None
         if self.settings.state_file is not None:
@@ -647,39 +682,36 @@ class Emulator:
             raise ApiFault(401, "Invalid API key")
         return api_key
 
-    def admit(self, api_key: str) -> None:
-        """Count a request in the key's sliding window; 429 when the window is full."""
-        allowed = self.settings.requests_per_window
-        if allowed is None:
-            return
-        window = self.settings.rate_window
+    def admit(self, api_key: str, method: str = "POST") -> dict[str, str]:
+        """Count a request in the key's window for its kind (GETs are reads); 429 when that
+        window is full. Returns the headers announcing the limit, if announced."""
+        limiter = self._read_limiter if method == "GET" else self._write_limiter
+        if limiter is None:
+            return {}
         now = self.settings.clock()
         with self._lock:
-            log = self._windows.setdefault(api_key, collections.deque())
-            while log and log[0] <= now - window:
-                log.popleft()
-            if len(log) >= allowed:
+            verdict = limiter.take(api_key, now)
+            if not verdict.allowed:
                 self.stats.rate_limited += 1
-                wait = log[0] + window - now
-                raise ApiFault(
-                    429,
-                    f"Too many requests: at most {allowed} per {window:g} seconds per API key",
-                    self._retry_after_headers(wait),
-                )
-            log.append(now)
+        budget = limiter.budget
+        announced = announce_headers(budget, verdict) if self.settings.ratelimit_headers else {}
+        if not verdict.allowed:
+            raise ApiFault(
+                429,
+                f"Too many requests: at most {budget.limit} per {budget.window:g} seconds "
+                "per API key",
+                {**announced, **retry_after_headers(self.settings.retry_after, verdict.reset)},
+            )
+        return announced
 
-    def _retry_after_headers(self, wait: float) -> dict[str, str]:
-        form = self.settings.retry_after
-        if form == "seconds":
-            return {"Retry-After": str(max(1, math.ceil(wait)))}
-        if form == "date":
-            # An HTTP date has whole seconds: round up so a client never comes back early.
-            return {
-                "Retry-After": email.utils.formatdate(math.ceil(time.time() + wait), usegmt=True)
-            }
-        if form == "ms":
-            return {"retry-after-ms": str(max(1, math.ceil(wait * 1000)))}
-        return {}
+    def inbound_delay_seconds(self) -> float:
+        """How long a request travels before the server counts it: latency and jitter."""
+        s = self.settings
+        if not (s.latency_in_ms or s.latency_in_jitter_ms):
+            return 0.0
+        with self._lock:
+            jitter = self._rng.uniform(-s.latency_in_jitter_ms, s.latency_in_jitter_ms)
+        return max(0.0, s.latency_in_ms + jitter) / 1000.0
 
     def chance(self, probability: float) -> bool:
         with self._lock:
@@ -1028,13 +1060,19 @@ def _api(handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
 
     async def endpoint(request: Request) -> Response:
         emulator: Emulator = request.app.state.emulator
+        inbound = emulator.inbound_delay_seconds()
+        if inbound > 0:
+            await asyncio.sleep(inbound)
         emulator.note_request(read=request.method == "GET")
+        announced: dict[str, str] = {}
         try:
             key = emulator.authenticate(request.headers.get("x-api-key"))
-            emulator.admit(key)
+            announced = emulator.admit(key, request.method)
             response = await handler(request, emulator)
         except ApiFault as fault:
             response = _error(fault.status, fault.message, fault.headers)
+        if announced and not isinstance(response, _DroppedAnswer):
+            response.headers.update(announced)
         delay = emulator.delay_seconds()
         if delay > 0:
             await asyncio.sleep(delay)

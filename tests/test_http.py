@@ -1,9 +1,9 @@
-"""LeanTransport over real sockets on loopback: keep-alive, framing, failures, TLS.
+"""``ArgilClient`` over httpx's default transport and real sockets on loopback: keep-alive,
+what is retried and what is in doubt, proxies, TLS, and the key never in an error.
 
 Each test starts its own small asyncio server, written to behave (or misbehave) in one exact
-way, and counts the connections it accepts; the emulator serves the round trip through
-``ArgilClient``. Keep-alive expiry is driven by an injected clock; the only real waits are
-timeouts of a fraction of a second.
+way, and counts the connections it accepts; the emulator serves the round trip. The only real
+waits are timeouts of a fraction of a second.
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gzip
 import shutil
 import socket
 import ssl
 import subprocess
-import threading
-import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -27,10 +24,9 @@ from typing import Any, ParamSpec
 import httpx
 import pytest
 
-from pipeline.argil.client import ArgilClient, InDoubt, TransportError
+from pipeline.argil.client import ArgilClient, FatalError, InDoubt, TransportError
 from pipeline.argil.emulator import EmulatorServer
 from pipeline.argil.models import VideoCreateArgs
-from pipeline.argil.transport import KEEPALIVE_EXPIRY, LeanTransport
 
 KEY = "sk-SENTINEL-transport-5e1d0c"
 MARKERS = (KEY, "SENTINEL", "5e1d0c")
@@ -193,7 +189,7 @@ async def settle() -> None:
 
 
 def client(**kwargs: Any) -> httpx.AsyncClient:
-    kwargs.setdefault("transport", LeanTransport())
+    """httpx as ``ArgilClient`` uses it: its default transport, the key in a header."""
     return httpx.AsyncClient(headers={"x-api-key": KEY}, **kwargs)
 
 
@@ -258,306 +254,6 @@ async def test_sequential_requests_reuse_one_connection() -> None:
 
 
 @in_loop
-async def test_concurrent_requests_use_separate_connections_and_get_their_own_answers() -> None:
-    # No answer leaves before all four requests are in: they cannot share a connection.
-    async with serve(held_until(4)) as server, client() as http:
-        paths = [f"/c/{i}" for i in range(4)]
-        first = await asyncio.gather(*(http.get(server.url(p)) for p in paths))
-        again = await asyncio.gather(*(http.get(server.url(p)) for p in paths))
-    assert [r.text for r in first] == paths and [r.text for r in again] == paths
-    assert server.accepted == 4, "the second round reuses the four idle connections"
-
-
-@in_loop
-async def test_a_connection_idle_past_the_expiry_is_closed_not_reused() -> None:
-    now = [1000.0]
-    async with (
-        serve(echo_path) as server,
-        client(transport=LeanTransport(clock=lambda: now[0])) as http,
-    ):
-        await http.get(server.url("/a"))
-        now[0] += KEEPALIVE_EXPIRY - 0.5
-        await http.get(server.url("/b"))
-        assert server.accepted == 1, "idle for less than the expiry: reused"
-        now[0] += KEEPALIVE_EXPIRY
-        response = await http.get(server.url("/c"))
-        assert response.text == "/c"
-        assert server.accepted == 2
-        await server.until(lambda: 0 in server.eof)  # the expired one was closed, not leaked
-
-
-@in_loop
-async def test_an_idle_connection_the_server_closed_is_replaced_silently() -> None:
-    async def once(conn: Conn) -> None:
-        request = await conn.request()
-        assert request is not None
-        await conn.send(answer(request.path.encode()))
-        await conn.close()
-
-    async with serve(once) as server, client() as http:
-        await http.get(server.url("/first"))
-        await server.until(lambda: 0 in server.closed)
-        await settle()
-        response = await http.get(server.url("/second"))
-    assert response.text == "/second"
-    assert server.accepted == 2
-
-
-@in_loop
-async def test_a_close_the_event_loop_has_not_read_yet_is_still_seen() -> None:
-    """The server's close reaches the socket while the loop is busy, so the reader has not
-    seen it when the next request goes: the socket itself is asked, and a new one opened."""
-    accepted: list[int] = []
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve_and_close() -> None:
-        # A plain thread, so its close lands whatever the client's loop is doing.
-        for index in range(2):
-            conn, _ = listener.accept()
-            accepted.append(index)
-            with conn:
-                received = b""
-                while b"\r\n\r\n" not in received:
-                    received += conn.recv(4096)
-                path = received.split(b" ")[1]
-                conn.sendall(answer(path))
-
-    thread = threading.Thread(target=serve_and_close, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    try:
-        async with client() as http:
-            assert (await http.get(url + "/first")).text == "/first"
-            # Blocks the loop (not a backoff): the FIN arrives while nothing reads it.
-            time.sleep(0.1)
-            response = await http.get(url + "/second")
-    finally:
-        thread.join(5)
-        listener.close()
-    assert response.text == "/second"
-    assert accepted == [0, 1]
-
-
-@in_loop
-async def test_an_answer_with_connection_close_ends_the_connection() -> None:
-    async def closing(conn: Conn) -> None:
-        # Asks the client to close, but keeps reading: only the client can end it here.
-        while (request := await conn.request()) is not None:
-            await conn.send(answer(request.path.encode(), "Connection: close"))
-
-    async with serve(closing) as server, client() as http:
-        await http.get(server.url("/first"))
-        await server.until(lambda: 0 in server.eof)
-        response = await http.get(server.url("/second"))
-    assert response.text == "/second"
-    assert server.accepted == 2 and server.paths == ["/first", "/second"]
-
-
-@pytest.mark.parametrize("late", [False, True], ids=["with-the-answer", "while-idle"])
-@in_loop
-async def test_bytes_received_on_an_idle_connection_are_never_taken_for_an_answer(
-    late: bool,
-) -> None:
-    """A 408 that some servers send before closing an idle connection, or any stray answer:
-    the next request must not take it for its own."""
-    stray = answer(b"stray", "Connection: close", status="408 Request Timeout")
-    idle, sent = asyncio.Event(), asyncio.Event()
-
-    async def unsolicited(conn: Conn) -> None:
-        request = await conn.request()
-        assert request is not None
-        if late:
-            await conn.send(answer(request.path.encode()))
-            await idle.wait()
-            await conn.send(stray)
-        else:
-            await conn.send(answer(request.path.encode()) + stray)
-        sent.set()
-        await echo_path(conn)
-
-    async with serve(unsolicited) as server, client() as http:
-        await http.get(server.url("/first"))
-        idle.set()
-        await sent.wait()
-        await settle()
-        response = await http.get(server.url("/second"))
-    assert (response.status_code, response.text) == (200, "/second")
-    assert server.accepted == 2 and server.paths == ["/first", "/second"]
-
-
-# --- framing ----------------------------------------------------------------------------------
-
-
-@in_loop
-async def test_a_chunked_body_in_many_small_writes_is_read_whole() -> None:
-    text = b'{"id": "video-1", "status": "IDLE", "padding": "' + b"x" * 300 + b'"}'
-    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-    for start in range(0, len(text), 50):
-        chunk = text[start : start + 50]
-        wire += f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
-    wire += b"0\r\n\r\n"
-
-    async def chunked(conn: Conn) -> None:
-        while await conn.request() is not None:
-            # Seven-byte writes cut through chunk sizes, bodies and line ends alike.
-            await conn.send(*(wire[i : i + 7] for i in range(0, len(wire), 7)), pause=True)
-
-    async with serve(chunked) as server, client() as http:
-        first = await http.get(server.url("/one"))
-        second = await http.get(server.url("/two"))
-    assert first.content == text and second.json()["id"] == "video-1"
-    assert server.accepted == 1, "a chunked answer read to its end leaves the connection usable"
-
-
-@in_loop
-async def test_a_content_length_body_ending_byte_by_byte_is_read_whole() -> None:
-    body = b'{"message": "' + bytes(range(97, 123)) * 3 + b'"}'
-
-    async def trickle(conn: Conn) -> None:
-        while await conn.request() is not None:
-            wire = answer(body, "Content-Type: application/json")
-            await conn.send(
-                wire[:-20], *(wire[i : i + 1] for i in range(len(wire) - 20, len(wire))), pause=True
-            )
-
-    async with serve(trickle) as server, client() as http:
-        response = await http.get(server.url("/"))
-    assert response.content == body
-    assert response.headers["content-length"] == str(len(body))
-
-
-@in_loop
-async def test_a_gzip_answer_is_decoded() -> None:
-    plain = b'{"videos": [], "totalPages": 0, "padding": "' + b"ab" * 200 + b'"}'
-
-    async def gzipped(conn: Conn) -> None:
-        while await conn.request() is not None:
-            await conn.send(answer(gzip.compress(plain), "Content-Encoding: gzip"))
-
-    async with serve(gzipped) as server, client() as http:
-        response = await http.get(server.url("/videos"))
-    assert response.content == plain
-    assert response.json()["totalPages"] == 0
-
-
-@in_loop
-async def test_an_interim_answer_is_skipped_and_the_real_one_read() -> None:
-    async def early_hints(conn: Conn) -> None:
-        while (request := await conn.request()) is not None:
-            interim = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n"
-            await conn.send(interim, answer(request.path.encode(), "X-Final: yes"), pause=True)
-
-    async with serve(early_hints) as server, client() as http:
-        first = await http.get(server.url("/one"))
-        second = await http.get(server.url("/two"))
-    assert (first.status_code, first.text, first.headers.get("link")) == (200, "/one", None)
-    assert first.headers["x-final"] == "yes" and second.text == "/two"
-    assert server.accepted == 1
-
-
-@in_loop
-async def test_an_answer_without_length_ends_with_the_connection() -> None:
-    """HTTP/1.0 style: no Content-Length, no chunks; the body is all that comes before the
-    close, and that connection is never reused."""
-
-    async def until_close(conn: Conn) -> None:
-        request = await conn.request()
-        assert request is not None
-        await conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n", b"to the ")
-        await conn.send(b"end")
-        await conn.close()
-
-    async with serve(until_close) as server, client() as http:
-        first = await http.get(server.url("/one"))
-        second = await http.get(server.url("/two"))
-    assert first.text == second.text == "to the end"
-    assert server.accepted == 2
-
-
-@in_loop
-async def test_garbage_after_a_whole_answer_keeps_the_answer_not_the_connection() -> None:
-    async def trailing_garbage(conn: Conn) -> None:
-        while (request := await conn.request()) is not None:
-            await conn.send(answer(request.path.encode()) + b"\x00garbage\r\n")
-
-    async with serve(trailing_garbage) as server, client() as http:
-        first = await http.get(server.url("/one"))
-        second = await http.get(server.url("/two"))
-    assert (first.status_code, first.text, second.text) == (200, "/one", "/two")
-    assert server.accepted == 2
-
-
-@in_loop
-async def test_an_answer_switching_protocols_is_a_protocol_error_and_a_create_in_doubt() -> None:
-    async def upgrade(conn: Conn) -> None:
-        while await conn.request() is not None:
-            await conn.send(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\n\r\n"
-            )
-
-    async with serve(upgrade) as server:
-        async with client() as http:
-            with pytest.raises(httpx.RemoteProtocolError):
-                await http.get(server.url("/"))
-        async with argil(server.url("/v1")) as api:
-            with pytest.raises(InDoubt):
-                await api.create_video(video_body("row-1"))
-
-
-@in_loop
-async def test_a_malformed_answer_is_a_protocol_error_that_quotes_nothing() -> None:
-    async def broken(conn: Conn) -> None:
-        while await conn.request() is not None:
-            await conn.send(b"HTTP/1.1 200 OK\r\nX-Echo: " + KEY.encode() + b"\nbad\r\n\r\n")
-
-    async with serve(broken) as server, client() as http:
-        with pytest.raises(httpx.RemoteProtocolError) as caught:
-            await http.get(server.url("/"))
-    assert "not valid HTTP/1.1" in str(caught.value)
-    assert_no_key(caught.value)
-
-
-@in_loop
-async def test_the_request_is_framed_by_its_body_alone() -> None:
-    """A streamed body is sent with its length, and a length the caller set is not trusted."""
-
-    async def parts() -> AsyncIterator[bytes]:
-        yield b'{"name": '
-        yield b'"streamed"}'
-
-    async with serve(echo_path) as server, client() as http:
-        await http.post(server.url("/stream"), content=parts())
-        await http.post(server.url("/lying"), content=b"12345", headers={"Content-Length": "2"})
-        await http.post(server.url("/empty"))
-        await http.get(server.url("/get"))
-    stream, lying, empty, get = server.requests
-    assert stream.body == b'{"name": "streamed"}' and stream.headers["content-length"] == "20"
-    assert "transfer-encoding" not in stream.headers
-    assert lying.body == b"12345" and lying.headers["content-length"] == "5"
-    assert empty.headers["content-length"] == "0" and "content-length" not in get.headers
-    assert server.accepted == 1, "every request was read to its end: the connection lived on"
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [{"x-note": "a\r\nx-injected: 1"}, {"bad name": "x"}, {"x-note": " padded"}],
-    ids=["crlf-in-value", "space-in-name", "leading-space"],
-)
-@in_loop
-async def test_a_header_that_would_break_the_framing_is_refused_before_sending(
-    headers: dict[str, str],
-) -> None:
-    async with serve(echo_path) as server, client() as http:
-        with pytest.raises(httpx.LocalProtocolError):
-            await http.get(server.url("/"), headers=headers)
-    assert server.requests == [] and server.accepted == 0
-
-
-# --- failures: before sending, and after ------------------------------------------------------
-
-
-@in_loop
 async def test_a_refused_connection_is_a_connect_error_and_a_create_is_retried_not_in_doubt(
     refused: int,
 ) -> None:
@@ -607,6 +303,17 @@ async def test_no_answer_is_a_read_timeout() -> None:
     assert server.paths == ["/slow"], "the request had arrived: a timeout, not a connect error"
 
 
+@in_loop
+async def test_a_create_without_an_answer_times_out_in_doubt_and_is_not_resent() -> None:
+    async with (
+        serve(never_answer) as server,
+        argil(server.url("/v1"), timeout=httpx.Timeout(0.2)) as api,
+    ):
+        with pytest.raises(InDoubt):
+            await api.create_video(video_body("row-1"))
+    assert server.paths == ["/v1/videos"] and api.stats.retries == 0
+
+
 async def half_a_body(conn: Conn) -> None:
     while await conn.request() is not None:
         await conn.send(answer(b'{"id": "video-1", "status": "IDLE"}')[:-10])
@@ -617,43 +324,16 @@ async def half_a_body(conn: Conn) -> None:
 @in_loop
 async def test_half_a_body_then_close_is_a_protocol_error() -> None:
     async with serve(half_a_body) as server, client() as http:
-        with pytest.raises(httpx.RemoteProtocolError, match="before the answer was complete"):
+        with pytest.raises(httpx.RemoteProtocolError):
             await http.get(server.url("/"))
     assert server.accepted == 1
-
-
-@in_loop
-async def test_a_cancelled_request_closes_its_connection() -> None:
-    release = asyncio.Event()
-
-    async def slow_first(conn: Conn) -> None:
-        while (request := await conn.request()) is not None:
-            if request.path == "/slow":
-                await release.wait()
-            await conn.send(answer(request.path.encode()))
-
-    async with serve(slow_first) as server, client() as http:
-        pending = asyncio.create_task(http.get(server.url("/slow")))
-        await server.until(lambda: server.paths == ["/slow"])
-        pending.cancel()
-        # Kept until the end: it holds the request's frames, so only the transport's own close
-        # can end the connection, not the garbage collector.
-        with pytest.raises(asyncio.CancelledError) as cancelled:
-            await pending
-        release.set()  # the late answer to /slow goes out on the first connection
-        await server.until(lambda: 0 in server.eof)
-        assert cancelled.traceback
-        response = await http.get(server.url("/next"))
-    assert response.text == "/next", "a late answer to the cancelled request was taken"
-    assert server.accepted == 2
 
 
 @in_loop
 async def test_an_https_proxy_from_the_environment_still_carries_the_requests(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Requests skip httpx's client, but not when the environment names a proxy: httpx's client
-    alone knows how to reach the API through it."""
+    """Over https, a proxy named in the environment carries the requests (a CONNECT tunnel)."""
 
     async def refuse_tunnel(conn: Conn) -> None:
         if await conn.request() is not None:
@@ -699,7 +379,7 @@ async def test_tls_is_verified_and_used(self_signed: tuple[Path, Path]) -> None:
         async with client() as http:
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 await http.get(server.url("/", scheme="https"))
-        async with client(transport=LeanTransport(ssl_context=trusting)) as http:
+        async with client(verify=trusting) as http:
             # The certificate is for the address 127.0.0.1 only: the name is checked too.
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 await http.get(server.url("/", scheme="https", host="localhost"))
@@ -707,6 +387,34 @@ async def test_tls_is_verified_and_used(self_signed: tuple[Path, Path]) -> None:
             response = await http.get(server.url("/secure", scheme="https"))
     assert response.text == "/secure"
     assert server.requests[0].headers["x-api-key"] == KEY
+
+
+@in_loop
+async def test_argil_client_trusts_the_ca_named_in_ssl_cert_file(
+    self_signed: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a network that inspects TLS with its own CA needs: SSL_CERT_FILE (or SSL_CERT_DIR)
+    naming that CA. Without it, nothing is sent over the unverified connection."""
+    cert, key = self_signed
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+
+    async def no_avatars(conn: Conn) -> None:
+        while await conn.request() is not None:
+            await conn.send(answer(b"[]", "Content-Type: application/json"))
+
+    async with serve(no_avatars, tls=tls) as server:
+        url = server.url("/v1", scheme="https")
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        async with argil(url, max_attempts=1) as api:
+            with pytest.raises(TransportError) as caught:
+                await api.list_avatars()
+        assert not isinstance(caught.value, InDoubt) and server.requests == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        async with argil(url, max_attempts=1) as api:
+            assert await api.list_avatars() == []
+    assert [r.path for r in server.requests] == ["/v1/avatars"]
 
 
 # --- closing and secrecy ----------------------------------------------------------------------
@@ -761,9 +469,15 @@ async def test_no_transport_error_quotes_the_api_key(handler: Handler, refused: 
 
 
 @in_loop
-async def test_a_header_value_that_cannot_be_sent_is_not_quoted() -> None:
-    async with serve(echo_path) as server, client() as http:
-        with pytest.raises(httpx.LocalProtocolError) as caught:
-            await http.get(server.url("/"), headers={"x-api-key": KEY + "\n"})
+async def test_a_key_that_cannot_be_sent_is_refused_before_httpx_could_quote_it() -> None:
+    """httpx's own error for an illegal header value quotes the value: the client refuses such a
+    key itself first, with a message that does not."""
+    async with serve(echo_path) as server:
+        with pytest.raises(httpx.LocalProtocolError) as quoted:
+            async with client() as http:
+                await http.get(server.url("/"), headers={"x-api-key": KEY + "\n"})
+        assert KEY in str(quoted.value), "httpx quotes it: the client's own check is needed"
+        with pytest.raises(FatalError) as caught:
+            ArgilClient(KEY[:6] + "\n" + KEY[6:], server.url("/v1"))
     assert_no_key(caught.value)
     assert server.requests == []

@@ -1,0 +1,465 @@
+"""The rate gate every request of the API client goes through: a pace, a concurrency cap, a
+pause that a 429 imposes on every worker, and a rate that adapts to what the server says.
+
+Requests leave one at a time, evenly spaced at ``current_rpm``: a burst would meet a server's
+sliding window as 429s. The spacing is a few lines here rather than aiolimiter, which cannot
+change a limiter's rate in place: swapping in a new limiter let the workers waiting on the old
+one and the first on the new one leave together.
+
+Which rate:
+
+- **The limit** is the lowest of the user's ``rpm`` (a cap), the limit the server announces
+  (``RateLimit-Policy``, see ``limit_headers.py``) and, after 429s, the limit the gate
+  estimated from them. With ``auto`` there is no cap: the gate starts at ``start_rpm`` (60 a
+  minute, the write limit Argil documents), doubles its rate on every answer until the first
+  429, and takes its estimate from there.
+- **Headroom for jitter.** The network delays each request by a varying time before the server
+  counts it, so evenly spaced requests arrive bunched: arrivals jittered over L seconds fit a
+  window of W seconds only at W/(W+L) of the limit. The gate measures L as the spread of its
+  answers' round trips, and takes W from the announced policy, or else assumes a window of
+  ``window_requests`` requests (60: a minute at Argil's 60 a minute).
+- **Room in the window.** Besides the even spacing, a request waits until the requests sent
+  over the last window (less those refused) leave room for it: after a burst (``auto`` finding
+  the limit, a cap far too high) a sliding window frees room only as the burst leaves it. The
+  policy learnt from the first answer also applies to the few sent before it.
+- **The budget left.** When an answer announces how many requests are left but no policy, and
+  those already sent since would use it up, nothing leaves until the quota frees up.
+- **A 429** pauses every worker for its ``Retry-After`` (the limit is per key, not per
+  connection). A lone 429 then costs a small ``step`` off the rate; 429s that follow within
+  ``repeat_within`` seconds double the step each time. A 429 whose ``Retry-After`` is long
+  (``overload_after`` seconds or more: the window stays full, not one request too many) also
+  gives an estimate of the limit: the answers accepted over the last stretch divided by that
+  stretch plus the wait, and the rate drops to it. 429s to requests sent before the last change
+  belong to the same burst and count once.
+- **Climbing back**: after a quiet stretch (``increase_after`` answers and ``increase_every``
+  seconds without a 429) the rate climbs by ``increase`` (a fraction), or half-way back when
+  far below, never past the limit's headroom and never past a step under the rate last
+  refused (a step above the estimate with ``auto``, which probes so), until that is forgotten
+  (``forget_after`` seconds without a 429), so that a limit that was raised is found again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+from pipeline.argil.limit_headers import Announced
+
+__all__ = ["Clock", "RateGate", "Sleep"]
+
+logger = logging.getLogger("pipeline.argil.gate")
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+MAX_RPM = 600_000.0  # what ``auto`` may reach before a 429 says otherwise
+MAX_STEP = 0.3  # the deepest cut of repeated 429s, as TCP's
+_RTT_SAMPLES = 200
+CAPPED_WARNING = 10  # requests held back by the concurrency before saying so
+
+
+class RateGate:
+    """One gate shared by every worker (see the module's docstring for how the rate is set)."""
+
+    def __init__(
+        self,
+        rpm: float | None,
+        concurrency: int,
+        *,
+        name: str = "writes",
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        start_rpm: float = 60.0,
+        min_rpm: float = 1.0,
+        step: float = 0.08,
+        repeat_within: float = 10.0,
+        overload_after: float = 2.0,
+        increase: float = 0.02,
+        increase_after: int = 20,
+        increase_every: float = 5.0,
+        forget_after: float = 300.0,
+        window_requests: int = 60,
+        max_headroom: float = 0.99,
+    ) -> None:
+        """``rpm`` None: ``auto``, find the limit."""
+        if rpm is not None and not (rpm > 0 and math.isfinite(rpm)):
+            raise ValueError("rpm must be a positive number")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if not 0 < step < 0.5:
+            raise ValueError("step must be in (0, 0.5)")
+        self.name = name
+        self.rpm = rpm
+        self.auto = rpm is None
+        self.concurrency = concurrency
+        self.min_rpm = min_rpm
+        self.step = step
+        self.repeat_within = repeat_within
+        self.overload_after = overload_after
+        self.increase = increase
+        self.increase_after = increase_after
+        self.increase_every = increase_every
+        self.forget_after = forget_after
+        self.window_requests = window_requests
+        self.max_headroom = max_headroom
+        self._clock = clock
+        self._sleep = sleep
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._slot = asyncio.Lock()
+        self._last_slot = -math.inf  # event-loop time the last request left
+        self._paused_until = -math.inf
+        self.sent = 0  # requests that left the gate
+        self._capped = 0  # requests held back by the concurrency cap, not the pace
+        self._in_flight = 0  # sent, not yet answered
+        self._first_slot: float | None = None  # event-loop time the first request left
+        # (event-loop time, sequence number) of the requests sent over the last window, less
+        # those refused: what the server counts.
+        self._sends: collections.deque[tuple[float, int]] = collections.deque()
+        now = clock()
+        self._last_change = self._quiet_since = now
+        self._quiet_answers = 0
+        self._last_429 = -math.inf
+        self._strikes = 0
+        self._announced: Announced | None = None
+        self._estimate: float | None = None  # rpm: the limit as 429s showed it
+        self._held: float | None = None  # rpm: the highest rate that went without a 429
+        self._refused: float | None = None  # rpm: a step under the rate last refused
+        self._refused_at = -math.inf
+        self._ramping = self.auto
+        self._rtts: collections.deque[float] = collections.deque(maxlen=_RTT_SAMPLES)
+        self._accepted: collections.deque[float] = collections.deque()  # clock times
+        # The adaptive rate, before the limit's headroom is applied.
+        self._rate = float(start_rpm) if self.auto else math.inf
+        self.current_rpm = self._compute()
+
+    # --- what the rate is -------------------------------------------------------------------
+
+    @property
+    def limit_rpm(self) -> float | None:
+        """The limit as the gate knows it: the lowest of cap, announced and estimated."""
+        known = [r for r in (self.rpm, self.announced_rpm, self._estimate) if r is not None]
+        return min(known) if known else None
+
+    @property
+    def announced_rpm(self) -> float | None:
+        return self._announced.rpm if self._announced is not None else None
+
+    @property
+    def found_rpm(self) -> float | None:
+        """With ``auto``: the limit found (the estimate from 429s, else the announced limit,
+        else the highest rate that held or the rate that went through: lower bounds); None
+        otherwise."""
+        if not self.auto:
+            return None
+        found = self._estimate or self.announced_rpm or self._held
+        if found is None and len(self._accepted) > 1:
+            # No 429 yet: what went through is a lower bound.
+            span = self._accepted[-1] - self._accepted[0]
+            found = (len(self._accepted) - 1) * 60.0 / span if span > 0 else None
+        return found
+
+    @property
+    def jitter(self) -> float:
+        """Seconds over which requests spread on their way: the spread of the round trips
+        measured, from the 10th to the 90th percentile (an answer held up by something else,
+        a pause, a busy machine, does not count), as wide as a uniform spread has it."""
+        n = len(self._rtts)
+        if n < 5:
+            return 0.0
+        ordered = sorted(self._rtts)
+        if n < 20:
+            # Too few for percentiles: the range, widened as a small sample's range falls short.
+            return (ordered[-1] - ordered[0]) * (n + 1) / (n - 1)
+        low, high = ordered[round(0.1 * (n - 1))], ordered[round(0.9 * (n - 1))]
+        return (high - low) / 0.8
+
+    def window(self, limit_rpm: float) -> float:
+        """Seconds of the server's window: announced, or else ``window_requests`` at the limit."""
+        if self._announced is not None and self._announced.window:
+            return self._announced.window
+        return self.window_requests * 60.0 / limit_rpm
+
+    def headroom(self, limit_rpm: float) -> float:
+        """W / (W + L): the share of the limit that jittered arrivals fit without a 429."""
+        window = self.window(limit_rpm)
+        # A little headroom even without jitter: the gate's own timing is not exact either.
+        return min(self.max_headroom, window / (window + self.jitter))
+
+    def _compute(self) -> float:
+        limit = self.limit_rpm
+        rate = self._rate
+        if limit is not None:
+            rate = min(rate, limit * self.headroom(limit))
+        return max(self.min_rpm, min(rate, MAX_RPM))
+
+    def _update(self, now: float, *, decided: bool = False) -> None:
+        """Recompute the pace. ``decided``: a step of the adaptive rate, which 429s to requests
+        sent before it must not repeat (a new estimate of the jitter is no such step)."""
+        rpm = self._compute()
+        if decided:
+            self._last_change = now
+            if abs(rpm - self.current_rpm) > 0.001 * rpm:
+                how = "lowered" if rpm < self.current_rpm else "raised"
+                logger.info(
+                    "%s rate %s from %.1f to %.1f rpm", self.name, how, self.current_rpm, rpm
+                )
+        self.current_rpm = rpm
+
+    # --- what the server said ---------------------------------------------------------------
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds left in the current global pause (0 when not paused)."""
+        return max(0.0, self._paused_until - self._clock())
+
+    def pause(self, seconds: float) -> None:
+        """Every worker waits until now + seconds; an earlier pause end is extended, never cut."""
+        if not seconds > 0:
+            return
+        until = self._clock() + seconds
+        if until > self._paused_until:
+            self._paused_until = until
+            logger.debug("%s gate paused for %.2f s", self.name, seconds)
+
+    def on_answer(
+        self, *, sent_at: float, seq: int | None = None, announced: Announced | None = None
+    ) -> None:
+        """Any answer (a 429 too): its round trip, and the limit it announced, if any."""
+        now = self._clock()
+        self._rtts.append(max(0.0, now - sent_at))
+        if announced is not None and not announced.empty:
+            if announced.quota is not None:
+                first = self._announced is None
+                self._announced = announced
+                if first:
+                    self._pay_back()
+            if (
+                self._announced is None
+                and announced.remaining is not None
+                and announced.reset is not None
+            ):
+                # A budget without its policy (X-RateLimit-Remaining and -Reset alone): when the
+                # requests already sent since use it up, wait until the quota frees up rather
+                # than meet a 429. With a policy, the pace keeps to it, and the budget left, in
+                # whole seconds, would only hold requests back at every turn of a sliding window.
+                after = self.sent - seq if seq is not None else 0
+                if announced.remaining - after <= 0:
+                    self.pause(announced.reset)
+        self._update(now)
+
+    def _pay_back(self) -> None:
+        """The limit just learnt may be lower than the pace so far: the requests sent before the
+        first answer went too fast for it. The next one leaves as if the pace had been the
+        announced one from the first request on, or those few would overfill the window."""
+        if self._first_slot is None:
+            return
+        interval = 60.0 / self._compute()
+        self._last_slot = max(self._last_slot, self._first_slot + (self.sent - 1) * interval)
+
+    def on_success(self, sent_at: float | None = None) -> None:
+        """An answer other than 429: the pace held. Ramps up (``auto``), or climbs after a quiet
+        stretch."""
+        now = self._clock()
+        self._accepted.append(now)
+        while self._accepted and self._accepted[0] < now - 60.0:
+            self._accepted.popleft()
+        rate = self.current_rpm
+        if self._ramping:
+            if sent_at is None or sent_at >= self._last_change:
+                self._rate = min(MAX_RPM, max(self._rate, rate) * 2)
+                self._update(now, decided=True)
+            return
+        self._quiet_answers += 1
+        if (
+            self._quiet_answers < self.increase_after
+            or now - self._quiet_since < self.increase_every
+        ):
+            return
+        self._quiet_answers = 0
+        self._quiet_since = now
+        self._held = max(self._held or 0.0, rate)
+        if self._refused is not None and now - self._refused_at >= self.forget_after:
+            # Long without a 429: the limit may have been raised.
+            self._refused = self._estimate = None
+            self._strikes = 0
+        ceiling = self._refused if self._refused is not None else math.inf
+        if self._rate == math.inf or rate >= ceiling:
+            return
+        # A step up, or half-way back to a step under the refused rate when far below it.
+        self._rate = min(ceiling, max(rate * (1 + self.increase), (rate + ceiling) / 2))
+        if self.auto and self._estimate is not None:
+            # Probing upward: the limit lies at least that high, or the next 429 will say.
+            self._estimate = max(self._estimate, self._rate)
+        self._update(now, decided=True)
+
+    def on_rate_limited(
+        self,
+        sent_at: float | None = None,
+        retry_after: float | None = None,
+        seq: int | None = None,
+    ) -> None:
+        """A 429 (after :meth:`pause` with its wait): a step down, deeper when repeated, or down
+        to the estimated limit when the window is overloaded."""
+        now = self._clock()
+        if seq is not None:
+            for index, (_, number) in enumerate(self._sends):
+                if number == seq:
+                    del self._sends[index]
+                    break
+        self._quiet_answers = 0
+        self._quiet_since = now
+        if sent_at is not None and sent_at < self._last_change and not self._ramping:
+            return
+        rate = self.current_rpm
+        if self._ramping and retry_after is not None:
+            # The ramp's pace ran ahead of what was in flight: start from what went through.
+            through = self._estimate_limit(now, retry_after)
+            if through is not None:
+                rate = min(rate, 2 * through)
+        self._ramping = False
+        self._strikes = self._strikes + 1 if now - self._last_429 < self.repeat_within else 1
+        self._last_429 = now
+        step = min(MAX_STEP, self.step * 2 ** (self._strikes - 1))
+        new = rate * (1 - step)
+        estimate = None if retry_after is None else self._estimate_limit(now, retry_after)
+        if estimate is not None and estimate < rate:
+            if retry_after is not None and retry_after >= self.overload_after:
+                self._estimate = estimate
+                new = min(new, estimate * self.headroom(estimate))
+            elif self._strikes > 1:
+                # What got through, pauses included, is a floor a deeper cut need not pass.
+                new = max(new, estimate)
+        self._rate = max(self.min_rpm, new)
+        # The next estimate measures from here: what went through before this 429 is not all
+        # in the server's window any more.
+        self._accepted.clear()
+        # Climbing may come back to a step under the refused rate; after an overload, the
+        # refused pace says little (a burst), the estimate more: a step above it, to probe.
+        refused = rate * (1 - self.step)
+        if self._estimate is not None and self._estimate < rate:
+            refused = min(refused, self._estimate * (1 + self.step))
+        self._refused = max(self._rate, refused)
+        self._refused_at = now
+        self._update(now, decided=True)
+
+    def _estimate_limit(self, now: float, retry_after: float) -> float | None:
+        """rpm: the answers accepted since the last 429 (over a minute at most) spread over that
+        stretch and the wait the server asks for: what the server let through."""
+        if len(self._accepted) < 5:
+            return None
+        stretch = now - self._accepted[0]
+        if stretch <= 0:
+            return None
+        return len(self._accepted) * 60.0 / (stretch + retry_after)
+
+    # --- the pace ---------------------------------------------------------------------------
+
+    async def _wait_pause(self) -> None:
+        # A loop, because another worker may extend the pause while this one sleeps.
+        while (remaining := self._paused_until - self._clock()) > 0:
+            await self._sleep(remaining)
+
+    def _window_wait(self, now: float) -> float:
+        """Seconds until one more request fits the server's window, as the limit, the window
+        and the headroom say: after a burst (``auto`` finding the limit, a cap far too high) a
+        sliding window frees room only as the burst's requests leave it."""
+        limit = self.limit_rpm
+        if limit is None:
+            return 0.0
+        window = self.window(limit)
+        while self._sends and self._sends[0][0] <= now - window:
+            self._sends.popleft()
+        # Half the jitter's headroom: the even pace keeps the rest; this only waits out a burst.
+        share = min(self.max_headroom, window / (window + self.jitter / 2))
+        room = math.floor(limit / 60.0 * window * share) - 1
+        excess = len(self._sends) - max(0, room)
+        if excess <= 0:
+            return 0.0
+        return self._sends[excess - 1][0] + window - now
+
+    async def _next_slot(self) -> None:
+        """Wait for this request's turn: one interval after the previous one left, and room in
+        the server's window.
+
+        Timed on the event loop's own clock, as a limiter library would; the injected clock and
+        sleep serve the 429 pause. One worker at a time waits here, the others on the lock, so
+        a rate change applies to the very next request.
+        """
+        loop = asyncio.get_running_loop()
+        async with self._slot:
+            while True:
+                now = loop.time()
+                wait = max(self._last_slot + 60.0 / self.current_rpm - now, self._window_wait(now))
+                if wait <= 0:
+                    break
+                await asyncio.sleep(wait)
+            # Tasks already runnable go first (at the start of a run, every worker journals its
+            # row before it reaches the gate): run between this turn and the request's bytes,
+            # they would hold it back ~50 ms, and the next request, on time, would meet it
+            # inside the server's window.
+            await asyncio.sleep(0)
+            # The turn is reckoned from when it was due, not from when a busy loop got to it:
+            # timers a few ms late on a loaded machine would otherwise lower the rate by as
+            # much (2% at 10 a second). Later than half an interval, the gate was idle, not
+            # late, and nothing is made up (no burst after a quiet spell).
+            now, due = loop.time(), self._last_slot + 60.0 / self.current_rpm
+            self._last_slot = due if 0 <= now - due <= 30.0 / self.current_rpm else now
+            if self._first_slot is None:
+                self._first_slot = self._last_slot
+
+    def _note_answered(self) -> None:
+        """Every place in flight was taken and the next turn long due: the concurrency, not the
+        pace, set the rate. Said once, with the concurrency the round trips need."""
+        full = self._in_flight == self.concurrency
+        self._in_flight -= 1
+        if not full or self._ramping or self._paused_until > self._clock():
+            return  # a ramp's pace is only nominal; a pause holds everything anyway
+        interval = 60.0 / self.current_rpm
+        if asyncio.get_running_loop().time() - self._last_slot <= 2 * interval:
+            return
+        self._capped += 1
+        if self._capped != CAPPED_WARNING or not self._rtts:
+            return
+        slowest = max(self._rtts)
+        needed = math.ceil(self.current_rpm / 60.0 * slowest * 1.2)
+        logger.warning(
+            "%s: %d requests in flight hold the rate under %.0f a minute (answers take up to "
+            "%.1f s); --concurrency %d would not",
+            self.name,
+            self.concurrency,
+            self.current_rpm,
+            slowest,
+            max(needed, self.concurrency + 1),
+        )
+
+    async def __aenter__(self) -> int:
+        """Wait for a slot; the request's sequence number among those sent."""
+        await self._wait_pause()
+        await self._semaphore.acquire()
+        try:
+            while True:
+                await self._wait_pause()
+                await self._next_slot()
+                # A 429 may have paused everyone while this worker waited for its turn.
+                if self._paused_until <= self._clock():
+                    self.sent += 1
+                    self._in_flight += 1
+                    self._sends.append((self._last_slot, self.sent))
+                    return self.sent
+        except BaseException:
+            self._semaphore.release()
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._note_answered()
+        self._semaphore.release()

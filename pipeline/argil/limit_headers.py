@@ -1,0 +1,157 @@
+"""What a server's answer says about its rate limit: ``Retry-After`` in its three forms, and
+the limit it announces (IETF ``RateLimit-Policy``/``RateLimit``, their draft-6 and draft-7
+spellings, and the older ``X-RateLimit-*``)."""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import math
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+__all__ = ["Announced", "parse_announced", "parse_retry_after"]
+
+# Above this, an X-RateLimit-Reset is a Unix time (GitHub's form), not a number of seconds.
+_EPOCH_THRESHOLD = 1e9
+_PARAM = re.compile(r";\s*([a-z]+)\s*=\s*([0-9.]+)", re.IGNORECASE)
+_DRAFT7 = re.compile(r"\b(limit|remaining|reset)\s*=\s*([0-9.]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Announced:
+    """A limit as announced: a quota per window (policy) and what is left of it, each part
+    None when the answer did not say."""
+
+    quota: int | None = None
+    window: float | None = None  # seconds
+    remaining: int | None = None
+    reset: float | None = None  # seconds from the answer until the quota frees up
+
+    @property
+    def rpm(self) -> float | None:
+        if self.quota is None or not self.window:
+            return None
+        return self.quota * 60.0 / self.window
+
+    @property
+    def empty(self) -> bool:
+        return self.quota is None and self.remaining is None
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _items(header: str) -> list[dict[str, float]]:
+    """``"name";q=60;w=60, "other";q=1000;w=3600`` -> one dict of parameters per item."""
+    items = []
+    for item in header.split(","):
+        params: dict[str, float] = {}
+        for key, value in _PARAM.findall(item):
+            number = _number(value)
+            if number is not None:
+                params[key.lower()] = number
+        if params:
+            items.append(params)
+    return items
+
+
+def parse_announced(headers: httpx.Headers, *, now: float | None = None) -> Announced:
+    """The tightest policy announced and what is left of it.
+
+    Of several policies, the one allowing the fewest requests a minute is kept, with the
+    remaining budget the answer gives for it (or the lowest one given).
+    """
+    quota: int | None = None
+    window: float | None = None
+    remaining: int | None = None
+    reset: float | None = None
+    policy = headers.get("ratelimit-policy")
+    if policy:
+        best: tuple[float, int, float] | None = None
+        for params in _items(policy):
+            q, w = params.get("q"), params.get("w")
+            if q is not None and w:
+                rpm = q * 60 / w
+                if best is None or rpm < best[0]:
+                    best = (rpm, int(q), w)
+        if best is not None:
+            _, quota, window = best
+    state = headers.get("ratelimit")
+    if state and "=" in state:
+        draft7 = dict((k.lower(), _number(v)) for k, v in _DRAFT7.findall(state))
+        if draft7:
+            # draft 7: RateLimit: limit=60, remaining=12, reset=30
+            if draft7.get("remaining") is not None:
+                remaining = int(draft7["remaining"] or 0)
+            reset = draft7.get("reset")
+            if quota is None and draft7.get("limit") is not None and window is None:
+                quota = int(draft7["limit"] or 0)
+        else:
+            for params in _items(state):
+                r = params.get("r")
+                if r is not None and (remaining is None or r < remaining):
+                    remaining, reset = int(r), params.get("t")
+    # draft 6: RateLimit-Limit / RateLimit-Remaining / RateLimit-Reset; then the older X- ones.
+    for prefix in ("ratelimit-", "x-ratelimit-"):
+        if remaining is None:
+            value = _number(headers.get(prefix + "remaining"))
+            remaining = None if value is None else int(value)
+            if remaining is not None:
+                reset = _number(headers.get(prefix + "reset"))
+        if quota is None:
+            value = _number(headers.get(prefix + "limit"))
+            quota = None if value is None else int(value)
+    if reset is not None and reset > _EPOCH_THRESHOLD:
+        reset = max(0.0, reset - (time.time() if now is None else now))
+    return Announced(quota, window if quota is not None else None, remaining, reset)
+
+
+def parse_retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asks to wait: ``retry-after-ms``, or ``Retry-After`` as delta seconds
+    or as an HTTP date. A date is measured against the answer's own ``Date`` header when there
+    is one, so a skewed local clock does not distort it."""
+    headers = response.headers
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            value = float(raw_ms) / 1000.0
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(0.0, value)
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, value) if math.isfinite(value) else None
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = datetime.now(UTC)
+    server_date = headers.get("date")
+    if server_date:
+        with contextlib.suppress(TypeError, ValueError):
+            now = email.utils.parsedate_to_datetime(server_date)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())

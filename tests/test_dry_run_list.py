@@ -86,7 +86,7 @@ def test_dry_run_lists_each_row_and_why(tmp_path: Path) -> None:
             "key": key,
             "send": True,
             "name": "Video c",
-            "moments": 3,
+            "moments": 2,
             "reason": "",
         }
 

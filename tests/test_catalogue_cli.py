@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from click.testing import CliRunner, Result
 
-from pipeline.argil import emulator as emulator_module
+from pipeline.argil import emulator_app
 from pipeline.argil.emulator import AVATARS, SUBTITLE_STYLES, VOICES, EmulatorServer
 from pipeline.catalogue import matches
 from pipeline.cli import main
@@ -74,7 +74,7 @@ def test_every_page_of_subtitle_styles_is_read(
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     many = [{"id": f"style-{i:03d}", "name": f"Style {i}"} for i in range(250)]
-    monkeypatch.setattr(emulator_module, "SUBTITLE_STYLES", many)
+    monkeypatch.setattr(emulator_app, "SUBTITLE_STYLES", many)
     result = invoke("styles", "--json", "--base-url", emulator.base_url)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == many
@@ -115,7 +115,7 @@ def test_a_refused_key_is_exit_3_and_never_shown(make_emulator: MakeEmulator) ->
 def test_a_name_that_looks_like_markup_is_shown_as_written(
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(emulator_module, "VOICES", [{"id": "v-1", "name": "[bold]Loud[/bold]"}])
+    monkeypatch.setattr(emulator_app, "VOICES", [{"id": "v-1", "name": "[bold]Loud[/bold]"}])
     result = invoke("voices", "--base-url", emulator.base_url)
     assert result.exit_code == 0 and "[bold]Loud[/bold]" in result.stdout
 

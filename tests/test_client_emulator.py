@@ -338,10 +338,11 @@ def test_429_without_retry_after_backs_off_then_gives_up(make_emulator: Make) ->
 
 
 def test_the_gate_keeps_a_sliding_window_server_happy(make_emulator: Make) -> None:
-    # 10 requests per rolling second at the server; the client is told 600 rpm, the same rate.
-    # Evenly spaced requests under the headroom never meet a 429; a burst would.
+    # 10 requests per rolling second at the server; the client is told 540 rpm, 10% under it,
+    # since this runs in real time and a loaded machine's late timers bunch requests a little.
+    # Evenly spaced requests under the limit never meet a 429; a burst of four would.
     server = start(make_emulator, rpm=600, rate_window=1.0)
-    client = client_for(server.base_url, rpm=600, concurrency=4)
+    client = client_for(server.base_url, rpm=540, concurrency=4)
 
     async def work(client: ArgilClient) -> None:
         await asyncio.gather(*(client.list_avatars() for _ in range(14)))

@@ -8,8 +8,31 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipeline.api import run, validate
+    from pipeline.config import ConfigError
+    from pipeline.job import JobError, OutputError, OverBudget
+    from pipeline.journal import LockedError
+    from pipeline.sheets import SheetError
 
-__all__ = ["__version__", "run", "validate"]
+__all__ = [
+    "ConfigError",
+    "JobError",
+    "LockedError",
+    "OutputError",
+    "OverBudget",
+    "SheetError",
+    "__version__",
+    "run",
+    "validate",
+]
+# The exceptions a caller of run() and validate() may catch, by the module that raises them.
+_ERRORS = {
+    "ConfigError": "pipeline.config",
+    "JobError": "pipeline.job",
+    "OutputError": "pipeline.job",
+    "OverBudget": "pipeline.job",
+    "LockedError": "pipeline.journal",
+    "SheetError": "pipeline.sheets",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -20,6 +43,10 @@ def __getattr__(name: str) -> Any:
         from pipeline import api
 
         return getattr(api, name)
+    if name in _ERRORS:
+        import importlib
+
+        return getattr(importlib.import_module(_ERRORS[name]), name)
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 

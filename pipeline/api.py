@@ -72,7 +72,9 @@ def run(
     api_key: str | None = None,
     base_url: str | None = None,
     rpm: float | None = None,
+    read_rpm: float | None = None,
     concurrency: int | None = None,
+    max_credits: float | None = None,
     sheet_name: str | None = None,
     encoding: str | None = None,
     on_progress: Callable[[Progress], None] | None = None,
@@ -82,7 +84,10 @@ def run(
     ``source`` is a sheet file or a DataFrame; a DataFrame needs ``state`` (the journal that
     makes a re-run send nothing twice) and its output sheet is written beside it unless
     ``output`` says where. The key comes from ``api_key`` or ``ARGIL_API_KEY``; ``sandbox``
-    runs against a local emulator instead. The other keywords are the ``run`` command's flags.
+    runs against a local emulator instead (its output beside the state is then
+    ``NAME.sandbox.argil.csv``, never the real run's). ``max_credits`` is a budget: over it,
+    :class:`~pipeline.job.OverBudget` and nothing is sent. The other keywords are the ``run``
+    command's flags.
 
     The frame's index is the input frame's (blank rows are left out), or for a file the row
     numbers the spreadsheet shows. ``frame.attrs["argil_summary"]`` holds the run's counts and
@@ -103,7 +108,8 @@ def run(
         sheet: Path | Sheet = sheet_from_frame(
             source, state_path.with_name(f"{state_path.stem}.dataframe")
         )
-        out = out or state_path.with_name(f"{state_path.stem}.argil.csv")
+        kind = "sandbox.argil" if sandbox else "argil"
+        out = out or state_path.with_name(f"{state_path.stem}.{kind}.csv")
     else:
         sheet = Path(source)
     spec = JobSpec(
@@ -117,7 +123,9 @@ def run(
         base_url=base_url,
         api_key=api_key,
         rpm=rpm,
+        read_rpm=read_rpm,
         concurrency=concurrency,
+        max_credits=max_credits,
         rows=rows,
         options=RunOptions(
             render=render or wait,

@@ -421,8 +421,10 @@ def run_lock(state: Path) -> Iterator[None]:
         except BlockingIOError:
             holder = _read_holder(fd)
             raise LockedError(
+                # Never "use another state file": two journals over one batch each think
+                # the other's rows are new, and every such row would be made twice.
                 f"another run holds the lock on {state} ({holder}); wait for it to finish, "
-                "or pass --state to use another state file",
+                "then run again",
                 holder,
             ) from None
         info = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import keyword
 import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,7 +297,7 @@ def starter_config(
         lines.append(f"# The workbook's sheets: {listed}; the data is in {sheet.sheet_name!r}.")
     lines += [
         '# Every string is a template: {{ column }} or {{ row["Column With Spaces"] }}.',
-        "# Check it with: argil-batch validate SHEET -c THIS_FILE",
+        f"# Check it with: argil-batch validate {shlex.quote(str(sheet.path))} -c THIS_FILE",
         "# A budget: api.max_credits: N (a run estimated over N sends nothing).",
     ]
     if script is None:

@@ -45,7 +45,8 @@ def test_run_over_a_dataframe_returns_the_output_sheet(tmp_path: Path) -> None:
     assert "argil_video_id" not in frame.columns
     summary = out.attrs["argil_summary"]
     assert summary["created"] == len(valid) and summary["exit_code"] == 0
-    assert Path(summary["output"]) == tmp_path / "st.argil.csv"
+    # A sandbox run's output is its own, never the real run's file name.
+    assert Path(summary["output"]) == tmp_path / "st.sandbox.argil.csv"
     # Exactly once: the same frame again sends nothing new and gives the same ids.
     again = pipeline.run(frame, load_config(CONFIG), state=state, sandbox=True)
     assert again.attrs["argil_summary"]["created"] == 0
@@ -112,3 +113,16 @@ def test_the_command_line_starts_without_pandas() -> None:
     )
     line = next(x for x in done.stdout.splitlines() if x.startswith("LOADED"))
     assert json.loads(line.removeprefix("LOADED ").replace("'", '"')) == []
+
+
+def test_a_budget_from_python_and_the_errors_at_the_package_root(tmp_path: Path) -> None:
+    frame = leads()
+    with pytest.raises(pipeline.OverBudget) as refused:
+        pipeline.run(frame, CONFIG, state=tmp_path / "st.db", sandbox=True, max_credits=1)
+    assert "nothing was sent" in str(refused.value)
+    assert not (tmp_path / "st.sandbox.argil.csv").exists()
+    # Every exception the API's docstring names is importable from the package itself.
+    assert issubclass(pipeline.OverBudget, pipeline.JobError)
+    assert pipeline.ConfigError is ConfigError and pipeline.JobError is JobError
+    for name in ("LockedError", "OutputError", "SheetError"):
+        assert issubclass(getattr(pipeline, name), Exception)

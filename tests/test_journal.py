@@ -376,9 +376,10 @@ def test_a_refused_run_says_who_holds_the_lock(tmp_path: Path, content: str, sai
         os.close(fd)
     assert refused.value.holder == said
     assert str(refused.value) == (
-        f"another run holds the lock on {state} ({said}); wait for it to finish, "
-        "or pass --state to use another state file"
+        f"another run holds the lock on {state} ({said}); wait for it to finish, then run again"
     )
+    # Another state file over the same batch would make its videos twice: never suggested.
+    assert "--state" not in str(refused.value)
 
 
 def test_a_lock_that_cannot_be_created_is_a_journal_error(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from support import read_output, write_leads
@@ -113,5 +114,7 @@ def test_status_wait_does_not_poll_a_video_the_api_no_longer_knows(
         assert code == 1, err
         assert "1 failed" in err and "4 still rendering" in err
         # The listing never shows the missing video: it is asked for once, not at every sweep.
-        assert server.emulator.stats.video_reads[missing] == 1
-        assert sum(server.emulator.stats.video_reads.values()) == 1
+        assert server.emulator.stats.video_reads == {missing: 1}
+        # /_emulator/stats reports them too.
+        stats = httpx.get(f"{server.root_url}/_emulator/stats").json()
+        assert stats["video_reads"] == {missing: 1}

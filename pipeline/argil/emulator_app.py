@@ -187,7 +187,8 @@ async def _create_video(request: Request, emulator: Emulator) -> Response:
 
 async def _get_video(request: Request, emulator: Emulator) -> Response:
     video_id = request.path_params["video_id"]
-    emulator.stats.video_reads[video_id] += 1
+    reads = emulator.stats.video_reads
+    reads[video_id] = reads.get(video_id, 0) + 1
     return JSONResponse(emulator.get(video_id))
 
 

@@ -16,7 +16,6 @@ other emulator modules share:
 
 from __future__ import annotations
 
-import collections
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -166,4 +165,5 @@ class EmulatorStats:
     odd_answers: int = 0  # creates answered with something that is not a Video
     stale_answers: int = 0  # creates answered with the previous create's video
     # GET /videos/{id} by id: what a listing did not answer for.
-    video_reads: collections.Counter[str] = field(default_factory=collections.Counter)
+    # (A plain dict: dataclasses.asdict rebuilds a Counter from its pairs, as keys.)
+    video_reads: dict[str, int] = field(default_factory=dict)

@@ -26,11 +26,12 @@ reached the server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from types import TracebackType
@@ -48,7 +49,7 @@ from tenacity import (
 )
 
 from pipeline.argil.base_url import InsecureURLError, check_base_url
-from pipeline.argil.gate import Clock, RateGate, Sleep
+from pipeline.argil.gate import Clock, GateClosed, RateGate, Sleep
 from pipeline.argil.limit_headers import parse_announced, parse_retry_after
 from pipeline.argil.models import Avatar, SubtitleStyle, SubtitleStylePage, Video, VideoPage, Voice
 
@@ -167,6 +168,10 @@ class InDoubt(ArgilError):
     """A create or render was sent but its answer was lost: it may or may not have happened."""
 
 
+class NotSent(ArgilError):
+    """The request never left: the client's gate was closed (the run is stopping)."""
+
+
 # --- client -------------------------------------------------------------------------------
 
 
@@ -187,6 +192,24 @@ _UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2
 def _truncate(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
     text = " ".join(_UNSAFE_CHARS.sub("\ufffd", text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@contextlib.asynccontextmanager
+async def _turn(gate: RateGate, method: str, path: str) -> AsyncIterator[int]:
+    """The gate's turn for one request (its sequence number); NotSent when the gate closed
+    while the request waited, so the caller knows nothing left."""
+    try:
+        seq = await gate.__aenter__()
+    except GateClosed:
+        raise NotSent(
+            f"{method} /{path} was not sent: the run is stopping", method=method, path=path
+        ) from None
+    try:
+        yield seq
+    except BaseException as exc:
+        await gate.__aexit__(type(exc), exc, exc.__traceback__)
+        raise
+    await gate.__aexit__(None, None, None)
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -476,7 +499,7 @@ class ArgilClient:
     ) -> Any:
         request = self._http.build_request(method, path, params=params, json=json_body)
         gate = self.read_gate if method == "GET" else self.gate
-        async with gate as seq:
+        async with _turn(gate, method, path) as seq:
             sent_at = self._clock()
             self.stats.requests += 1
             try:

@@ -63,6 +63,10 @@ _RTT_SAMPLES = 200
 CAPPED_WARNING = 10  # requests held back by the concurrency before saying so
 
 
+class GateClosed(Exception):
+    """The gate was closed (the run is stopping): this request was not sent."""
+
+
 class RateGate:
     """One gate shared by every worker (see the module's docstring for how the rate is set)."""
 
@@ -111,6 +115,8 @@ class RateGate:
         self._sleep = sleep
         self._semaphore = asyncio.Semaphore(concurrency)
         self._slot = asyncio.Lock()
+        # Set by close(): requests waiting for their turn leave without being sent.
+        self._closing = asyncio.Event()
         self._last_slot = -math.inf  # event-loop time the last request left
         self._paused_until = -math.inf
         self.sent = 0  # requests that left the gate
@@ -359,10 +365,38 @@ class RateGate:
 
     # --- the pace ---------------------------------------------------------------------------
 
+    def close(self) -> None:
+        """No request leaves any more: those waiting for their turn (and any later one) raise
+        GateClosed at once, so a stopping run sends nothing new. Requests already sent go on."""
+        self._closing.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closing.is_set()
+
+    async def _nap(self, sleep: Sleep, seconds: float) -> None:
+        """``sleep(seconds)``, cut short when the gate closes."""
+        if self._closing.is_set():
+            return
+        # The sleep keeps the waiting task's name: a clock or a log tells waits apart by it.
+        current = asyncio.current_task()
+        name = current.get_name() if current is not None else None
+
+        async def nap() -> None:
+            await sleep(seconds)
+
+        napping = asyncio.get_running_loop().create_task(nap(), name=name)
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait({napping, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (napping, closing):
+                task.cancel()
+
     async def _wait_pause(self) -> None:
         # A loop, because another worker may extend the pause while this one sleeps.
-        while (remaining := self._paused_until - self._clock()) > 0:
-            await self._sleep(remaining)
+        while (remaining := self._paused_until - self._clock()) > 0 and not self.closed:
+            await self._nap(self._sleep, remaining)
 
     def _window_wait(self, now: float) -> float:
         """Seconds until one more request fits the server's window, as the limit, the window
@@ -395,9 +429,9 @@ class RateGate:
             while True:
                 now = loop.time()
                 wait = max(self._last_slot + 60.0 / self.current_rpm - now, self._window_wait(now))
-                if wait <= 0:
+                if wait <= 0 or self.closed:
                     break
-                await asyncio.sleep(wait)
+                await self._nap(asyncio.sleep, wait)
             # Tasks already runnable go first (at the start of a run, every worker journals its
             # row before it reaches the gate): run between this turn and the request's bytes,
             # they would hold it back ~50 ms, and the next request, on time, would meet it
@@ -438,13 +472,18 @@ class RateGate:
         )
 
     async def __aenter__(self) -> int:
-        """Wait for a slot; the request's sequence number among those sent."""
+        """Wait for a slot; the request's sequence number among those sent. GateClosed when
+        the gate closes first."""
         await self._wait_pause()
+        if self.closed:
+            raise GateClosed
         await self._semaphore.acquire()
         try:
             while True:
                 await self._wait_pause()
                 await self._next_slot()
+                if self.closed:
+                    raise GateClosed
                 # A 429 may have paused everyone while this worker waited for its turn.
                 if self._paused_until <= self._clock():
                     self.sent += 1

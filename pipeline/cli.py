@@ -174,7 +174,11 @@ encoding_option = click.option(
 @sheet_name_option
 @encoding_option
 @click.option("--sandbox", is_flag=True, help="Run against a local emulator: no key, no network.")
-@click.option("--dry-run", is_flag=True, help="Plan and report what would be sent; send nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Plan from the state file alone and report what would be sent; send nothing.",
+)
 @click.option("--base-url", help="API base URL (default: $ARGIL_BASE_URL or the Argil API).")
 @click.option(
     "--rpm",
@@ -392,7 +396,8 @@ def _print_summary(s: RunSummary, dry_run: bool) -> None:
             f"Dry run: {plural(s.rows, 'row')}: {s.would_send} would be sent, {s.already} "
             f"already {'has' if s.already == 1 else 'have'} a video, {s.changed} changed, "
             f"{s.failed} failed before, {s.invalid} invalid, "
-            f"{s.skipped} skipped. Nothing was sent."
+            f"{s.skipped} skipped. Nothing was sent; planned from the state file alone, "
+            "without asking the API (a run first adopts the batch's videos it finds there)."
         )
         return
     parts = [

@@ -318,7 +318,9 @@ def run_job(
 
     ``before_send`` is shown what the run would send before anything is sent (a dry run
     included) and may refuse it: nothing is sent then (NotConfirmed). A run whose estimate is
-    over the budget raises OverBudget first.
+    over the budget raises OverBudget first. Both come after the batch was listed on the API
+    (when the journal does not know every row), so that they count only the rows the run will
+    really send, not the videos it finds and adopts; a dry run plans from the journal alone.
     """
     job = prepared or prepare(spec)
     limit, source = spec.max_credits, "--max-credits"
@@ -332,7 +334,8 @@ def run_job(
         base_url, api_key = resolve_api(spec)
     if options.dry_run:
         records = _read_records(job.state)
-        estimate = _check_cost(spec, job, records, before_send)
+        planner = Runner(job.selected, None, None, options, records=records)
+        estimate = _check_cost(spec, job, planner.outgoing(), before_send)
         runner = Runner(job.selected, None, None, options, records=records)
         summary = asyncio.run(runner.run())
         planned = planned_rows(job.selected, runner.results)
@@ -344,19 +347,25 @@ def run_job(
     with _lock_for(job.state, options.refresh_only):
         journal = _open_journal(job.state, target)
         try:
-            # Read once, for the estimate and the run: a re-run of a big batch reads it once.
+            # Read once, for the plan and the run: a re-run of a big batch reads it once.
             records = journal.all()
-            found: Forecast | None = None
-            if not options.refresh_only:
-                found = _check_cost(spec, job, records, before_send)
+            found: list[Forecast] = []
+
+            def check(plans: list[RowPlan]) -> None:
+                # On the event loop, with nothing out: the question may block it. Ctrl-C
+                # there ends the question (not confirmed), as it did before the run began.
+                with _plain_interrupts():
+                    found.append(_check_cost(spec, job, plans, before_send))
                 journal.set_meta(_run_meta(spec, job))
+
+            hook = None if options.refresh_only else check
             with contextlib.ExitStack() as stack:
                 if spec.sandbox:
                     base_url, api_key = stack.enter_context(_sandbox(job.state)), SANDBOX_KEY
                 outcome = asyncio.run(
-                    _run(spec, job, journal, base_url, api_key, on_progress, records)
+                    _run(spec, job, journal, base_url, api_key, on_progress, records, hook)
                 )
-            outcome.forecast = found
+            outcome.forecast = found[0] if found else None
             return outcome
         finally:
             journal.close()
@@ -383,12 +392,11 @@ def _lock_for(state: Path, refresh_only: bool) -> Iterator[None]:
 def _check_cost(
     spec: JobSpec,
     job: Prepared,
-    records: dict[str, j.Record],
+    plans: list[RowPlan],
     before_send: Callable[[Forecast], bool] | None,
 ) -> Forecast:
     """The estimate of the rows this run would send, against the budget and the user."""
-    planner = Runner(job.selected, None, None, spec.options, records=records)
-    bodies = [plan.body for plan in planner.outgoing() if plan.body is not None]
+    bodies = [plan.body for plan in plans if plan.body is not None]
     # A sandbox try runs faster than the real API allows; the time it reports is the real
     # run's, at the rate configured for it.
     real_rate = not (spec.sandbox and spec.rpm is None)
@@ -532,6 +540,7 @@ async def _run(
     api_key: str,
     on_progress: Callable[[Progress], None] | None,
     records: dict[str, j.Record],
+    before_send: Callable[[list[RowPlan]], None] | None = None,
 ) -> JobOutcome:
     api = job.config.api
     # The sandbox has no rate limit: unless --rpm says otherwise, a tryout should not wait
@@ -562,6 +571,7 @@ async def _run(
         on_progress=on_progress,
         batch_tag=job.report.batch_tag or None,
         sheet_keys=[plan.key for plan in job.report.plans],
+        before_send=before_send,
         **timing,
     )
     work = asyncio.ensure_future(runner.run())
@@ -645,6 +655,21 @@ def _install_signal_handlers(runner: Runner, work: asyncio.Future[RunSummary]) -
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, handle, signum)
     return received
+
+
+@contextlib.contextmanager
+def _plain_interrupts() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt again (a question waiting for its answer ends), while
+    the run's own handler is set aside."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread: no handler of ours is set either
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _remove_signal_handlers() -> None:

@@ -179,8 +179,12 @@ class Runner:
         clock: Callable[[], float] = time.monotonic,
         batch_tag: str | None = None,
         sheet_keys: Iterable[str] | None = None,
+        before_send: Callable[[list[RowPlan]], None] | None = None,
     ) -> None:
         self.plans = plans
+        # Shown the rows this run will send, once the API was read and before any of them
+        # is checked or sent; it may raise to send nothing (the budget, the user's answer).
+        self._before_send = before_send
         # The extras.argilBatch of this batch's videos: None lists nothing (reconcile, follow).
         self.batch_tag = batch_tag
         # Every row key of the sheet (rows outside --rows too): a batch video whose key is
@@ -253,9 +257,10 @@ class Runner:
         return self._stop.is_set()
 
     def outgoing(self) -> list[RowPlan]:
-        """The rows this run may create a video for, planned from the journal alone: new,
-        pending, retried and resent rows, and rows left in flight (their lookup may find no
-        video). Planning fills this runner's results: call it on a runner that does not run."""
+        """The rows this run may create a video for, planned from the journal alone (what a
+        dry run shows): new, pending, retried and resent rows, and rows left in flight (their
+        lookup may find no video). Planning fills this runner's results: call it on a runner
+        that does not run."""
         to_send, to_resolve, _ = self._plan()
         return [plan for plan, _ in to_resolve] + [plan for plan, _ in to_send]
 
@@ -273,6 +278,10 @@ class Runner:
             if self.batch_tag is not None and any(p.key not in self.records for p, _ in to_send):
                 to_send, to_resolve, adopted = await reconcile_rows(self, to_send, to_resolve)
                 to_render += adopted
+            if self._before_send is not None:
+                # A stopped run sends nothing: it has nothing to estimate or ask about.
+                going = [] if self.stopping else [p for p, _ in to_resolve + to_send]
+                self._before_send(going)
             if self.options.preflight and to_send:
                 to_send = await self._preflight(to_send)
             work: list[tuple[str, RowPlan, int]] = [("resolve", p, g) for p, g in to_resolve]

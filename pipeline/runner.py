@@ -52,7 +52,7 @@ from pipeline.outcomes import (
 )
 from pipeline.preflight import check_body as check_catalogue
 from pipeline.preflight import fetch_catalogue, uses_styles
-from pipeline.progress import SENDING, Progress, RateMeter
+from pipeline.progress import CHECKING, LISTING, SENDING, Progress, RateMeter
 from pipeline.reconcile import Unresolved, adopt_if_found, lookup, reconcile_rows
 from pipeline.sheets import OUTPUT_COLUMNS
 
@@ -276,6 +276,7 @@ class Runner:
             await follow(self, unfinished, timeout, immediate=True)
         elif not self.options.dry_run:
             if self.batch_tag is not None and any(p.key not in self.records for p, _ in to_send):
+                self._phase = LISTING
                 to_send, to_resolve, adopted = await reconcile_rows(self, to_send, to_resolve)
                 to_render += adopted
             if self._before_send is not None:
@@ -283,7 +284,9 @@ class Runner:
                 going = [] if self.stopping else [p for p, _ in to_resolve + to_send]
                 self._before_send(going)
             if self.options.preflight and to_send:
+                self._phase = CHECKING
                 to_send = await self._preflight(to_send)
+            self._phase = SENDING
             work: list[tuple[str, RowPlan, int]] = [("resolve", p, g) for p, g in to_resolve]
             work += [("send", p, g) for p, g in to_send]
             work += [("render", p, 0) for p in to_render]

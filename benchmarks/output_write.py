@@ -6,10 +6,10 @@
 For each case the sheet (``benchmarks/sheet.py``: five columns) is read, then its output is
 written twice through one :class:`~pipeline.sheets.OutputFile`, as a run's refresh loop does:
 the first write includes loading the input workbook, the second is what every later refresh
-costs. Every row carries all nine result columns. The refresh loop in ``job.py`` waits at least
-nine times the last write between refreshes, so the output never takes more than a tenth of
-the run. ``--libreoffice`` converts each XLSX output with ``soffice --headless --convert-to
-csv`` and checks that LibreOffice reads the same cells openpyxl reads.
+costs. Every row carries all nine result columns. The refresh loop in ``output_writer.py``
+waits at least nine times the last write between refreshes, so the output never takes more
+than a tenth of the run. ``--libreoffice`` converts each XLSX output with ``soffice
+--headless --convert-to csv`` and checks that LibreOffice reads the same cells openpyxl reads.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pipeline.mapping import RowPlan
-from pipeline.runner import CHANGED, FAILED, IN_DOUBT, INVALID, SKIPPED, WOULD_SEND, RowResult
+from pipeline.outcomes import CHANGED, FAILED, IN_DOUBT, INVALID, SKIPPED, WOULD_SEND
+from pipeline.run_types import RowResult
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pipeline.mapping import RowPlan
 from pipeline.outcomes import CHANGED
 from pipeline.progress import WAITING
 from pipeline.reconcile import Unproven, list_batch
+from pipeline.render import get_video
 
 if TYPE_CHECKING:
     from pipeline.runner import Runner
@@ -118,7 +119,7 @@ async def sweep(runner: Runner, waiting: list[RowPlan]) -> int:
             unanswered.append(plan)
         else:
             refresh(runner, plan, video)
-    videos = await asyncio.gather(*(runner._get(plan) for plan in unanswered))
+    videos = await asyncio.gather(*(get_video(runner, plan) for plan in unanswered))
     for plan, video in zip(unanswered, videos, strict=True):
         if video is not None:
             refresh(runner, plan, video)

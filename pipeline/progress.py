@@ -20,6 +20,13 @@ from pipeline.wording import plural
 
 SENDING = "sending"
 WAITING = "waiting"
+# Before the first row is counted: the batch listed on the API, then the pre-flight.
+LISTING = "listing"
+CHECKING = "checking"
+PREPARING = {
+    LISTING: "listing the batch's videos on the API",
+    CHECKING: "checking avatars, voices, gestures and styles",
+}
 
 RATE_WINDOW = 60.0
 
@@ -92,14 +99,16 @@ def progress_display(
         task = bar.add_task("rows", total=None, failed=0, rpm=0.0)
 
         def update_bar(p: Progress) -> None:
-            # Started with the first row, not before: the cost line and its question come
-            # first, and a live bar would draw over them.
-            if not bar.live.is_started:
-                bar.start()
             if p.phase == WAITING:
                 done, total, what = p.renders_done, p.renders_total, "renders"
             else:
                 done, total, what = p.finished, p.total, "rows"
+            # Started once there is something to count, not before: the listing, the cost
+            # line and its question come first, and a live bar would draw over them.
+            if not bar.live.is_started:
+                if not total or p.phase in PREPARING:
+                    return
+                bar.start()
             bar.update(
                 task, description=what, total=total, completed=done, failed=p.failed, rpm=p.rpm
             )
@@ -118,6 +127,15 @@ def progress_display(
         done, total = (
             (p.renders_done, p.renders_total) if p.phase == WAITING else (p.finished, p.total)
         )
+        # A rate is shown once there is one to measure.
+        rate = plural(p.requests, "request") + (f", {p.rpm:.0f} req/min" if p.rpm else "")
+        if p.phase in PREPARING or not total:
+            # Nothing to count yet (the total is not known): a long start says what it does,
+            # every 10 seconds, and never reads as a phase's end.
+            if p.phase in PREPARING and now - last[0] >= PROGRESS_LINE_SECONDS:
+                last[0] = now
+                emit(f"progress: {PREPARING[p.phase]} ({rate})")
+            return
         # A phase's end is said once, at once; otherwise one line every 10 seconds.
         ended = done == total and (p.phase, total) not in said
         if now - last[0] < PROGRESS_LINE_SECONDS and not ended:
@@ -125,8 +143,6 @@ def progress_display(
         last[0] = now
         if ended:
             said.add((p.phase, total))
-        # A rate is shown once there is one to measure.
-        rate = plural(p.requests, "request") + (f", {p.rpm:.0f} req/min" if p.rpm else "")
         if p.phase == WAITING:
             emit(f"progress: waiting for renders: {done}/{total} done ({rate})")
         else:

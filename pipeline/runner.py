@@ -18,7 +18,6 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pipeline import journal as j
@@ -28,12 +27,11 @@ from pipeline.argil.client import (
     ArgilError,
     FatalError,
     InDoubt,
-    NotFound,
     RowError,
     TransportError,
 )
 from pipeline.argil.models import FAILED_STATUSES, FINAL_STATUSES, Video, VideoStatus
-from pipeline.changes import changed_fields, describe, field_digests
+from pipeline.changes import field_digests
 from pipeline.cost import Budget
 from pipeline.follow import follow, has_unfinished_video, needs_follow
 from pipeline.mapping import RowPlan
@@ -45,124 +43,29 @@ from pipeline.outcomes import (
     INVALID,
     PENDING,
     SKIPPED,
-    WOULD_SEND,
 )
 from pipeline.outcomes import (
     NOT_RUN as NOT_RUN,  # the job module's word for rows outside --rows
 )
+from pipeline.outcomes import WOULD_SEND as WOULD_SEND
+from pipeline.planning import plan_rows
 from pipeline.preflight import check_body as check_catalogue
 from pipeline.preflight import fetch_catalogue, uses_styles
-from pipeline.progress import SENDING, Progress, RateMeter
+from pipeline.progress import CHECKING, LISTING, SENDING, Progress, RateMeter
 from pipeline.reconcile import Unresolved, adopt_if_found, lookup, reconcile_rows
-from pipeline.sheets import OUTPUT_COLUMNS
+from pipeline.render import render
+from pipeline.run_types import MAX_ERROR_CHARS as MAX_ERROR_CHARS
+from pipeline.run_types import RowResult as RowResult
+from pipeline.run_types import RunOptions as RunOptions
+from pipeline.run_types import RunSummary as RunSummary
+from pipeline.run_types import one_line as one_line
 
 logger = logging.getLogger("pipeline.runner")
 T = TypeVar("T")
 
 BATCH_KEY = "argilBatchKey"
-MAX_ERROR_CHARS = 500
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass
-class RunOptions:
-    render: bool = False
-    wait: bool = False
-    retry_failed: bool = False
-    resend_changed: bool = False
-    dry_run: bool = False
-    # Refresh the statuses of rows that have a video; create nothing (``argil-batch status``).
-    refresh_only: bool = False
-    preflight: bool = True
-    callback_url: str | None = None
-    wait_timeout: float = 3600.0
-    # Stop sending before the estimated credits of the creates sent would pass this.
-    max_credits: float | None = None
-    budget_source: str = "--max-credits"  # where the budget was set, as messages name it
-    # An in-doubt create may still be landing on the server: give it a moment before the
-    # lookup decides that no video exists and the row may be sent again.
-    doubt_delay: float = 2.0
-    max_sends: int = 5
-    poll_initial: float = 2.0
-    poll_max: float = 60.0
-
-
-@dataclass
-class RowResult:
-    """One row of the output's ``argil_*`` columns."""
-
-    key: str = ""
-    video_id: str = ""
-    status: str = ""
-    error: str = ""
-    moments: int | None = None
-    preview_url: str = ""
-    video_url: str = ""
-    updated_at: str = ""
-    duration: float | None = None  # seconds, once the API knows it
-
-    def columns(self) -> dict[str, str]:
-        values = (
-            self.key,
-            self.video_id,
-            self.status,
-            one_line(self.error),
-            "" if self.moments is None else str(self.moments),
-            self.preview_url,
-            self.video_url,
-            self.updated_at,
-            "" if self.duration is None else f"{self.duration:g}",
-        )
-        return dict(zip(OUTPUT_COLUMNS, values, strict=True))
-
-
-def one_line(text: str, limit: int = MAX_ERROR_CHARS) -> str:
-    """API error text goes into a spreadsheet cell: one line, bounded."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-@dataclass
-class RunSummary:
-    rows: int = 0
-    invalid: int = 0
-    skipped: int = 0
-    created: int = 0
-    adopted: int = 0
-    already: int = 0
-    changed: int = 0
-    failed: int = 0
-    pending: int = 0
-    in_doubt: int = 0
-    rendering: int = 0
-    done: int = 0
-    would_send: int = 0
-    renders: int = 0
-    requests: int = 0
-    rate_limited: int = 0
-    # Videos of this batch on the API that no row of the sheet claims (rows since removed).
-    not_in_sheet: int = 0
-    found_rpm: float | None = None  # with --rpm auto: the limit found
-    elapsed: float = 0.0
-    stopped: str | None = None
-    # --wait ended at --wait-timeout with videos still rendering.
-    wait_timed_out: bool = False
-    statuses: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def exit_code(self) -> int:
-        if self.stopped:
-            return 3
-        # CHANGED rows are reported, not failed: a nightly export whose titles change every day
-        # must not fail every night.
-        problems = self.invalid + self.failed + self.pending + self.in_doubt
-        return 1 if problems else 0
-
-    def as_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items()}
-        data["exit_code"] = self.exit_code
-        return data
 
 
 class Runner:
@@ -179,8 +82,12 @@ class Runner:
         clock: Callable[[], float] = time.monotonic,
         batch_tag: str | None = None,
         sheet_keys: Iterable[str] | None = None,
+        before_send: Callable[[list[RowPlan]], None] | None = None,
     ) -> None:
         self.plans = plans
+        # Shown the rows this run will send, once the API was read and before any of them
+        # is checked or sent; it may raise to send nothing (the budget, the user's answer).
+        self._before_send = before_send
         # The extras.argilBatch of this batch's videos: None lists nothing (reconcile, follow).
         self.batch_tag = batch_tag
         # Every row key of the sheet (rows outside --rows too): a batch video whose key is
@@ -253,15 +160,16 @@ class Runner:
         return self._stop.is_set()
 
     def outgoing(self) -> list[RowPlan]:
-        """The rows this run may create a video for, planned from the journal alone: new,
-        pending, retried and resent rows, and rows left in flight (their lookup may find no
-        video). Planning fills this runner's results: call it on a runner that does not run."""
-        to_send, to_resolve, _ = self._plan()
+        """The rows this run may create a video for, planned from the journal alone (what a
+        dry run shows): new, pending, retried and resent rows, and rows left in flight (their
+        lookup may find no video). Planning fills this runner's results: call it on a runner
+        that does not run."""
+        to_send, to_resolve, _ = plan_rows(self)
         return [plan for plan, _ in to_resolve] + [plan for plan, _ in to_send]
 
     async def run(self) -> RunSummary:
         started = self._started = self._clock()
-        to_send, to_resolve, to_render = self._plan()
+        to_send, to_resolve, to_render = plan_rows(self)
         if self.options.refresh_only:
             # Rows left in flight are looked up (a read): found videos are adopted, the others
             # stay in flight for the next run, which alone may send.
@@ -271,10 +179,17 @@ class Runner:
             await follow(self, unfinished, timeout, immediate=True)
         elif not self.options.dry_run:
             if self.batch_tag is not None and any(p.key not in self.records for p, _ in to_send):
+                self._phase = LISTING
                 to_send, to_resolve, adopted = await reconcile_rows(self, to_send, to_resolve)
                 to_render += adopted
+            if self._before_send is not None:
+                # A stopped run sends nothing: it has nothing to estimate or ask about.
+                going = [] if self.stopping else [p for p, _ in to_resolve + to_send]
+                self._before_send(going)
             if self.options.preflight and to_send:
+                self._phase = CHECKING
                 to_send = await self._preflight(to_send)
+            self._phase = SENDING
             work: list[tuple[str, RowPlan, int]] = [("resolve", p, g) for p, g in to_resolve]
             work += [("send", p, g) for p, g in to_send]
             work += [("render", p, 0) for p in to_render]
@@ -313,78 +228,6 @@ class Runner:
                 kept.append((plan, generation))
         return kept
 
-    # --- planning --------------------------------------------------------------------------
-
-    def _plan(self) -> tuple[list[tuple[RowPlan, int]], list[tuple[RowPlan, int]], list[RowPlan]]:
-        to_send: list[tuple[RowPlan, int]] = []
-        to_resolve: list[tuple[RowPlan, int]] = []
-        to_render: list[RowPlan] = []
-        for plan in self.plans:
-            record = self.records.get(plan.key)
-            result = self._result_from_record(plan, record)
-            self.results[plan.row] = result
-            if plan.status == mapping.INVALID:
-                result.status = INVALID
-                result.error = "; ".join(str(e) for e in plan.errors)
-                continue
-            if plan.status == mapping.SKIPPED:
-                result.status = SKIPPED
-                result.error = plan.reason
-                continue
-            if record is None or record.state == j.PENDING:
-                to_send.append((plan, record.generation if record else 0))
-                self._fresh.add(plan.key)
-            elif record.state == j.IN_FLIGHT:
-                to_resolve.append((plan, record.generation))
-            elif record.state in j.HAS_VIDEO:
-                if record.payload_hash == plan.payload_hash:
-                    self.summary.already += 1
-                    idle = record.status in (None, VideoStatus.IDLE)
-                    if self.options.render and idle and not record.render_requested:
-                        to_render.append(plan)
-                elif self.options.resend_changed:
-                    to_send.append((plan, record.generation + 1))
-                else:
-                    result.status = CHANGED
-                    assert plan.body is not None
-                    fields = describe(changed_fields(record.field_digests, plan.body))
-                    what = f" ({fields})" if fields else ""
-                    result.error = (
-                        f"the row changed since its video was made{what}; the video was left "
-                        "alone (run with --resend-changed to make a new one)"
-                    )
-            elif record.state == j.FAILED:
-                changed = record.payload_hash != plan.payload_hash
-                if self.options.retry_failed or (changed and record.video_id is None):
-                    # A row the API refused and the user has since edited is a new request.
-                    gen = record.generation + (1 if record.video_id else 0)
-                    to_send.append((plan, gen))
-                else:
-                    result.status = FAILED
-            if self.options.dry_run and result.status in ("", PENDING):
-                result.status = WOULD_SEND
-        if self.options.dry_run:
-            self.summary.would_send = len(to_send) + len(to_resolve)
-        if self.options.refresh_only:
-            for plan, _ in to_send:
-                self.results[plan.row].status = PENDING
-                self.results[plan.row].error = "not sent yet: `argil-batch run` sends it"
-        return to_send, to_resolve, to_render
-
-    def _result_from_record(self, plan: RowPlan, record: j.Record | None) -> RowResult:
-        result = RowResult(key=plan.key, moments=plan.moments if plan.body else None)
-        if record is not None:
-            result.video_id = record.video_id or ""
-            result.status = record.status or _record_status(record)
-            result.error = record.last_error or ""
-            result.preview_url = record.preview_url or ""
-            result.video_url = record.video_url or ""
-            result.updated_at = record.updated_at
-            result.duration = record.duration
-            if record.moments is not None and plan.body is None:
-                result.moments = record.moments
-        return result
-
     # --- submission ------------------------------------------------------------------------
 
     async def _drain(self, work: list[tuple[str, RowPlan, int]]) -> None:
@@ -406,7 +249,7 @@ class Runner:
                 self._active[plan.row] = kind
                 try:
                     if kind == "render":
-                        await self._render(plan)
+                        await render(self, plan)
                     else:
                         await self._submit(plan, generation, look_first=kind == "resolve")
                 except j.JournalWriteError as exc:
@@ -474,7 +317,7 @@ class Runner:
                     if shared:
                         self._flag_shared(plan, shared, found.id)
                     if self.options.render:
-                        await self._render(plan)
+                        await render(self, plan)
                     return
             if sends == self.options.max_sends:
                 why = f" (first: {cause})" if cause else ""
@@ -526,7 +369,7 @@ class Runner:
             if shared:
                 self._flag_shared(plan, shared, video.id)
             if self.options.render:
-                await self._render(plan)
+                await render(self, plan)
             return
 
     def _shared_message(self, video_id: str) -> str:
@@ -626,58 +469,6 @@ class Runner:
         result.updated_at = j.now_iso()
         self.journal.mark_video(plan.key, state, _fields(video, error))
 
-    async def _render(self, plan: RowPlan) -> None:
-        assert self.client is not None and self.journal is not None
-        result = self.results[plan.row]
-        if self.stopping or not result.video_id:
-            return
-        try:
-            video = await self.client.render_video(result.video_id, self.options.callback_url)
-        except InDoubt:
-            # Whether generation started is read back rather than guessed.
-            current = await self._get(plan)
-            if current is None:
-                return
-            if current.status == VideoStatus.IDLE:
-                self._fault(plan, "render answer lost; run again with --render")
-                return
-            video = current
-        except RowError as exc:
-            current = await self._get(plan)
-            if current is None or current.status == VideoStatus.IDLE:
-                self._fault(plan, f"render refused: {exc.message}")
-                return
-            video = current
-        except FatalError as exc:
-            self.stop(exc.message)
-            self._fault(plan, f"render not started: {exc.message}")
-            return
-        except ArgilError as exc:
-            self._fault(plan, f"render not started: {exc.message}; run again with --render")
-            return
-        self.journal.mark_render_requested(plan.key)
-        self._rendered.add(plan.key)
-        self._record_video(plan, video, j.RENDERING)
-        self.summary.renders += 1
-
-    async def _get(self, plan: RowPlan) -> Video | None:
-        assert self.client is not None
-        result = self.results[plan.row]
-        try:
-            return await self.client.get_video(result.video_id)
-        except NotFound:
-            self._gone.add(plan.row)
-            self._fault(plan, "the video no longer exists on the API")
-        except ArgilError as exc:
-            if isinstance(exc, FatalError):
-                self.stop(exc.message)
-            self._fault(plan, f"status not refreshed: {exc.message}")
-        return None
-
-    def _fault(self, plan: RowPlan, error: str) -> None:
-        self._faults.add(plan.row)
-        self.results[plan.row].error = error
-
     # --- waits that a stop cuts short ------------------------------------------------------
 
     async def _nap(self, seconds: float) -> None:
@@ -750,16 +541,6 @@ class Runner:
             s.requests = self.client.stats.requests
             s.rate_limited = self.client.stats.rate_limited
             s.found_rpm = self.client.gate.found_rpm
-
-
-def _record_status(record: j.Record) -> str:
-    if record.state == j.FAILED:
-        return FAILED
-    if record.state == j.IN_FLIGHT:
-        return IN_DOUBT
-    if record.state == j.PENDING:
-        return PENDING
-    return ""
 
 
 def _in_flight(plan: RowPlan, generation: int) -> j.InFlight:

@@ -87,7 +87,9 @@ def test_over_the_budget_nothing_is_sent_and_the_line_says_why(
         f"{credits:,.0f} credits: over --max-credits 10; nothing was sent (raise the budget, or "
         "send fewer rows with --rows)\n"
     )
-    assert emulator.emulator.stats.requests == 0, "not even the pre-flight"
+    # The batch's listing alone, a read (which rows to count): no create, not even the
+    # pre-flight.
+    assert emulator.emulator.stats.requests == emulator.emulator.stats.reads == 1
     assert not files["output"].exists()
 
 
@@ -105,9 +107,11 @@ def test_a_dry_run_over_the_budget_says_so_and_the_library_raises(
         api_key=KEY,
         max_credits=10,
     )
+    assert emulator.emulator.stats.requests == 0, "a dry run asks the API nothing"
     with pytest.raises(OverBudget, match=r"^this run would send 120 videos, "):
         run_job(spec)
-    assert emulator.emulator.stats.requests == 0
+    assert emulator.emulator.stats.creates == 0
+    assert emulator.emulator.stats.requests == emulator.emulator.stats.reads == 1
 
 
 def test_the_config_budget_applies_and_the_flag_overrides_it(
@@ -195,7 +199,8 @@ def test_on_a_terminal_a_costly_run_asks_and_a_no_sends_nothing(
     assert result.stderr.splitlines()[-1] == (
         "Error: not confirmed; nothing was sent (--yes skips the question)"
     )
-    assert emulator.emulator.stats.requests == 0
+    # Asked after the batch's listing (a read), before the pre-flight and any create.
+    assert emulator.emulator.stats.requests == emulator.emulator.stats.reads == 1
 
 
 @pytest.mark.usefixtures("terminal")

@@ -1,0 +1,124 @@
+"""What every command shares: the exit codes, one-line errors, notes on standard error,
+paths as shown, logging, and the options several commands take."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from pipeline.config import ConfigError
+from pipeline.job import ApiRefusedError, JobError
+from pipeline.journal import JournalError, JournalWriteError, LockedError
+from pipeline.sheets import SheetError
+
+EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, EXIT_API_REFUSED, EXIT_LOCKED = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def note(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def shown(path: Path) -> str:
+    """A path as every command prints it: relative to the current folder when inside it,
+    else absolute (``status`` knows the run's files by their absolute paths, ``run`` by what
+    was typed: the same file must read the same in both)."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Library exceptions become one line ``Error: ...`` and their exit code."""
+    try:
+        yield
+    except LockedError as exc:
+        fail(str(exc), EXIT_LOCKED)
+    except (JournalWriteError, ApiRefusedError) as exc:
+        fail(str(exc), EXIT_API_REFUSED)
+    except (JobError, ConfigError, SheetError, JournalError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        fail("interrupted; run again to pick up where this run stopped", EXIT_INTERRUPTED)
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs request lines at INFO; ours say the same with fewer words.
+    for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+# Paths are checked by the library, which says what to do in one line; click's own checks
+# would print a usage block instead.
+sheet_argument = click.argument("sheet", type=click.Path(path_type=Path))
+config_option = click.option(
+    "-c",
+    "--config",
+    "config",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="YAML column config: how a row becomes a video.",
+)
+sheet_name_option = click.option("--sheet", "sheet_name", help="XLSX/ODS sheet (default: first).")
+wait_timeout_option = click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    help="Seconds --wait waits at most.",
+)
+no_progress_option = click.option(
+    "--no-progress", is_flag=True, help="No progress bar or progress lines."
+)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print the summary as one JSON object."
+)
+verbose_option = click.option("-v", "--verbose", count=True, help="More log lines (-vv for debug).")
+
+
+class RpmType(click.ParamType):
+    """A number of requests a minute (at least 0.1), or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | str:
+        if isinstance(value, float):
+            return value
+        if str(value).strip().lower() == "auto":
+            return "auto"
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number nor auto", param, ctx)
+        if not (number >= 0.1 and math.isfinite(number)):
+            self.fail(f"{value!r} must be at least 0.1 (or auto)", param, ctx)
+        return number
+
+
+read_rpm_option = click.option(
+    "--read-rpm",
+    type=click.FloatRange(min=0.1),
+    help="Reads (status, listings) per minute allowed, apart from --rpm [config: 600].",
+)
+encoding_option = click.option(
+    "--encoding", help="CSV text encoding (default: UTF-8, else cp1252 with a note)."
+)

@@ -1,0 +1,72 @@
+"""A created video's render started (``--render``), and a video read back by its id: what a
+lost or refused render answer leaves is read from the API, never guessed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipeline import journal as j
+from pipeline.argil.client import ArgilError, FatalError, InDoubt, NotFound, RowError
+from pipeline.argil.models import Video, VideoStatus
+from pipeline.mapping import RowPlan
+
+if TYPE_CHECKING:
+    from pipeline.runner import Runner
+
+
+async def render(runner: Runner, plan: RowPlan) -> None:
+    """Start generation of the row's video; a lost or refused answer is read back."""
+    assert runner.client is not None and runner.journal is not None
+    result = runner.results[plan.row]
+    if runner.stopping or not result.video_id:
+        return
+    try:
+        video = await runner.client.render_video(result.video_id, runner.options.callback_url)
+    except InDoubt:
+        # Whether generation started is read back rather than guessed.
+        current = await get_video(runner, plan)
+        if current is None:
+            return
+        if current.status == VideoStatus.IDLE:
+            fault(runner, plan, "render answer lost; run again with --render")
+            return
+        video = current
+    except RowError as exc:
+        current = await get_video(runner, plan)
+        if current is None or current.status == VideoStatus.IDLE:
+            fault(runner, plan, f"render refused: {exc.message}")
+            return
+        video = current
+    except FatalError as exc:
+        runner.stop(exc.message)
+        fault(runner, plan, f"render not started: {exc.message}")
+        return
+    except ArgilError as exc:
+        fault(runner, plan, f"render not started: {exc.message}; run again with --render")
+        return
+    runner.journal.mark_render_requested(plan.key)
+    runner._rendered.add(plan.key)
+    runner._record_video(plan, video, j.RENDERING)
+    runner.summary.renders += 1
+
+
+async def get_video(runner: Runner, plan: RowPlan) -> Video | None:
+    """The row's video as the API has it now; None (and the row's fault) when it cannot say."""
+    assert runner.client is not None
+    result = runner.results[plan.row]
+    try:
+        return await runner.client.get_video(result.video_id)
+    except NotFound:
+        runner._gone.add(plan.row)
+        fault(runner, plan, "the video no longer exists on the API")
+    except ArgilError as exc:
+        if isinstance(exc, FatalError):
+            runner.stop(exc.message)
+        fault(runner, plan, f"status not refreshed: {exc.message}")
+    return None
+
+
+def fault(runner: Runner, plan: RowPlan, error: str) -> None:
+    """A failed row, though its status column keeps the video's last known status."""
+    runner._faults.add(plan.row)
+    runner.results[plan.row].error = error

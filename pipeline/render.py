@@ -6,7 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pipeline import journal as j
-from pipeline.argil.client import ArgilError, FatalError, InDoubt, NotFound, RowError
+from pipeline.argil.client import (
+    ArgilError,
+    FatalError,
+    InDoubt,
+    NotFound,
+    NotSent,
+    RowError,
+)
 from pipeline.argil.models import Video, VideoStatus
 from pipeline.mapping import RowPlan
 
@@ -41,6 +48,8 @@ async def render(runner: Runner, plan: RowPlan) -> None:
         runner.stop(exc.message)
         fault(runner, plan, f"render not started: {exc.message}")
         return
+    except NotSent:
+        return  # the run stopped first; the next run with --render starts it
     except ArgilError as exc:
         fault(runner, plan, f"render not started: {exc.message}; run again with --render")
         return

@@ -27,6 +27,7 @@ from pipeline.argil.client import (
     ArgilError,
     FatalError,
     InDoubt,
+    NotSent,
     RowError,
     TransportError,
 )
@@ -154,6 +155,9 @@ class Runner:
         if self._stop_reason is None:
             self._stop_reason = reason
         self._stop.set()
+        if self.client is not None:
+            # Creates and renders waiting for their turn at the gate leave unsent (NotSent).
+            self.client.gate.close()
 
     @property
     def stopping(self) -> bool:
@@ -347,6 +351,10 @@ class Runner:
                 # Refused outright (bad key, no credits): nothing was created for this row.
                 self._leave_pending(plan, exc.message)
                 self.stop(exc.message)
+                return
+            except NotSent:
+                # The run stopped while this create waited for its turn: it never left.
+                self._leave_pending(plan, str(self._stop_reason))
                 return
             except TransportError as exc:
                 self._leave_pending(plan, exc.message)

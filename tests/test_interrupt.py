@@ -181,3 +181,34 @@ def test_a_re_run_after_an_interrupt_makes_one_video_per_row(tmp_path: Path) -> 
         result = CliRunner().invoke(main, args(job, server), env={"ARGIL_API_KEY": KEY})
         assert result.exit_code == 0, result.stderr
         assert_exactly_once(server, job["output"], ROWS)
+
+
+def test_ctrl_c_sends_nothing_new_and_leaves_the_unsent_rows_pending(tmp_path: Path) -> None:
+    # One create a second, four workers: at any moment three rows wait at the gate for their
+    # turn. Ctrl-C must not let them leave, and they are pending (never sent), not in doubt.
+    with EmulatorServer(EmulatorSettings(render_seconds=3600)) as server:
+        job = files(tmp_path, "paced")
+        run = [*args(job, server), "--rpm", "60", "--concurrency", "4"]
+        run.remove("--wait")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", *run],
+            env={**os.environ, "ARGIL_API_KEY": KEY},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 60
+        while server.emulator.stats.creates < 3:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        at_signal = server.emulator.stats.creates
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130, err
+        # At most the one create already on its way when the signal landed.
+        assert server.emulator.stats.creates <= at_signal + 1, err
+        rows = read_output(job["output"])
+        statuses = [row["argil_status"] for row in rows]
+        assert statuses.count("IN_DOUBT") == 0, rows
+        assert statuses.count("PENDING") >= ROWS - at_signal - 1, rows

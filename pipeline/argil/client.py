@@ -1,21 +1,7 @@
 """Async HTTP client of the Argil API: auth, error mapping, retry policy and a shared rate gate.
 
-Exceptions (every message is safe to print: it never contains the API key)::
-
-    ArgilError                  base; .status (HTTP status or None), .code, .message
-    ├── RowError                400/422 and other 4xx: the request's own fault; never retried
-    ├── FatalError              401, 402, 403, a refusal that mentions credits or the plan, or
-    │                           an API key that cannot be sent: stop the whole run
-    ├── NotFound                404
-    ├── RateLimited             429, still refused after every attempt; .retry_after
-    ├── ServerError             5xx (or an unreadable 2xx) on an idempotent call, after retries
-    ├── TransportError          no usable answer on an idempotent call (connect failures,
-    │                           timeouts, dropped connections), after retries
-    └── InDoubt                 a create or render that was sent but whose answer never came
-                                (read timeout, dropped connection, 5xx, unreadable 2xx): it may
-                                have happened. Never resend blindly: look the video up.
-    InsecureURLError(ValueError)  a base URL that is not https (plain http only on loopback),
-                                  or that is not a usable base URL at all
+Exceptions: see :mod:`pipeline.argil.errors` (every message is safe to print: it never
+contains the API key); re-exported here.
 
 Retry policy: 429 is retried on every call (the server refused, nothing happened) and pauses
 the whole gate; connect failures are retried on every call (nothing was sent); GETs also retry
@@ -49,6 +35,17 @@ from tenacity import (
 )
 
 from pipeline.argil.base_url import InsecureURLError, check_base_url
+from pipeline.argil.errors import (
+    ArgilError,
+    FatalError,
+    InDoubt,
+    NotFound,
+    NotSent,
+    RateLimited,
+    RowError,
+    ServerError,
+    TransportError,
+)
 from pipeline.argil.gate import Clock, GateClosed, RateGate, Sleep
 from pipeline.argil.limit_headers import parse_announced, parse_retry_after
 from pipeline.argil.models import Avatar, SubtitleStyle, SubtitleStylePage, Video, VideoPage, Voice
@@ -100,76 +97,6 @@ def _user_agent() -> str:
     except metadata.PackageNotFoundError:
         version = "0+unknown"
     return f"argil-batch/{version}"
-
-
-# --- exceptions ---------------------------------------------------------------------------
-
-
-class ArgilError(Exception):
-    """Base of every error of this module; ``message`` is safe to show to a user."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: int | None = None,
-        method: str | None = None,
-        path: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.method = method
-        self.path = path
-
-    def __str__(self) -> str:
-        if self.status is None:
-            return self.message
-        return f"HTTP {self.status}: {self.message}"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(status={self.status!r}, message={self.message!r})"
-
-
-class RowError(ArgilError):
-    """The API refused this request for a reason of its own (400/422): never retried."""
-
-
-class FatalError(ArgilError):
-    """Bad key, no permission, no credits or no plan: nothing else will succeed either."""
-
-
-class NotFound(ArgilError):
-    """404: the video (or endpoint) does not exist."""
-
-
-class RateLimited(ArgilError):
-    """429 on every attempt. ``retry_after`` is the server's last hint in seconds, if any."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-        # The wait chosen for this refusal (hint or backoff), shared by the gate pause and the
-        # retry so that both wait the same time.
-        self.wait: float | None = None
-
-
-class ServerError(ArgilError):
-    """A 5xx (or an unreadable answer) on an idempotent call, after every retry."""
-
-
-class TransportError(ArgilError):
-    """No usable answer at all (connection refused, timeouts, dropped connections)."""
-
-
-class InDoubt(ArgilError):
-    """A create or render was sent but its answer was lost: it may or may not have happened."""
-
-
-class NotSent(ArgilError):
-    """The request never left: the client's gate was closed (the run is stopping)."""
 
 
 # --- client -------------------------------------------------------------------------------

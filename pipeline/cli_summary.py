@@ -119,7 +119,13 @@ def print_summary(s: RunSummary, dry_run: bool) -> None:
     rate = f", {s.rate_limited} rate-limited" if s.rate_limited else ""
     requests = plural(s.requests, "request")
     note(f"{plural(s.rows, 'row')}: {', '.join(parts)} ({requests}{rate}, {s.elapsed:.1f} s)")
-    if s.found_rpm:
+    if s.found_rpm and s.found_rpm_is_floor:
+        # Nothing said no: advising api.rpm here would set a limit the API never showed.
+        note(
+            f"No rate limit met: requests went through at up to about {s.found_rpm:.0f} a "
+            "minute without a 429 (--rpm auto keeps searching on the next run)"
+        )
+    elif s.found_rpm:
         note(
             f"Rate limit found: about {s.found_rpm:.0f} requests a minute "
             f"(put api.rpm: {math.floor(s.found_rpm)} in the config to start there)"

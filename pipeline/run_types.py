@@ -91,6 +91,9 @@ class RunSummary:
     # Videos of this batch on the API that no row of the sheet claims (rows since removed).
     not_in_sheet: int = 0
     found_rpm: float | None = None  # with --rpm auto: the limit found
+    # With --rpm auto and no limit met (no 429, none announced): found_rpm is only the rate
+    # that went through, a floor of the limit.
+    found_rpm_is_floor: bool = False
     elapsed: float = 0.0
     stopped: str | None = None
     # --wait ended at --wait-timeout with videos still rendering.

@@ -549,6 +549,7 @@ class Runner:
             s.requests = self.client.stats.requests
             s.rate_limited = self.client.stats.rate_limited
             s.found_rpm = self.client.gate.found_rpm
+            s.found_rpm_is_floor = s.found_rpm is not None and not self.client.gate.limit_met
 
 
 def _in_flight(plan: RowPlan, generation: int) -> j.InFlight:

@@ -81,6 +81,29 @@ def test_rpm_auto_finds_the_limit_and_reports_it(
     assert summary.created == 90
     assert summary.rate_limited > 0, "the limit was met, then kept to"
     assert summary.found_rpm is not None and 450 <= summary.found_rpm <= 700
+    assert not summary.found_rpm_is_floor
+
+
+def test_rpm_auto_that_meets_no_limit_says_so(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorServer]
+) -> None:
+    vt = VirtualTime()
+    server = make_emulator(rpm=60_000, clock=vt)  # far above what 20 rows reach
+    sheet = tmp_path / "leads.csv"
+    write_leads(sheet, 20)
+    spec = JobSpec(
+        sheet=sheet,
+        config=config(tmp_path),
+        base_url=server.base_url,
+        api_key="k",
+        rpm="auto",
+        sleep=vt.sleep,
+        clock=vt,
+        options=RunOptions(doubt_delay=0),
+    )
+    summary = run_job(spec).summary
+    assert summary.created == 20 and summary.rate_limited == 0
+    assert summary.found_rpm is not None and summary.found_rpm_is_floor
 
 
 def test_the_summary_names_the_rate_found(capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,6 +113,12 @@ def test_the_summary_names_the_rate_found(capsys: pytest.CaptureFixture[str]) ->
     )
     _print_summary(RunSummary(rows=3, created=3, requests=3), dry_run=False)
     assert "Rate limit found" not in capsys.readouterr().err
+    # No 429 and nothing announced: what went through is a floor, not a limit to configure.
+    floor = RunSummary(rows=3, created=3, requests=3, found_rpm=3147.2, found_rpm_is_floor=True)
+    _print_summary(floor, dry_run=False)
+    err = capsys.readouterr().err
+    assert "No rate limit met: requests went through at up to about 3147 a minute" in err
+    assert "api.rpm" not in err
 
 
 def test_read_rpm_reaches_the_read_gate(tmp_path: Path, emulator: EmulatorServer) -> None:

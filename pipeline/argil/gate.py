@@ -156,6 +156,12 @@ class RateGate:
         return self._announced.rpm if self._announced is not None else None
 
     @property
+    def limit_met(self) -> bool:
+        """With ``auto``: a limit was met (a 429 showed it, or the server announced it); else
+        ``found_rpm`` is only the rate that went through, a floor of the limit."""
+        return self._estimate is not None or self.announced_rpm is not None
+
+    @property
     def found_rpm(self) -> float | None:
         """With ``auto``: the limit found (the estimate from 429s, else the announced limit,
         else the highest rate that held or the rate that went through: lower bounds); None

@@ -112,10 +112,11 @@ def prepare(spec: JobSpec) -> Prepared:
         raise JobError(str(exc)) from exc
     if output.resolve() == sheet.path.resolve():
         raise JobError(f"-o {output} is the input sheet; the input is never modified")
-    if spec.sandbox and state_path_for(output, False).exists():
+    if spec.sandbox and _not_a_sandbox_output(output, spec.state):
         raise JobError(
-            f"-o {output} is the output of a real run; a sandbox run writes its own: "
-            "drop -o, or choose another file"
+            f"-o {output} exists and is not a sandbox run's output (a real run's, perhaps, "
+            "whose state is elsewhere); a sandbox run writes only its own: drop -o, or choose "
+            "another file"
         )
     selected = report.plans
     if spec.rows:
@@ -129,6 +130,18 @@ def prepare(spec: JobSpec) -> Prepared:
             )
     state = spec.state or state_path_for(output, spec.sandbox)
     return Prepared(sheet, config, report, selected, output, state)
+
+
+def _not_a_sandbox_output(output: Path, state: Path | None) -> bool:
+    """An existing file that no sandbox run wrote: a real run's output may have its state
+    anywhere (--state) or none left, so only the sandbox's own journal proves it is ours."""
+    if state_path_for(output, False).exists():
+        return True
+    if not output.exists() or ".sandbox.argil" in output.name:
+        return False  # nothing to lose, or a name only sandbox runs give their output
+    if state is not None and state.exists():
+        return False  # the journal itself refuses a real run's state for a sandbox run
+    return not state_path_for(output, True).exists()
 
 
 def _check_writable(folder: Path, what: str) -> None:

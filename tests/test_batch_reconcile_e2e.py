@@ -333,9 +333,24 @@ def test_a_sandbox_run_after_a_real_one_leaves_the_real_output_as_it_was(
     code, err = cli(
         "run", str(work["sheet"]), "-c", str(work["config"]), "--sandbox", "-o", str(real)
     )
-    assert code == 2 and "is the output of a real run" in err
+    assert code == 2 and "is not a sandbox run's output" in err
     code, err = cli("status", str(f"{real}.state"), "--sandbox")
     assert code == 2 and "drop --sandbox" in err
+    assert real.read_bytes() == before
+
+    # The same when the real run's state is elsewhere (--state), or lost: the file is not
+    # the sandbox's, so it is not written.
+    (work["folder"] / "leads.argil.csv.state").rename(work["folder"] / "moved.state")
+    code, err = cli(
+        "run", str(work["sheet"]), "-c", str(work["config"]), "--sandbox", "-o", str(real)
+    )
+    assert code == 2 and "is not a sandbox run's output" in err
+    assert real.read_bytes() == before
+    # The sandbox's own output, named with -o, is its to rewrite.
+    code, err = cli(
+        "run", str(work["sheet"]), "-c", str(work["config"]), "--sandbox", "-o", str(sandbox)
+    )
+    assert code == 0, err
 
 
 def test_status_takes_the_state_file_of_a_run_and_a_held_lock_names_real_options(

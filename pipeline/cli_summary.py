@@ -67,7 +67,10 @@ def report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) 
         if outcome.error and not outcome.interrupted:
             note(f"Error: {outcome.error}")
         elif summary.stopped and not outcome.interrupted:
-            note(f"Stopped: {summary.stopped}. Unsent rows stay pending for the next run.")
+            note(
+                f"Error: the run stopped: {summary.stopped}. "
+                "Unsent rows stay pending for the next run."
+            )
         if summary.wait_timed_out and outcome.output and not outcome.interrupted:
             note(
                 "Still rendering at --wait-timeout: "

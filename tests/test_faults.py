@@ -355,7 +355,7 @@ def test_credits_running_out_stop_with_exit_3_then_a_re_run_finishes(
     with EmulatorServer(EmulatorSettings(credits=37, latency_ms=5)) as server:
         result = invoke_run(files, server, "--concurrency", "8")
         assert result.exit_code == 3, result.stderr
-        assert "Stopped:" in result.stderr and "credits" in result.stderr
+        assert "Error: the run stopped:" in result.stderr and "credits" in result.stderr
         rows = assert_every_row_accounted(files["output"], 100)
         made = [r for r in rows if r["argil_video_id"]]
         pending = [r for r in rows if r["argil_status"] == "PENDING"]

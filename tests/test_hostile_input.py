@@ -967,7 +967,7 @@ def test_api_error_text_is_truncated_and_cannot_run_as_a_formula(
             for char in "\x07\x1b\u202e":
                 assert char not in out + err
             if status == 401:
-                assert "Stopped: =HYPERLINK(" in err
+                assert "Error: the run stopped: =HYPERLINK(" in err
     [row] = read_csv(tmp_path / "out.csv")
     assert row["argil_status"] == ("FAILED" if status == 400 else "PENDING")
     error = row["argil_error"]

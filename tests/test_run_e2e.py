@@ -154,7 +154,7 @@ def test_credits_running_out_stop_the_run_and_a_later_run_finishes(
     with EmulatorServer(EmulatorSettings(credits=5)) as server:
         code, _, err = run_cli(run_args(job, server, "--concurrency", "1"))
         assert code == 3, err
-        assert "Stopped:" in err
+        assert "Error: the run stopped:" in err
         rows = read_output(job["output"])
         assert sum(1 for r in rows if r["argil_video_id"]) == 5
         assert sum(1 for r in rows if r["argil_status"] == "PENDING") == 7

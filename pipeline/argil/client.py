@@ -110,9 +110,9 @@ class ClientStats:
     in_doubt: int = 0
 
 
-# Server text ends up on a terminal (the "Stopped:" line) and in a spreadsheet cell: control
-# characters (escape sequences) and bidirectional overrides would act there, so they are shown
-# as U+FFFD instead.
+# Server text ends up on a terminal (the "Error: the run stopped:" line) and in a spreadsheet
+# cell: control characters (escape sequences) and bidirectional overrides would act there, so
+# they are shown as U+FFFD instead.
 _UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 

@@ -79,7 +79,8 @@ main.add_command(emulator)
     "-o",
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Output sheet (.csv or .xlsx); default: beside the input, NAME.argil.EXT.",
+    help="Output sheet (.csv or .xlsx); default: beside the input, NAME.argil.EXT "
+    "(NAME.sandbox.argil.EXT with --sandbox). Its folder is made if need be.",
 )
 @sheet_name_option
 @encoding_option
@@ -200,7 +201,8 @@ def run(
                 spec,
                 prepared=prepared,
                 on_progress=on_progress,
-                before_send=_cost_shown(ask=not (yes or dry_run)),
+                # The sandbox costs nothing: its estimate is shown, never asked about.
+                before_send=_cost_shown(ask=not (yes or dry_run or sandbox)),
             )
         # Inside: a Ctrl-C while the summary prints still ends as an interrupt, not a traceback.
         report(outcome, as_json, sandbox=sandbox, dry_run=dry_run)

@@ -145,7 +145,10 @@ def _not_a_sandbox_output(output: Path, state: Path | None) -> bool:
 
 
 def _check_writable(folder: Path, what: str) -> None:
+    """The folder exists (made if need be, as `-o out/leads.argil.xlsx` in a cron line asks)
+    and takes a file."""
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".argil-check-"):
             pass
     except OSError as exc:

@@ -124,3 +124,14 @@ def test_status_on_a_moved_config_says_what_the_run_recorded(tmp_path: Path) -> 
         f"Error: the run recorded in {output}.sandbox-state used the config {config}, which is "
         "not there any more; put it back there, then run status again\n"
     )
+
+
+def test_an_output_folder_that_does_not_exist_yet_is_made(tmp_path: Path) -> None:
+    # As the README's cron line has it: -o out/leads.argil.xlsx on the first night.
+    sheet, config = files(tmp_path)
+    output = tmp_path / "out" / "nightly" / "s.argil.xlsx"
+    code, _, err = invoke(
+        "run", str(sheet), "-c", str(config), "--sandbox", "-o", str(output), "--no-progress"
+    )
+    assert code == 0, err
+    assert output.exists() and output.with_name("s.argil.xlsx.sandbox-state").exists()

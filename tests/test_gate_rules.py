@@ -726,3 +726,191 @@ def test_a_pause_while_waiting_for_the_turn_holds_the_request() -> None:
 
     first, second = run_virtual(main)
     assert second == pytest.approx(first + 3.5, abs=1e-3), "not at 1 s, inside the pause"
+
+
+# --- more edges: what the log says, the window after a burst, the concurrency warning ---------
+
+
+def test_a_pause_of_nothing_or_the_same_pause_again_is_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="pipeline.argil.gate")
+    g, _ = gate()
+    g.pause(0)
+    g.pause(0.4)
+    g.pause(0.4)  # the same end: nothing new to say
+    assert [r.getMessage() for r in caplog.records] == ["writes gate paused for 0.40 s"]
+
+
+def test_a_step_under_a_thousandth_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="pipeline.argil.gate")
+    g, _ = gate(step=0.0005)
+    g.on_rate_limited()
+    assert g.current_rpm == pytest.approx(594 * 0.9995)
+    assert caplog.records == []
+    h, _ = gate(step=0.002)
+    h.on_rate_limited()
+    assert len(caplog.records) == 1
+
+
+def test_the_ramp_logs_each_doubling_and_ignores_answers_sent_before_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="pipeline.argil.gate")
+    g, ft = gate(None)
+    ft.now += 1
+    g.on_success(sent_at=ft.now - 0.5)  # sent after the gate was made: a doubling
+    g.on_success(sent_at=ft.now - 0.5)  # sent before that doubling: nothing new
+    assert [r.getMessage() for r in caplog.records] == ["writes rate raised from 60.0 to 120.0 rpm"]
+    assert g.current_rpm == 120
+
+
+def test_an_answer_exactly_a_minute_old_still_counts_towards_the_estimate() -> None:
+    g, ft = gate(2400)
+    start = ft.now
+    for _ in range(10):
+        g.on_success()
+    ft.now = start + 60
+    for _ in range(5):
+        g.on_success()
+    g.on_rate_limited(retry_after=3)
+    assert g.limit_rpm == pytest.approx(15 * 60 / (60 + 3))
+
+
+def test_an_answer_just_over_a_minute_old_does_not_count() -> None:
+    g, ft = gate(2400)
+    start = ft.now
+    for _ in range(10):
+        g.on_success()
+    for n in range(6):
+        ft.now = start + 60.25 + n / 8
+        g.on_success()
+    g.on_rate_limited(retry_after=3)
+    assert g.limit_rpm == pytest.approx(6 * 60 / (5 / 8 + 3))
+
+
+def test_five_answers_are_enough_for_an_estimate_but_not_all_at_once() -> None:
+    g, ft = gate(2400)
+    for _ in range(5):
+        ft.now += 0.25
+        g.on_success()
+    g.on_rate_limited(retry_after=3)
+    assert g.limit_rpm == pytest.approx(5 * 60 / (1.0 + 3))
+    h, _ = gate(2400)
+    for _ in range(5):
+        h.on_success()
+    h.on_rate_limited(retry_after=3)
+    assert h.limit_rpm == 2400, "no time between them: no rate"
+
+
+def test_a_lone_429_costs_its_step_whatever_went_through() -> None:
+    # Through at 2213 a minute, between the step (2186) and the rate (2376): a lone 429 still
+    # costs the full step; a slow trickle before it costs no more than the step either.
+    g, ft = gate(2400)
+    for _ in range(45):
+        ft.now += 0.005
+        g.on_success()
+    g.on_rate_limited(retry_after=1)
+    assert g.current_rpm == pytest.approx(2376 * 0.92)
+    h, ft = gate(2400)
+    for _ in range(10):
+        ft.now += 0.1
+        h.on_success()
+    h.on_rate_limited(retry_after=1)
+    assert h.current_rpm == pytest.approx(2376 * 0.92)
+    k, ft = gate(2400)
+    for _ in range(10):
+        ft.now += 0.1
+        k.on_success()
+    k.on_rate_limited()  # no Retry-After
+    assert k.current_rpm == pytest.approx(2376 * 0.92)
+
+
+def test_after_forgetting_the_next_429_is_a_lone_one_even_soon_after() -> None:
+    g, ft = twice_refused(forget_after=5.0)
+    ft.now += 5
+    quiet(g, ft, 20)
+    assert g.current_rpm == pytest.approx(594)
+    g.on_rate_limited()  # 5 s after the last: within the repeat time, yet forgotten
+    assert g.current_rpm == pytest.approx(594 * 0.92)
+
+
+def test_after_a_burst_a_lower_limit_waits_for_room_in_the_window() -> None:
+    # Ten requests at 10 a second under a policy of 100 in 10 s; then the policy says 5 in 10 s:
+    # the window holds the burst, and the next request waits until enough of it has left.
+    async def main(loop: VirtualTimeLoop) -> list[float]:
+        g = RateGate(6000, 1, clock=loop.time)
+        times = []
+        for n in range(12):
+            async with g:
+                times.append(loop.time())
+            quota = 100 if n < 9 else 5
+            g.on_answer(sent_at=loop.time(), announced=Announced(quota=quota, window=10.0))
+        return times
+
+    times = run_virtual(main)
+    interval = 60 / 594
+    assert times[9] == pytest.approx(9 * interval, abs=1e-3)
+    # Room for floor(5 x 0.99) - 1 = 3 of the ten: the 11th waits for the 7th to leave.
+    assert times[10] == pytest.approx(times[6] + 10, abs=1e-3)
+    assert times[11] == pytest.approx(times[10] + 60 / (30 * 0.99), abs=1e-3)
+
+
+def capped(
+    caplog: pytest.LogCaptureFixture,
+    latency: float,
+    *,
+    rpm: float | None = 600,
+    concurrency: int = 1,
+    workers: int = 1,
+    requests: int = 12,
+) -> list[int]:
+    """How many answers had come when the concurrency warning was logged (once each)."""
+    caplog.set_level(logging.WARNING, logger="pipeline.argil.gate")
+    caplog.clear()
+
+    async def main(loop: VirtualTimeLoop) -> list[int]:
+        g = RateGate(rpm, concurrency, clock=loop.time)
+        answered = 0
+        said: list[int] = []
+        queue = list(range(requests))
+
+        async def worker() -> None:
+            nonlocal answered
+            while queue:
+                queue.pop()
+                async with g:
+                    sent = loop.time()
+                    await asyncio.sleep(latency)
+                    g.on_answer(sent_at=sent)
+                    g.on_success(sent)
+                answered += 1
+                said.extend([answered] * (len(caplog.records) - len(said)))
+
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return said
+
+    return run_virtual(main)
+
+
+def test_the_concurrency_warning_comes_at_the_tenth_held_answer_with_what_would_do(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert capped(caplog, 0.85) == [10]
+    assert caplog.records[0].getMessage() == (
+        "writes: 1 requests in flight hold the rate under 594 a minute (answers take up to "
+        "0.9 s); --concurrency 11 would not"
+    )
+
+
+def test_answers_under_three_intervals_are_held_back_too(caplog: pytest.LogCaptureFixture) -> None:
+    assert capped(caplog, 0.25) == [10]
+    assert caplog.records[0].getMessage().endswith("--concurrency 3 would not")
+
+
+def test_no_concurrency_warning_when_places_are_free_or_the_pace_is_the_ramps(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert capped(caplog, 0.85, concurrency=2) == [], "a place always free"
+    assert capped(caplog, 0.85, rpm=None) == [], "the ramp's pace is only nominal"
+    assert capped(caplog, 0.15) == [], "under two intervals: the pace holds"

@@ -914,3 +914,41 @@ def test_no_concurrency_warning_when_places_are_free_or_the_pace_is_the_ramps(
     assert capped(caplog, 0.85, concurrency=2) == [], "a place always free"
     assert capped(caplog, 0.85, rpm=None) == [], "the ramp's pace is only nominal"
     assert capped(caplog, 0.15) == [], "under two intervals: the pace holds"
+
+
+@pytest.mark.parametrize(("jitter", "waits_for"), [(20.0, 8), (36.0, 9)])
+def test_jitter_leaves_less_room_in_the_window_after_a_burst(jitter: float, waits_for: int) -> None:
+    # As above, but the round trips then spread over ``jitter`` s: the window keeps half that
+    # as headroom, room for floor(5 x 10 / (10 + jitter / 2)) - 1 (1, then none) of the ten.
+    async def main(loop: VirtualTimeLoop) -> list[float]:
+        g = RateGate(6000, 1, clock=loop.time)
+        times = []
+        for n in range(11):
+            async with g:
+                times.append(loop.time())
+            quota = 100 if n < 9 else 5
+            g.on_answer(sent_at=loop.time(), announced=Announced(quota=quota, window=10.0))
+            if n == 9:
+                for k in range(5):  # 15 round trips from 0 to 7/8 of the jitter: widened to it
+                    g.on_answer(sent_at=loop.time() - jitter * 14 / 16 * k / 4)
+                assert g.jitter == pytest.approx(jitter)
+        return times
+
+    times = run_virtual(main)
+    assert times[10] == pytest.approx(times[waits_for] + 10, abs=1e-3)
+
+
+def test_a_long_run_at_an_announced_limit_keeps_its_pace() -> None:
+    # 100 a second announced: 250 requests take 2.5 s; the window forgets requests by their
+    # time, so a long run is never held back by sends that left the window long ago.
+    async def main(loop: VirtualTimeLoop) -> list[float]:
+        g = RateGate(60_000, 1, clock=loop.time)
+        times = []
+        for _ in range(250):
+            async with g:
+                times.append(loop.time())
+            g.on_answer(sent_at=loop.time(), announced=Announced(quota=100, window=1.0))
+        return times
+
+    times = run_virtual(main)
+    assert times[-1] - times[0] == pytest.approx(249 * 60 / (6000 * 0.99), rel=0.02)

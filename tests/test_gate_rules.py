@@ -952,3 +952,19 @@ def test_a_long_run_at_an_announced_limit_keeps_its_pace() -> None:
 
     times = run_virtual(main)
     assert times[-1] - times[0] == pytest.approx(249 * 60 / (6000 * 0.99), rel=0.02)
+
+
+def test_one_request_too_many_in_the_window_waits_for_the_oldest_to_leave() -> None:
+    # 11 in 10 s after a burst of ten: room for floor(11 x 0.99) - 1 = 9, one too many.
+    async def main(loop: VirtualTimeLoop) -> list[float]:
+        g = RateGate(6000, 1, clock=loop.time)
+        times = []
+        for n in range(11):
+            async with g:
+                times.append(loop.time())
+            quota = 100 if n < 9 else 11
+            g.on_answer(sent_at=loop.time(), announced=Announced(quota=quota, window=10.0))
+        return times
+
+    times = run_virtual(main)
+    assert times[10] == pytest.approx(times[0] + 10, abs=1e-3)

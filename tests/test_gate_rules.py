@@ -273,6 +273,12 @@ def test_a_quiet_stretch_is_twenty_answers_and_five_seconds() -> None:
     ft.now += 0.25
     quiet(g, ft, 1)
     assert g.current_rpm > climbed
+    again = g.current_rpm
+    ft.now += 5
+    quiet(g, ft, 19)
+    assert g.current_rpm == again, "the count starts over after each climb"
+    quiet(g, ft, 1)
+    assert g.current_rpm > again
 
 
 def test_the_quiet_stretch_can_be_set() -> None:

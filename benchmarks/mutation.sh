@@ -5,6 +5,10 @@
 # be measured one after the other without stale results, and the work tree is never touched.
 # Hypothesis runs with seed 0 and no example database, so a score can be measured again.
 # MUTATION_CHILDREN (default 1) sets how many mutants run at once. Takes minutes: not in .ci/run.
+# MUTATION_TIMEOUT (default 3) is mutmut's timeout_multiplier: a mutant may use 2 x that x (its
+# tests' usual seconds + 1) of CPU. A mutant that loops (a pause that never ends) then counts
+# as timed out within a minute or so; mutmut's default (15) takes a quarter of an hour per such
+# mutant on a shared machine.
 # Needs the mutation extra: pip install -e '.[test,mutation]'
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +32,7 @@ find "$work" -name __pycache__ -prune -exec rm -rf {} +
 
 # One module, its own tests: narrow the shared [tool.mutmut] table of the copy.
 quote() { printf '"%s", ' "$@"; }
-sed -i "/^\[tool.mutmut\]/a only_mutate = [\"$module\"]\npytest_add_cli_args_test_selection = [$(quote "$@")]" \
+sed -i "/^\[tool.mutmut\]/a only_mutate = [\"$module\"]\npytest_add_cli_args_test_selection = [$(quote "$@")]\ntimeout_multiplier = ${MUTATION_TIMEOUT:-3}" \
     "$work/pyproject.toml"
 # Deterministic Hypothesis: no database of past failures, no deadline (mutmut's trampolines
 # slow every call), no shrinking (it changes nothing about whether a test fails).

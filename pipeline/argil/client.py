@@ -126,7 +126,7 @@ async def _turn(gate: RateGate, method: str, path: str) -> AsyncIterator[int]:
     """The gate's turn for one request (its sequence number); NotSent when the gate closed
     while the request waited, so the caller knows nothing left."""
     try:
-        seq = await gate.__aenter__()
+        seq = await gate.acquire(closable=method != "GET")
     except GateClosed:
         raise NotSent(
             f"{method} /{path} was not sent: the run is stopping", method=method, path=path

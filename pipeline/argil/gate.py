@@ -380,8 +380,11 @@ class RateGate:
     def closed(self) -> bool:
         return self._closing.is_set()
 
-    async def _nap(self, sleep: Sleep, seconds: float) -> None:
-        """``sleep(seconds)``, cut short when the gate closes."""
+    async def _nap(self, sleep: Sleep, seconds: float, closable: bool) -> None:
+        """``sleep(seconds)``, cut short when the gate closes (if ``closable``)."""
+        if not closable:
+            await sleep(seconds)
+            return
         if self._closing.is_set():
             return
         # The sleep keeps the waiting task's name: a clock or a log tells waits apart by it.
@@ -399,10 +402,12 @@ class RateGate:
             for task in (napping, closing):
                 task.cancel()
 
-    async def _wait_pause(self) -> None:
+    async def _wait_pause(self, closable: bool = True) -> None:
         # A loop, because another worker may extend the pause while this one sleeps.
-        while (remaining := self._paused_until - self._clock()) > 0 and not self.closed:
-            await self._nap(self._sleep, remaining)
+        while (remaining := self._paused_until - self._clock()) > 0:
+            if closable and self.closed:
+                return
+            await self._nap(self._sleep, remaining, closable)
 
     def _window_wait(self, now: float) -> float:
         """Seconds until one more request fits the server's window, as the limit, the window
@@ -422,7 +427,7 @@ class RateGate:
             return 0.0
         return self._sends[excess - 1][0] + window - now
 
-    async def _next_slot(self) -> None:
+    async def _next_slot(self, closable: bool = True) -> None:
         """Wait for this request's turn: one interval after the previous one left, and room in
         the server's window.
 
@@ -435,9 +440,9 @@ class RateGate:
             while True:
                 now = loop.time()
                 wait = max(self._last_slot + 60.0 / self.current_rpm - now, self._window_wait(now))
-                if wait <= 0 or self.closed:
+                if wait <= 0 or (closable and self.closed):
                     break
-                await self._nap(asyncio.sleep, wait)
+                await self._nap(asyncio.sleep, wait, closable)
             # Tasks already runnable go first (at the start of a run, every worker journals its
             # row before it reaches the gate): run between this turn and the request's bytes,
             # they would hold it back ~50 ms, and the next request, on time, would meet it
@@ -478,17 +483,21 @@ class RateGate:
         )
 
     async def __aenter__(self) -> int:
+        return await self.acquire()
+
+    async def acquire(self, *, closable: bool = True) -> int:
         """Wait for a slot; the request's sequence number among those sent. GateClosed when
-        the gate closes first."""
-        await self._wait_pause()
-        if self.closed:
+        the gate closes first, unless not ``closable`` (a read sharing the writes' gate: a
+        stopping run still looks up what it may have sent)."""
+        await self._wait_pause(closable)
+        if closable and self.closed:
             raise GateClosed
         await self._semaphore.acquire()
         try:
             while True:
-                await self._wait_pause()
-                await self._next_slot()
-                if self.closed:
+                await self._wait_pause(closable)
+                await self._next_slot(closable)
+                if closable and self.closed:
                     raise GateClosed
                 # A 429 may have paused everyone while this worker waited for its turn.
                 if self._paused_until <= self._clock():

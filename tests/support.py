@@ -37,6 +37,21 @@ def write_leads(path: Path, count: int, start: int = 0) -> list[str]:
     return [row[0] for row in rows]
 
 
+def job_files(folder: Path, config: str, rows: int | None = None) -> dict[str, Path]:
+    """A run's files in ``folder``: the config written, a lead sheet of ``rows`` leads (none
+    written when None), and where the output and the state go."""
+    (folder / "c.yaml").write_text(config, encoding="utf-8")
+    sheet = folder / "leads.csv"
+    if rows is not None:
+        write_leads(sheet, rows)
+    return {
+        "sheet": sheet,
+        "config": folder / "c.yaml",
+        "output": folder / "out.csv",
+        "state": folder / "out.state",
+    }
+
+
 def read_output(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))

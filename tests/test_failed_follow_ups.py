@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from support import read_output, write_leads
+from support import job_files, read_output
 
 from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
 from pipeline.cli import main
@@ -30,11 +30,7 @@ api: {rpm: 6000, concurrency: 4}
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
-    config = tmp_path / "c.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
-    sheet = tmp_path / "leads.csv"
-    write_leads(sheet, 5)
-    return {"sheet": sheet, "config": config, "output": tmp_path / "out.csv"}
+    return job_files(tmp_path, CONFIG, rows=5)
 
 
 def invoke(*args: str) -> tuple[int, str]:

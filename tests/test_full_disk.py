@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from support import assert_exactly_once, read_output, write_leads
+from support import assert_exactly_once, job_files, read_output
 
 from pipeline import journal as j
 from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
@@ -42,16 +42,7 @@ api: {rpm: 60000, concurrency: 4}
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
-    config = tmp_path / "c.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
-    sheet = tmp_path / "leads.csv"
-    write_leads(sheet, ROWS)
-    return {
-        "sheet": sheet,
-        "config": config,
-        "output": tmp_path / "out.csv",
-        "state": tmp_path / "out.state",
-    }
+    return job_files(tmp_path, CONFIG, rows=ROWS)
 
 
 def fill_after(monkeypatch: pytest.MonkeyPatch, method: str, calls: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from support import assert_exactly_once, read_output, write_leads
+from support import assert_exactly_once, job_files, read_output, write_leads
 
 from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
 from pipeline.cli import main
@@ -32,14 +32,7 @@ api: {rpm: 6000, concurrency: 1}
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
-    config = tmp_path / "c.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
-    return {
-        "sheet": tmp_path / "leads.csv",
-        "config": config,
-        "output": tmp_path / "out.csv",
-        "state": tmp_path / "out.state",
-    }
+    return job_files(tmp_path, CONFIG)
 
 
 def spec(files: dict[str, Path], server: EmulatorServer, **client: object) -> JobSpec:

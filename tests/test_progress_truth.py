@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from support import write_leads
+from support import job_files, write_leads
 
 from pipeline import cli, job, progress
 from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
@@ -32,10 +32,7 @@ api: {rpm: 6000, concurrency: 1}
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
-    config = tmp_path / "c.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
-    sheet = tmp_path / "leads.csv"
-    return {"sheet": sheet, "config": config, "output": tmp_path / "out.csv"}
+    return job_files(tmp_path, CONFIG)
 
 
 def test_the_meter_counts_what_was_sent_over_the_last_minute() -> None:

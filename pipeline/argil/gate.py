@@ -471,9 +471,10 @@ class RateGate:
             self._sends.popleft()
         # Half the jitter's headroom: the even pace keeps the rest; this only waits out a burst.
         # Never less than the pace's own share, or it would hold back an even pace.
+        jitter = self.jitter
         share = min(
             self.max_headroom,
-            max(window / (window + self.jitter / 2), self.headroom(limit)),
+            max(window / (window + jitter / 2), jitter_share(limit, window, jitter)),
         )
         room = math.floor(limit / 60.0 * window * share) - 1
         excess = len(self._sends) - max(0, room)

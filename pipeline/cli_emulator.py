@@ -72,6 +72,43 @@ from pipeline.cli_common import fail, note
 @click.option("--credits", type=click.IntRange(min=0), help="Creates allowed before 402.")
 @click.option("--state-file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--seed", type=int)
+@click.option(
+    "--hostile-on",
+    type=click.Choice(["all", "writes", "reads"]),
+    default="all",
+    show_default=True,
+    help="Which answers the hostile options below apply to.",
+)
+@click.option(
+    "--oversize",
+    "oversize_bytes",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="BYTES",
+    help="Do the work, then answer this many bytes (streamed, no Content-Length).",
+)
+@click.option(
+    "--drip",
+    "drip_seconds",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="SECONDS",
+    help="Do the work, then send the answer's body one byte every SECONDS.",
+)
+@click.option("--redirect-to", metavar="URL", help="Answer 307 to URL instead of doing anything.")
+@click.option(
+    "--throttle-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="429 before anything is done, whatever the rate limit.",
+)
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="Add this header to the answers, e.g. 'Retry-After: 999999' (repeatable).",
+)
 def emulator(
     host: str,
     port: int,
@@ -95,32 +132,54 @@ def emulator(
     credits: int | None,
     state_file: Path | None,
     seed: int | None,
+    hostile_on: str,
+    oversize_bytes: int,
+    drip_seconds: float,
+    redirect_to: str | None,
+    throttle_rate: float,
+    headers: tuple[str, ...],
 ) -> None:
     """Serve a local Argil-compatible API (for trying things out and for tests)."""
     from pipeline.argil.emulator import EmulatorError, EmulatorSettings, serve
 
-    settings = EmulatorSettings(
-        api_key=api_key,
-        rpm=rpm,
-        read_rpm=read_rpm,
-        rate_window=rate_window,
-        rate_window_kind=rate_window_kind,
-        ratelimit_headers=ratelimit_headers,
-        retry_after=retry_after,
-        latency_in_ms=latency_in_ms,
-        latency_in_jitter_ms=latency_in_jitter_ms,
-        latency_ms=latency_ms,
-        latency_jitter_ms=latency_jitter_ms,
-        fail_rate=fail_rate,
-        drop_rate=drop_rate,
-        odd_rate=odd_rate,
-        stale_rate=stale_rate,
-        render_seconds=render_seconds,
-        render_fail_rate=render_fail_rate,
-        credits=credits,
-        state_file=state_file,
-        seed=seed,
-    )
+    answer_headers: dict[str, str] = {}
+    for header in headers:
+        name, colon, value = header.partition(":")
+        if not colon or not name.strip():
+            fail(f"--header {header!r} is not 'NAME: VALUE'")
+        answer_headers[name.strip()] = value.strip()
+
+    try:
+        settings = EmulatorSettings(
+            api_key=api_key,
+            rpm=rpm,
+            read_rpm=read_rpm,
+            rate_window=rate_window,
+            rate_window_kind=rate_window_kind,
+            ratelimit_headers=ratelimit_headers,
+            retry_after=retry_after,
+            latency_in_ms=latency_in_ms,
+            latency_in_jitter_ms=latency_in_jitter_ms,
+            latency_ms=latency_ms,
+            latency_jitter_ms=latency_jitter_ms,
+            fail_rate=fail_rate,
+            drop_rate=drop_rate,
+            odd_rate=odd_rate,
+            stale_rate=stale_rate,
+            render_seconds=render_seconds,
+            render_fail_rate=render_fail_rate,
+            credits=credits,
+            state_file=state_file,
+            seed=seed,
+            hostile_on=hostile_on,
+            oversize_bytes=oversize_bytes,
+            drip_seconds=drip_seconds,
+            redirect_to=redirect_to,
+            throttle_rate=throttle_rate,
+            answer_headers=answer_headers,
+        )
+    except EmulatorError as exc:  # a header that cannot be sent
+        fail(str(exc))
 
     def listening(url: str) -> None:
         note(f"Argil emulator on {url} (Ctrl-C to stop)")

@@ -24,7 +24,13 @@ from typing import Any, ParamSpec
 import httpx
 import pytest
 
-from pipeline.argil.client import ArgilClient, FatalError, InDoubt, TransportError
+from pipeline.argil.client import (
+    ArgilClient,
+    CertificateError,
+    FatalError,
+    InDoubt,
+    TransportError,
+)
 from pipeline.argil.emulator import EmulatorServer
 from pipeline.argil.models import VideoCreateArgs
 
@@ -415,6 +421,37 @@ async def test_argil_client_trusts_the_ca_named_in_ssl_cert_file(
         async with argil(url, max_attempts=1) as api:
             assert await api.list_avatars() == []
     assert [r.path for r in server.requests] == ["/v1/avatars"]
+
+
+@in_loop
+async def test_an_untrusted_certificate_is_named_with_the_way_to_trust_it_and_not_retried(
+    self_signed: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpx says only ConnectError; the README promises the certificate failure by its name,
+    and what to set."""
+    cert, key = self_signed
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    async with serve(echo_path, tls=tls) as server:
+        async with argil(server.url("/v1", scheme="https")) as api:
+            with pytest.raises(CertificateError) as untrusted:
+                await api.create_video(video_body("row-1"))
+            # The same certificate would be met again: one attempt, and nothing was sent.
+            assert api.stats.requests == 1 and api.stats.retries == 0
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        async with argil(server.url("/v1", scheme="https", host="localhost")) as api:
+            with pytest.raises(CertificateError) as misnamed:
+                await api.list_avatars()
+    assert server.requests == []
+    message = untrusted.value.message
+    assert message.startswith("could not connect to https://127.0.0.1:")
+    assert "TLS certificate verify failed: self-signed certificate; nothing was sent" in message
+    assert "set SSL_CERT_FILE to a PEM bundle" in message
+    assert not isinstance(untrusted.value, InDoubt), "refused before anything was sent"
+    assert "mismatch" in misnamed.value.message and "localhost" in misnamed.value.message
+    assert_no_key(untrusted.value)
 
 
 # --- closing and secrecy ----------------------------------------------------------------------

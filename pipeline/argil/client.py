@@ -4,18 +4,28 @@ Exceptions: see :mod:`pipeline.argil.errors` (every message is safe to print: it
 contains the API key); re-exported here.
 
 Retry policy: 429 is retried on every call (the server refused, nothing happened) and pauses
-the whole gate; connect failures are retried on every call (nothing was sent); GETs also retry
-500/502/503/504 and lost answers. A create or render never retries once its request may have
-reached the server.
+the whole gate; connect failures are retried on every call (nothing was sent), but not an
+untrusted certificate; GETs also retry 500/502/503/504 and lost answers. A create or render
+never retries once its request may have reached the server. A redirect is never followed nor
+retried: it stops the run (the base URL is likely wrong).
+
+Against a broken or hostile server: an answer is read as a stream and given up past a size
+(MAX_OBJECT_BYTES, MAX_PAGE_BYTES); a request ends at its deadline (DEFAULT_DEADLINE), however
+slowly its answer drips; a wait a header asks for is capped (``max_retry_after``), and a
+server that asks for more than the cap MAX_CAPPED_WAITS answers in a row stops the run
+(Stalled) rather than have it crawl. Past a size or a deadline, a create or render is in
+doubt, a read failed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +47,7 @@ from tenacity import (
 from pipeline.argil.base_url import InsecureURLError, check_base_url
 from pipeline.argil.errors import (
     ArgilError,
+    CertificateError,
     FatalError,
     InDoubt,
     NotFound,
@@ -44,16 +55,23 @@ from pipeline.argil.errors import (
     RateLimited,
     RowError,
     ServerError,
+    Stalled,
     TransportError,
 )
 from pipeline.argil.gate import Clock, GateClosed, RateGate, Sleep
-from pipeline.argil.limit_headers import parse_announced, parse_retry_after
+from pipeline.argil.limit_headers import (
+    MAX_ASKED_WAIT,
+    Announced,
+    parse_announced,
+    read_retry_after,
+)
 from pipeline.argil.models import Avatar, SubtitleStyle, SubtitleStylePage, Video, VideoPage, Voice
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "ArgilClient",
     "ArgilError",
+    "CertificateError",
     "ClientStats",
     "FatalError",
     "InDoubt",
@@ -63,6 +81,7 @@ __all__ = [
     "RateLimited",
     "RowError",
     "ServerError",
+    "Stalled",
     "TransportError",
     "check_base_url",
 ]
@@ -76,6 +95,21 @@ KEEPALIVE_EXPIRY = 4.0
 MAX_QUOTED_CHARS = 300
 # A server that keeps announcing more pages must not keep a run paging forever.
 MAX_PAGES = 10_000
+# A Video is a few kB, a page of 100 of them well under a MiB: an answer far past that is a
+# broken or hostile server's, and reading one whole once took 2.7 GB of memory. Bodies are
+# streamed and given up at these sizes.
+MAX_OBJECT_BYTES = 1 << 20  # one video (a create's, a render's, a poll's answer), an error
+MAX_PAGE_BYTES = 16 << 20  # a page of videos, the catalogue (avatars, voices, styles)
+# httpx's read timeout starts again at every byte, so a server that drips a byte every few
+# seconds would hold a request, and the run, forever: every request is over (connected, sent,
+# answered and read) within this, far past any sane answer (the read timeout is 30 s).
+DEFAULT_DEADLINE = 120.0
+# A server asking for a wait past the cap (limit_headers.MAX_ASKED_WAIT) this many answers in a
+# row would have the run crawl at one request per cap: the client stops instead (Stalled).
+MAX_CAPPED_WAITS = 3
+# A pause longer than this is said at -v, with its reason: without a word, a run waiting that
+# long looks hung.
+LONG_PAUSE = 10.0
 
 logger = logging.getLogger("pipeline.argil.client")
 
@@ -108,6 +142,15 @@ class ClientStats:
     retries: int = 0
     rate_limited: int = 0
     in_doubt: int = 0
+
+
+@dataclass
+class _CappedAsks:
+    """Answers in a row that asked a gate's requests to wait past the cap, and the last ask."""
+
+    count: int = 0
+    header: str = ""
+    asked: float = 0.0
 
 
 # Server text ends up on a terminal (the "Error: the run stopped:" line) and in a spreadsheet
@@ -143,7 +186,43 @@ def _retryable(exc: BaseException) -> bool:
     # ServerError is raised only for idempotent calls; a create's 5xx is InDoubt instead.
     if isinstance(exc, ServerError):
         return exc.status in _RETRIED_SERVER_STATUSES
+    if isinstance(exc, CertificateError):
+        return False  # the same certificate would be met again
     return isinstance(exc, RateLimited | TransportError)
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
+    """The answer's body, or None as soon as it passes ``limit`` bytes (the rest is never
+    read, so a huge answer costs no more memory than the limit and one chunk)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    # Decoded bytes are counted: a small compressed answer may inflate to any size.
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a connect failure, if that is what it was (httpx wraps it)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _seconds(value: float) -> str:
+    """Seconds as a server asked for them, whole when they are (999999, not 1e+06)."""
+    return f"{value:.0f}" if value >= 1 or value == 0 else f"{value:.2f}"
 
 
 def _message_of(value: Any) -> str | None:
@@ -170,10 +249,14 @@ class ArgilClient:
         transport: httpx.AsyncBaseTransport | None = None,
         max_attempts: int = 6,
         max_backoff: float = 30.0,
-        max_retry_after: float = 120.0,
+        max_retry_after: float = MAX_ASKED_WAIT,
+        deadline: float = DEFAULT_DEADLINE,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
     ) -> None:
+        """``max_retry_after`` caps every wait a server's header asks for (Retry-After, a
+        reset, a policy's window); ``deadline`` is the most seconds one request may take, from
+        connecting to the last byte of its answer."""
         self.base_url = check_base_url(base_url)
         key = api_key.strip()
         # The transport would refuse such a header value; say why here, without quoting it.
@@ -181,10 +264,17 @@ class ArgilClient:
             raise FatalError("the API key contains characters that cannot be sent in a header")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if not deadline > 0:
+            raise ValueError("deadline must be a positive number of seconds")
         self._api_key = key
         self.max_attempts = max_attempts
         self.max_backoff = max_backoff
         self.max_retry_after = max_retry_after
+        self.deadline = deadline
+        # Per gate (by name): the client stops a kind of request the server keeps stalling.
+        self._capped: collections.defaultdict[str, _CappedAsks] = collections.defaultdict(
+            _CappedAsks
+        )
         self._sleep = sleep
         self._clock = clock
         self._backoff = wait_random_exponential(multiplier=1, max=max_backoff)
@@ -192,10 +282,21 @@ class ArgilClient:
         # to its own 429s, so that polling statuses never slows the creates. Without a read
         # rate, reads share the pace of the writes.
         self.gate = RateGate(
-            None if rpm == "auto" else float(rpm), concurrency, clock=clock, sleep=sleep
+            None if rpm == "auto" else float(rpm),
+            concurrency,
+            clock=clock,
+            sleep=sleep,
+            max_wait=max_retry_after,
         )
         self.read_gate = (
-            RateGate(read_rpm, concurrency, name="reads", clock=clock, sleep=sleep)
+            RateGate(
+                read_rpm,
+                concurrency,
+                name="reads",
+                clock=clock,
+                sleep=sleep,
+                max_wait=max_retry_after,
+            )
             if read_rpm is not None
             else self.gate
         )
@@ -256,6 +357,13 @@ class ArgilClient:
         data = await self._call("GET", path)
         return self._parse(Video, data, "GET", path)
 
+    async def delete_video(self, video_id: str) -> None:
+        """``DELETE /videos/{id}``. Deleting is idempotent: a video already gone (404) is
+        what the caller wanted, and a lost answer is retried like a read."""
+        path = f"videos/{quote(video_id, safe='')}"
+        with contextlib.suppress(NotFound):
+            await self._call("DELETE", path)
+
     async def list_videos(
         self,
         page: int = 1,
@@ -265,7 +373,7 @@ class ArgilClient:
         params: dict[str, str | int] = {"page": page, "limit": limit}
         if extras_filter:
             params["extrasFilter"] = json.dumps(dict(extras_filter), separators=(",", ":"))
-        data = await self._call("GET", "videos", params=params)
+        data = await self._call("GET", "videos", params=params, limit=MAX_PAGE_BYTES)
         return self._parse(VideoPage, data, "GET", "videos")
 
     async def find_videos(
@@ -303,11 +411,11 @@ class ArgilClient:
         return found
 
     async def list_avatars(self) -> list[Avatar]:
-        data = await self._call("GET", "avatars")
+        data = await self._call("GET", "avatars", limit=MAX_PAGE_BYTES)
         return [self._parse(Avatar, item, "GET", "avatars") for item in self._items(data)]
 
     async def list_voices(self) -> list[Voice]:
-        data = await self._call("GET", "voices")
+        data = await self._call("GET", "voices", limit=MAX_PAGE_BYTES)
         return [self._parse(Voice, item, "GET", "voices") for item in self._items(data)]
 
     async def list_subtitle_styles(self, *, page_size: int = 100) -> list[SubtitleStyle]:
@@ -316,7 +424,7 @@ class ArgilClient:
         page = 1
         while page <= MAX_PAGES:
             params = {"page": page, "pageSize": page_size}
-            data = await self._call("GET", "subtitles", params=params)
+            data = await self._call("GET", "subtitles", params=params, limit=MAX_PAGE_BYTES)
             result = self._parse(SubtitleStylePage, data, "GET", "subtitles")
             styles.extend(result.items)
             if not result.items or len(styles) >= result.total_items:
@@ -355,9 +463,11 @@ class ArgilClient:
 
     def _safe(self, text: str) -> str:
         """Quoted server text, truncated, with the key blanked should the server echo it (before
-        truncating: a cut could leave a prefix of the key that no longer matches it)."""
+        truncating: a cut could leave a prefix of the key that no longer matches it), as is or
+        percent-encoded (a redirect's location carries it so)."""
         if self._api_key:
-            text = text.replace(self._api_key, "***")
+            for form in {self._api_key, quote(self._api_key, safe=""), quote(self._api_key)}:
+                text = text.replace(form, "***")
         return _truncate(text)
 
     async def _call(
@@ -368,7 +478,9 @@ class ArgilClient:
         params: Mapping[str, str | int] | None = None,
         json_body: Any = None,
         idempotent: bool = True,
+        limit: int = MAX_OBJECT_BYTES,
     ) -> Any:
+        """One request, retried as the policy says; ``limit`` caps the answer's size."""
         # A new AsyncRetrying per call: its state (attempt number, outcome) must not be shared
         # by concurrent calls.
         retrying = AsyncRetrying(
@@ -387,6 +499,7 @@ class ArgilClient:
                     params=params,
                     json_body=json_body,
                     idempotent=idempotent,
+                    limit=limit,
                     retry_state=attempt.retry_state,
                 )
         raise AssertionError("unreachable: tenacity either returns or raises")
@@ -422,32 +535,45 @@ class ArgilClient:
         params: Mapping[str, str | int] | None,
         json_body: Any,
         idempotent: bool,
+        limit: int,
         retry_state: RetryCallState,
     ) -> Any:
         request = self._http.build_request(method, path, params=params, json=json_body)
         gate = self.read_gate if method == "GET" else self.gate
+        self._check_stalled(gate, method, path)
         async with _turn(gate, method, path) as seq:
+            # The pause this request just waited out may be what made the client give up.
+            self._check_stalled(gate, method, path)
             sent_at = self._clock()
             self.stats.requests += 1
             try:
-                response = await self._http.send(request)
+                async with asyncio.timeout(self.deadline):
+                    response = await self._http.send(request, stream=True)
+                    try:
+                        # An error's body only ever gives a message: no more than an object's.
+                        cap = limit if response.is_success else min(limit, MAX_OBJECT_BYTES)
+                        body = await _read_capped(response, cap)
+                    finally:
+                        await response.aclose()
             except _NOT_SENT as exc:
                 logger.debug("%s /%s: could not connect (%s)", method, path, type(exc).__name__)
-                raise TransportError(
-                    f"could not connect to {self.base_url} ({type(exc).__name__})",
-                    method=method,
-                    path=path,
+                raise self._connect_error(exc, method, path) from None
+            except TimeoutError:
+                logger.debug("%s /%s: past the %g s deadline", method, path, self.deadline)
+                raise self._lost(
+                    f"no complete answer to {method} /{path} within its deadline of "
+                    f"{self.deadline:g} s",
+                    method,
+                    path,
+                    idempotent,
                 ) from None
             except httpx.HTTPError as exc:
                 logger.debug("%s /%s: no answer (%s)", method, path, type(exc).__name__)
-                what = f"no answer to {method} /{path} ({type(exc).__name__})"
-                if idempotent:
-                    raise TransportError(what, method=method, path=path) from None
-                self.stats.in_doubt += 1
-                raise InDoubt(
-                    f"{what}: it may have been done; look it up before resending",
-                    method=method,
-                    path=path,
+                raise self._lost(
+                    f"no answer to {method} /{path} ({type(exc).__name__})",
+                    method,
+                    path,
+                    idempotent,
                 ) from None
         # One line per request at -v: never the key, which only travels in a header.
         logger.info(
@@ -457,13 +583,22 @@ class ArgilClient:
             response.status_code,
             (self._clock() - sent_at) * 1000,
         )
-        gate.on_answer(sent_at=sent_at, seq=seq, announced=parse_announced(response.headers))
+        announced = parse_announced(response.headers, cap=self.max_retry_after)
+        was_paused, policy_rpm = gate.paused_for > 0, gate.announced_rpm
+        paused = gate.on_answer(sent_at=sent_at, seq=seq, announced=announced)
+        self._say_long_waits(gate, announced, paused if not was_paused else 0.0, policy_rpm)
         if response.status_code != 429:
             # Any answer but a 429 (a 404 too) shows the server accepted the pace.
             gate.on_success(sent_at=sent_at)
+            # A 429 counts its Retry-After too: see _raise_for.
+            self._note_capped(gate, announced.over_cap)
         if response.is_success:
+            if body is None:
+                raise self._oversized(response.status_code, method, path, idempotent, limit)
+            if method == "DELETE" and not body:
+                return None  # 204 No Content: nothing more to read
             try:
-                return response.json()
+                return json.loads(body)
             except ValueError:
                 message = f"unreadable answer to {method} /{path} (HTTP {response.status_code})"
                 if idempotent:
@@ -474,11 +609,126 @@ class ArgilClient:
                 raise InDoubt(
                     message, status=response.status_code, method=method, path=path
                 ) from None
-        self._raise_for(response, method, path, idempotent, sent_at, retry_state, gate, seq)
+        self._raise_for(
+            response, body, announced, method, path, idempotent, sent_at, retry_state, gate, seq
+        )
+
+    def _lost(self, what: str, method: str, path: str, idempotent: bool) -> ArgilError:
+        """The error for a request sent whose answer never came whole: a failed read, or a
+        create or render in doubt."""
+        if idempotent:
+            return TransportError(what, method=method, path=path)
+        self.stats.in_doubt += 1
+        return InDoubt(
+            f"{what}: it may have been done; look it up before resending",
+            method=method,
+            path=path,
+        )
+
+    def _connect_error(self, exc: httpx.HTTPError, method: str, path: str) -> TransportError:
+        """What a connect failure was, said so that the user can act on it: an untrusted
+        certificate above all (httpx only says ConnectError)."""
+        failure = _tls_failure(exc)
+        if isinstance(failure, ssl.SSLCertVerificationError):
+            reason = failure.verify_message or failure.reason or "untrusted"
+            return CertificateError(
+                f"could not connect to {self.base_url}: TLS certificate verify failed: "
+                f"{self._safe(str(reason))}; nothing was sent. A proxy or company network "
+                "that inspects TLS needs its certificate authority trusted: set SSL_CERT_FILE "
+                "to a PEM bundle that holds it (and the public ones)",
+                method=method,
+                path=path,
+            )
+        if failure is not None:
+            reason = failure.reason or type(failure).__name__
+            return TransportError(
+                f"could not connect to {self.base_url}: TLS handshake failed "
+                f"({self._safe(str(reason))})",
+                method=method,
+                path=path,
+            )
+        return TransportError(
+            f"could not connect to {self.base_url} ({type(exc).__name__})",
+            method=method,
+            path=path,
+        )
+
+    def _oversized(
+        self, status: int, method: str, path: str, idempotent: bool, limit: int
+    ) -> ArgilError:
+        what = (
+            f"the answer to {method} /{path} passed {limit} bytes, far more than it can hold; "
+            "it was not read further"
+        )
+        if idempotent:
+            return ServerError(what, status=status, method=method, path=path)
+        self.stats.in_doubt += 1
+        return InDoubt(
+            f"{what}: the request may have been done; look it up before resending",
+            status=status,
+            method=method,
+            path=path,
+        )
+
+    # --- waits the server asks for ------------------------------------------------------
+
+    def _note_capped(self, gate: RateGate, over: tuple[str, float] | None) -> bool:
+        """Count the answers in a row that asked ``gate``'s requests to wait past the cap;
+        True once there were MAX_CAPPED_WAITS of them."""
+        asks = self._capped[gate.name]
+        if over is None:
+            asks.count = 0
+            return False
+        asks.count += 1
+        asks.header, asks.asked = over
+        return asks.count >= MAX_CAPPED_WAITS
+
+    def _check_stalled(self, gate: RateGate, method: str, path: str) -> None:
+        """Stalled, before anything is sent, once the server asked too often for too long."""
+        if self._capped[gate.name].count >= MAX_CAPPED_WAITS:
+            raise self._stalled(gate, method, path)
+
+    def _stalled(
+        self, gate: RateGate, method: str, path: str, status: int | None = None
+    ) -> Stalled:
+        asks = self._capped[gate.name]
+        return Stalled(
+            f"the API asks to wait {_seconds(asks.asked)} s before each request "
+            f"({asks.header}, {asks.count} answers in a row); stopped rather than crawl at one "
+            f"request every {_seconds(self.max_retry_after)} s; run again later",
+            asked=asks.asked,
+            header=asks.header,
+            status=status,
+            method=method,
+            path=path,
+        )
+
+    def _say_long_waits(
+        self, gate: RateGate, announced: Announced, paused: float, policy_rpm: float | None
+    ) -> None:
+        """At -v, one line for each long wait an answer imposed, with the header that asked."""
+        header, asked = announced.over_cap or ("", 0.0)
+        if paused > LONG_PAUSE:
+            why = f"{announced.reset_from} says the quota is used up until then"
+            if header and header == announced.reset_from:
+                why = f"{header} says the quota is used up for {_seconds(asked)} s (capped)"
+            logger.info("all %s wait %s s: %s", gate.name, _seconds(paused), why)
+        rpm = gate.announced_rpm
+        if rpm and rpm != policy_rpm and 60.0 / rpm > LONG_PAUSE:
+            why = "as RateLimit-Policy announces"
+            if header == "RateLimit-Policy":
+                why = f"RateLimit-Policy allows one every {_seconds(asked)} s (capped)"
+            logger.info(
+                "all %s wait %s s between requests: %s", gate.name, _seconds(60.0 / rpm), why
+            )
+
+    # --- refusals -----------------------------------------------------------------------
 
     def _raise_for(
         self,
         response: httpx.Response,
+        body: bytes | None,
+        announced: Announced,
         method: str,
         path: str,
         idempotent: bool,
@@ -488,28 +738,54 @@ class ArgilClient:
         seq: int,
     ) -> NoReturn:
         status = response.status_code
-        code, message = self._error_body(response)
+        code, message = self._error_body(response, body)
 
         def error(cls: type[_E], text: str = message) -> _E:
             return cls(text, status=status, code=code, method=method, path=path)
 
+        if 300 <= status < 400:
+            # Redirects are never followed (they would carry the key away) and never retried:
+            # the same request meets the same redirect. Nothing was done by this answer.
+            location = response.headers.get("location", "").strip()
+            where = f"a redirect to {self._safe(location)}" if location else "a redirect"
+            raise error(
+                FatalError, f"the API answered with {where}; check --base-url / ARGIL_BASE_URL"
+            )
         if status == 429:
             self.stats.rate_limited += 1
             limited = error(RateLimited)
-            limited.retry_after = parse_retry_after(response)
-            if limited.retry_after is None:
-                announced = parse_announced(response.headers)
-                if announced.remaining == 0 and announced.reset is not None:
-                    limited.retry_after = announced.reset
+            asked = read_retry_after(response)
+            source = "backoff"
+            over = announced.over_cap
+            if asked is not None:
+                limited.retry_after, source = asked
+                if asked[0] > self.max_retry_after:
+                    over = (source, asked[0])
+            elif announced.remaining == 0 and announced.reset is not None:
+                limited.retry_after, source = announced.reset, announced.reset_from or source
+            if self._note_capped(gate, over):
+                # Waiting once more would only delay the stop.
+                raise self._stalled(gate, method, path, status)
             if limited.retry_after is not None:
                 limited.wait = min(limited.retry_after, self.max_retry_after)
             else:
                 limited.wait = min(float(self._backoff(retry_state)), self.max_backoff)
             # Everyone waits, not only this worker: the limit is per key, not per connection.
             gate.pause(limited.wait)
-            gate.on_rate_limited(sent_at=sent_at, retry_after=limited.retry_after, seq=seq)
+            gate.on_rate_limited(
+                sent_at=sent_at,
+                retry_after=None if limited.retry_after is None else limited.wait,
+                seq=seq,
+            )
+            why = source
+            if over is not None:
+                why = f"{over[0]} asked for {_seconds(over[1])} s, capped"
             logger.info(
-                "%s /%s -> HTTP 429, pausing all workers %.2f s", method, path, limited.wait
+                "%s /%s -> HTTP 429, pausing all workers %.2f s (%s)",
+                method,
+                path,
+                limited.wait,
+                why,
             )
             raise limited
         if status in (401, 402, 403):
@@ -526,13 +802,19 @@ class ArgilClient:
             )
         raise error(ServerError)
 
-    def _error_body(self, response: httpx.Response) -> tuple[int | None, str]:
-        """``(code, message)`` from an ``{code, message}`` body, or a generic message."""
+    def _error_body(self, response: httpx.Response, body: bytes | None) -> tuple[int | None, str]:
+        """``(code, message)`` from an ``{code, message}`` body, or a generic message (also when
+        the body was too large to read)."""
         generic = f"the server answered {response.status_code} {response.reason_phrase}".strip()
+        if body is None:
+            return None, generic
         try:
-            data = response.json()
+            data = json.loads(body)
         except ValueError:
-            text = response.text.strip()
+            try:
+                text = body.decode(response.encoding or "utf-8", errors="replace").strip()
+            except LookupError:  # a charset Python does not know
+                text = body.decode("utf-8", errors="replace").strip()
             content_type = response.headers.get("content-type", "")
             if text and "html" not in content_type and not text.startswith("<"):
                 return None, self._safe(f"{generic}: {text}")

@@ -5,10 +5,12 @@ It answers the endpoints this project uses (``/videos``, ``/videos/{id}``,
 root, with JSON everywhere and errors shaped ``{"code": <int>, "message": "..."}``; ``GET
 /_emulator/stats`` (no auth) reports what happened, for benchmarks running it as a process, and
 ``/preview/{id}`` shows a video's page. Every API route goes through the same wrapper: latency
-on the way in, auth, the rate limit, latency on the way out. A dropped answer is a response
-started and never finished. The catalogue (:data:`AVATARS`, :data:`VOICES`,
-:data:`SUBTITLE_STYLES`) is what the catalogue routes answer. All decisions are the
-:class:`Emulator`'s (``emulator_state.py``); this module only translates.
+on the way in, auth, the rate limit, latency on the way out, and the hostile knobs (a redirect
+instead of an answer, a 429 asking for any wait, headers of any kind, an answer padded to any
+size or dripped a byte at a time). A dropped answer is a response started and never
+finished. The catalogue (:data:`AVATARS`, :data:`VOICES`, :data:`SUBTITLE_STYLES`) is what the
+catalogue routes answer. All decisions are the :class:`Emulator`'s (``emulator_state.py``);
+this module only translates.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ import json
 import logging
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
@@ -124,6 +126,58 @@ class _DroppedAnswer(Response):
         )
 
 
+# What an oversized answer is padded with, a chunk at a time: JSON whitespace, so the answer
+# is still the real one for a client that would read it all.
+_PADDING: Final = b" " * 65536
+
+
+def _padded(response: Response, size: int) -> Response:
+    """``response`` after enough whitespace to make ``size`` bytes, streamed without a
+    Content-Length (so the client cannot tell its size before reading it), the padding never
+    held in memory."""
+    body = bytes(response.body)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        left = max(0, size - len(body))
+        while left > 0:
+            piece = _PADDING if left >= len(_PADDING) else _PADDING[:left]
+            yield piece
+            left -= len(piece)
+        yield body
+
+    return StreamingResponse(chunks(), response.status_code, _headers_but_length(response))
+
+
+def _dripped(response: Response, seconds: float) -> Response:
+    """``response`` with its headers at once (its full Content-Length among them), then its
+    body one byte every ``seconds``."""
+    body = bytes(response.body)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for index in range(len(body)):
+            await asyncio.sleep(seconds)
+            yield body[index : index + 1]
+
+    headers = {**_headers_but_length(response), "content-length": str(len(body))}
+    return StreamingResponse(chunks(), response.status_code, headers)
+
+
+def _headers_but_length(response: Response) -> dict[str, str]:
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in response.raw_headers
+        if name.lower() != b"content-length"
+    }
+
+
+def _redirect(location: str) -> Response:
+    return JSONResponse(
+        {"code": 307, "message": f"Moved to {location}"},
+        status_code=307,
+        headers={"location": location},
+    )
+
+
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"code": status, "message": message}, status_code=status, headers=headers)
 
@@ -140,22 +194,38 @@ def _api(handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
 
     async def endpoint(request: Request) -> Response:
         emulator: Emulator = request.app.state.emulator
+        method = request.method
         inbound = emulator.inbound_delay_seconds()
         if inbound > 0:
             await asyncio.sleep(inbound)
-        emulator.note_request(read=request.method == "GET")
+        emulator.note_request(read=method == "GET")
         announced: dict[str, str] = {}
         try:
-            key = emulator.authenticate(request.headers.get("x-api-key"))
-            announced = emulator.admit(key, request.method)
-            response = await handler(request, emulator)
+            # A redirect comes first, as from a proxy or a moved API in front of it all.
+            location = emulator.redirect(method)
+            if location is not None:
+                response = _redirect(location)
+            else:
+                key = emulator.authenticate(request.headers.get("x-api-key"))
+                announced = emulator.admit(key, method)
+                emulator.throttle(method)
+                response = await handler(request, emulator)
         except ApiFault as fault:
             response = _error(fault.status, fault.message, fault.headers)
-        if announced and not isinstance(response, _DroppedAnswer):
-            response.headers.update(announced)
+        dropped = isinstance(response, _DroppedAnswer)
+        if not dropped:
+            response.headers.update({**announced, **emulator.answer_headers(method)})
         delay = emulator.delay_seconds()
         if delay > 0:
             await asyncio.sleep(delay)
+        if dropped:
+            return response
+        size = emulator.oversize(method)
+        if size:
+            return _padded(response, size)
+        drip = emulator.drip(method)
+        if drip:
+            return _dripped(response, drip)
         return response
 
     return endpoint

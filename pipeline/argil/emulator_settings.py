@@ -2,7 +2,9 @@
 
 :class:`EmulatorSettings` holds every knob that makes the emulator misbehave the way a real API
 does (rate limits and how they are announced, latency on the way in and out, injected, dropped,
-odd and stale answers, failed renders, credits), each off by default, and checks their ranges.
+odd and stale answers, failed renders, credits) or the way a broken or hostile server does
+(huge or dripping answers, redirects, absurd waits asked in headers), each off by default, and
+checks their ranges.
 :class:`EmulatorStats` counts what happened. The errors live here too, the one vocabulary the
 other emulator modules share:
 
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from pipeline.argil.emulator_spec import DEFAULT_TRANSCRIPT_CHARS
 from pipeline.argil.ratelimit import (
@@ -28,6 +31,10 @@ from pipeline.argil.ratelimit import (
     Budget,
     WindowKind,
 )
+
+# Which answers the hostile knobs (oversize, drip, redirect, throttle, answer headers) apply
+# to: every one, those to writes (POST: creates, renders) or those to reads (GET).
+HOSTILE_ON: Final = ("all", "writes", "reads")
 
 
 class EmulatorError(Exception):
@@ -89,6 +96,21 @@ class EmulatorSettings:
     transcript_chars: int = DEFAULT_TRANSCRIPT_CHARS  # per moment, UTF-16 code units
     list_fail_rate: float = 0.0  # GET /videos (the list) answers 503
     list_extras: bool = True  # False: GET /videos lists videos without their extras
+    # A hostile or broken server, on the answers ``hostile_on`` names (see HOSTILE_ON):
+    hostile_on: str = "all"
+    # The work is done (a create creates), then the answer is this many bytes: the real one
+    # after that much JSON whitespace, streamed in chunks without a Content-Length. 0: off.
+    oversize_bytes: int = 0
+    # The work is done, then the answer's headers go at once and its body one byte every that
+    # many seconds (a read timeout, restarted at each byte, never fires). 0: off.
+    drip_seconds: float = 0.0
+    redirect_to: str | None = None  # 307 to this location before anything is done
+    # Probability of a 429 before anything is done, whatever the rate window: with
+    # answer_headers saying how long to wait, a server that asks for absurd waits.
+    throttle_rate: float = 0.0
+    # Added to the answers (errors and 429s too), over the announced limit's own: e.g.
+    # {"Retry-After": "999999"} or {"RateLimit": '"w";r=0;t=1000000000000'}.
+    answer_headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.retry_after not in RETRY_AFTER_FORMS:
@@ -104,6 +126,7 @@ class EmulatorSettings:
             "stale_rate",
             "render_fail_rate",
             "list_fail_rate",
+            "throttle_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -120,9 +143,24 @@ class EmulatorSettings:
             "latency_in_jitter_ms",
             "spike_ms",
             "render_seconds",
+            "oversize_bytes",
+            "drip_seconds",
         ):
             if getattr(self, name) < 0:
                 raise EmulatorSettingsError(f"{name} must not be negative")
+        if self.hostile_on not in HOSTILE_ON:
+            raise EmulatorSettingsError(
+                f"hostile_on must be one of {', '.join(HOSTILE_ON)}, not {self.hostile_on!r}"
+            )
+        if self.redirect_to is not None and not self.redirect_to.strip():
+            raise EmulatorSettingsError("redirect_to must not be empty (None: no redirect)")
+        self.answer_headers = dict(self.answer_headers)
+        for name, value in self.answer_headers.items():
+            # Checked here: an illegal header would only fail inside the server, per request.
+            if not name.isascii() or not name or any(c in name for c in " :\r\n\t"):
+                raise EmulatorSettingsError(f"answer header name {name!r} is not a header name")
+            if any(c in value for c in "\r\n\x00"):
+                raise EmulatorSettingsError(f"answer header {name} has a line break in its value")
         for name in ("rpm", "read_rpm"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -167,3 +205,7 @@ class EmulatorStats:
     # GET /videos/{id} by id: what a listing did not answer for.
     # (A plain dict: dataclasses.asdict rebuilds a Counter from its pairs, as keys.)
     video_reads: dict[str, int] = field(default_factory=dict)
+    oversized: int = 0  # answers padded past oversize_bytes
+    dripped: int = 0  # answers dripped a byte at a time
+    redirected: int = 0  # requests answered with a redirect
+    throttled: int = 0  # 429s of throttle_rate (also counted in rate_limited)

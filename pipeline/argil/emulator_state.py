@@ -173,6 +173,54 @@ class Emulator:
             )
         return announced
 
+    # -- a hostile or broken server (each knob off by default) ----------------------------
+
+    def hostile(self, method: str) -> bool:
+        """Whether the hostile knobs apply to the answer to a ``method`` request."""
+        on = self.settings.hostile_on
+        return on == "all" or (on == "reads") == (method == "GET")
+
+    def redirect(self, method: str) -> str | None:
+        """Where to redirect this request to instead of doing it, if anywhere."""
+        location = self.settings.redirect_to
+        if location is None or not self.hostile(method):
+            return None
+        with self._lock:
+            self.stats.redirected += 1
+        return location
+
+    def throttle(self, method: str) -> None:
+        """A 429 before anything is done, as often as ``throttle_rate`` says, whatever the
+        rate window (the answer's headers say how long to wait)."""
+        rate = self.settings.throttle_rate
+        if not rate or not self.hostile(method) or not self.chance(rate):
+            return
+        with self._lock:
+            self.stats.throttled += 1
+            self.stats.rate_limited += 1
+        raise ApiFault(429, "Too many requests: come back later")
+
+    def answer_headers(self, method: str) -> dict[str, str]:
+        return dict(self.settings.answer_headers) if self.hostile(method) else {}
+
+    def oversize(self, method: str) -> int:
+        """How many bytes this answer must take (0: as it is)."""
+        size = self.settings.oversize_bytes
+        if not size or not self.hostile(method):
+            return 0
+        with self._lock:
+            self.stats.oversized += 1
+        return size
+
+    def drip(self, method: str) -> float:
+        """Seconds between two bytes of this answer's body (0: sent at once)."""
+        seconds = self.settings.drip_seconds
+        if not seconds or not self.hostile(method):
+            return 0.0
+        with self._lock:
+            self.stats.dripped += 1
+        return seconds
+
     def inbound_delay_seconds(self) -> float:
         """How long a request travels before the server counts it: latency and jitter."""
         s = self.settings

@@ -4,16 +4,24 @@ Exceptions (every message is safe to print: it never contains the API key)::
 
     ArgilError                  base; .status (HTTP status or None), .code, .message
     ├── RowError                400/422 and other 4xx: the request's own fault; never retried
-    ├── FatalError              401, 402, 403, a refusal that mentions credits or the plan, or
-    │                           an API key that cannot be sent: stop the whole run
+    ├── FatalError              401, 402, 403, a refusal that mentions credits or the plan, a
+    │   │                       redirect (3xx: the base URL is likely wrong), or an API key
+    │   │                       that cannot be sent: stop the whole run
+    │   └── Stalled             the server asked for a wait past the cap (Retry-After, a
+    │                           reset, a policy's window) answer after answer: a run would
+    │                           crawl, so it stops; .asked (seconds), .header
     ├── NotFound                404
     ├── RateLimited             429, still refused after every attempt; .retry_after
-    ├── ServerError             5xx (or an unreadable 2xx) on an idempotent call, after retries
+    ├── ServerError             5xx (or an unreadable or oversized 2xx) on an idempotent call,
+    │                           after retries
     ├── TransportError          no usable answer on an idempotent call (connect failures,
-    │                           timeouts, dropped connections), after retries
+    │   │                       timeouts, dropped connections, the request's deadline
+    │   │                       passed), after retries
+    │   └── CertificateError    the server's TLS certificate is not trusted: never retried
     ├── InDoubt                 a create or render that was sent but whose answer never came
-    │                           (read timeout, dropped connection, 5xx, unreadable 2xx): it may
-    │                           have happened. Never resend blindly: look the video up.
+    │                           (read timeout, dropped connection, deadline passed, 5xx,
+    │                           unreadable or oversized 2xx): it may have happened. Never
+    │                           resend blindly: look the video up.
     └── NotSent                 the request never left: the gate was closed (a stopping run)
     InsecureURLError(ValueError)  a base URL that is not https (plain http only on loopback),
                                   or that is not a usable base URL at all
@@ -60,6 +68,17 @@ class FatalError(ArgilError):
     """Bad key, no permission, no credits or no plan: nothing else will succeed either."""
 
 
+class Stalled(FatalError):
+    """The server asked for a wait past the client's cap on answer after answer: a run would
+    crawl at one request per cap, so it stops and leaves the rest for later. ``asked`` is the
+    wait last asked for, in seconds, and ``header`` the header that asked for it."""
+
+    def __init__(self, message: str, *, asked: float, header: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.asked = asked
+        self.header = header
+
+
 class NotFound(ArgilError):
     """404: the video (or endpoint) does not exist."""
 
@@ -76,11 +95,17 @@ class RateLimited(ArgilError):
 
 
 class ServerError(ArgilError):
-    """A 5xx (or an unreadable answer) on an idempotent call, after every retry."""
+    """A 5xx (or an unreadable or oversized answer) on an idempotent call, after every
+    retry."""
 
 
 class TransportError(ArgilError):
     """No usable answer at all (connection refused, timeouts, dropped connections)."""
+
+
+class CertificateError(TransportError):
+    """The server's TLS certificate could not be verified: nothing was sent, and trying again
+    would meet the same certificate."""
 
 
 class InDoubt(ArgilError):

@@ -50,7 +50,7 @@ import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
-from pipeline.argil.limit_headers import Announced
+from pipeline.argil.limit_headers import MAX_ASKED_WAIT, Announced
 
 __all__ = ["Clock", "RateGate", "Sleep", "jitter_share"]
 
@@ -144,8 +144,10 @@ class RateGate:
         forget_after: float = 300.0,
         window_requests: int = 60,
         max_headroom: float = 0.99,
+        max_wait: float = MAX_ASKED_WAIT,
     ) -> None:
-        """``rpm`` None: ``auto``, find the limit."""
+        """``rpm`` None: ``auto``, find the limit. ``max_wait``: the longest a pause or an
+        announced window may last, whatever the server says."""
         if rpm is not None and not (rpm > 0 and math.isfinite(rpm)):
             raise ValueError("rpm must be a positive number")
         if concurrency < 1:
@@ -166,6 +168,7 @@ class RateGate:
         self.forget_after = forget_after
         self.window_requests = window_requests
         self.max_headroom = max_headroom
+        self.max_wait = max_wait
         self._clock = clock
         self._sleep = sleep
         self._semaphore = asyncio.Semaphore(concurrency)
@@ -240,9 +243,11 @@ class RateGate:
         return _spread(self._rtts) + _spread(self._lateness)
 
     def window(self, limit_rpm: float) -> float:
-        """Seconds of the server's window: announced, or else ``window_requests`` at the limit."""
+        """Seconds of the server's window: announced (at most ``max_wait``: a window of a
+        billion seconds would hold every request back that long), or else ``window_requests``
+        at the limit."""
         if self._announced is not None and self._announced.window:
-            return self._announced.window
+            return min(self._announced.window, self.max_wait)
         return self.window_requests * 60.0 / limit_rpm
 
     def headroom(self, limit_rpm: float) -> float:
@@ -280,9 +285,11 @@ class RateGate:
         return max(0.0, self._paused_until - self._clock())
 
     def pause(self, seconds: float) -> None:
-        """Every worker waits until now + seconds; an earlier pause end is extended, never cut."""
+        """Every worker waits until now + seconds (at most ``max_wait``); an earlier pause end
+        is extended, never cut."""
         if not seconds > 0:
             return
+        seconds = min(seconds, self.max_wait)
         until = self._clock() + seconds
         if until > self._paused_until:
             self._paused_until = until
@@ -290,9 +297,12 @@ class RateGate:
 
     def on_answer(
         self, *, sent_at: float, seq: int | None = None, announced: Announced | None = None
-    ) -> None:
-        """Any answer (a 429 too): its round trip, and the limit it announced, if any."""
+    ) -> float:
+        """Any answer (a 429 too): its round trip, and the limit it announced, if any. Returns
+        the pause the announced budget imposed on every worker (0 when none), for the caller
+        to say why a run waits."""
         now = self._clock()
+        paused = 0.0
         self._rtts.append(max(0.0, now - sent_at))
         if announced is not None and not announced.empty:
             if announced.quota is not None:
@@ -312,7 +322,9 @@ class RateGate:
                 after = self.sent - seq if seq is not None else 0
                 if announced.remaining - after <= 0:
                     self.pause(announced.reset)
+                    paused = min(announced.reset, self.max_wait)
         self._update(now)
+        return paused
 
     def _pay_back(self) -> None:
         """The limit just learnt may be lower than the pace so far: the requests sent before the

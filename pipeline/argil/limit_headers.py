@@ -9,17 +9,33 @@ import email.utils
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
 
-__all__ = ["Announced", "parse_announced", "parse_retry_after"]
+__all__ = [
+    "MAX_ASKED_WAIT",
+    "Announced",
+    "parse_announced",
+    "parse_retry_after",
+    "read_retry_after",
+]
 
-# Above this, an X-RateLimit-Reset is a Unix time (GitHub's form), not a number of seconds.
+# The longest a header may make a run wait at a time: a Retry-After, a reset, a policy's window.
+# Only a broken or hostile server asks for more (a reset of 10^12 once paused a run for 998
+# billion seconds); two minutes outlasts any per-minute window, and a server that asks for more
+# again and again is met by the client stopping (see client.MAX_CAPPED_WAITS), not by crawling.
+MAX_ASKED_WAIT = 120.0
+# Above this, a reset is a Unix time (GitHub's X-RateLimit-Reset), not a number of seconds...
 _EPOCH_THRESHOLD = 1e9
-_PARAM = re.compile(r";\s*([a-z]+)\s*=\s*([0-9.]+)", re.IGNORECASE)
-_DRAFT7 = re.compile(r"\b(limit|remaining|reset)\s*=\s*([0-9.]+)", re.IGNORECASE)
+# ... and above this, a Unix time in milliseconds: in seconds it would be the year 5138, in
+# milliseconds it is 1973.
+_EPOCH_MS_THRESHOLD = 1e11
+# A number with its exponent, if any, so that "1e12" is not read as its prefix "1".
+_NUM = r"([0-9.]+(?:[eE][+-]?[0-9]+)?)"
+_PARAM = re.compile(r";\s*([a-z]+)\s*=\s*" + _NUM, re.IGNORECASE)
+_DRAFT7 = re.compile(r"\b(limit|remaining|reset)\s*=\s*" + _NUM, re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,12 @@ class Announced:
     window: float | None = None  # seconds
     remaining: int | None = None
     reset: float | None = None  # seconds from the answer until the quota frees up
+    # Where the numbers came from, not what they say (so not compared): the header ``reset``
+    # was read from, and what the headers asked for past the cap, before it was applied:
+    # (header, seconds) of a wait (a reset with nothing remaining) or of the interval a policy
+    # leaves between two requests (its window over its quota).
+    reset_from: str | None = field(default=None, compare=False)
+    over_cap: tuple[str, float] | None = field(default=None, compare=False)
 
     @property
     def rpm(self) -> float | None:
@@ -67,16 +89,22 @@ def _items(header: str) -> list[dict[str, float]]:
     return items
 
 
-def parse_announced(headers: httpx.Headers, *, now: float | None = None) -> Announced:
+def parse_announced(
+    headers: httpx.Headers, *, now: float | None = None, cap: float | None = None
+) -> Announced:
     """The tightest policy announced and what is left of it.
 
     Of several policies, the one allowing the fewest requests a minute is kept, with the
-    remaining budget the answer gives for it (or the lowest one given).
+    remaining budget the answer gives for it (or the lowest one given). A reset is read as
+    seconds, or as a Unix time (seconds or milliseconds) against ``now`` (the current Unix
+    time by default). With a ``cap``, a reset or a window longer than that many seconds is
+    cut to it (see :attr:`Announced.over_cap`).
     """
     quota: int | None = None
     window: float | None = None
     remaining: int | None = None
     reset: float | None = None
+    reset_from: str | None = None
     policy = headers.get("ratelimit-policy")
     if policy:
         best: tuple[float, int, float] | None = None
@@ -95,33 +123,65 @@ def parse_announced(headers: httpx.Headers, *, now: float | None = None) -> Anno
             # draft 7: RateLimit: limit=60, remaining=12, reset=30
             if draft7.get("remaining") is not None:
                 remaining = int(draft7["remaining"] or 0)
-            reset = draft7.get("reset")
+            reset, reset_from = draft7.get("reset"), "RateLimit"
             if quota is None and draft7.get("limit") is not None and window is None:
                 quota = int(draft7["limit"] or 0)
         else:
             for params in _items(state):
                 r = params.get("r")
                 if r is not None and (remaining is None or r < remaining):
-                    remaining, reset = int(r), params.get("t")
+                    remaining, reset, reset_from = int(r), params.get("t"), "RateLimit"
     # draft 6: RateLimit-Limit / RateLimit-Remaining / RateLimit-Reset; then the older X- ones.
-    for prefix in ("ratelimit-", "x-ratelimit-"):
+    for prefix, name in (("ratelimit-", "RateLimit-Reset"), ("x-ratelimit-", "X-RateLimit-Reset")):
         if remaining is None:
             value = _number(headers.get(prefix + "remaining"))
             remaining = None if value is None else int(value)
             if remaining is not None:
-                reset = _number(headers.get(prefix + "reset"))
+                reset, reset_from = _number(headers.get(prefix + "reset")), name
         if quota is None:
             value = _number(headers.get(prefix + "limit"))
             quota = None if value is None else int(value)
-    if reset is not None and reset > _EPOCH_THRESHOLD:
-        reset = max(0.0, reset - (time.time() if now is None else now))
-    return Announced(quota, window if quota is not None else None, remaining, reset)
+    if reset is not None:
+        reset = _from_now(reset, time.time() if now is None else now)
+    window = window if quota is not None else None
+    if cap is None:
+        return Announced(quota, window, remaining, reset, reset_from)
+    over: tuple[str, float] | None = None
+    if reset is not None and reset > cap:
+        if remaining == 0:
+            over = (reset_from or "RateLimit", reset)
+        reset = cap
+    if quota is not None and window is not None and window > cap:
+        interval = window / quota if quota > 0 else math.inf
+        if interval > cap and over is None:
+            over = ("RateLimit-Policy", interval)
+        # The same pace over a window of the cap's length: a stricter limit than the one
+        # announced (what fits every slice of it fits the whole), so obeying it is safe.
+        quota, window = max(1, math.floor(quota * cap / window)), cap
+    return Announced(quota, window, remaining, reset, reset_from, over)
+
+
+def _from_now(value: float, now: float) -> float:
+    """Seconds until a reset given as seconds, or as a Unix time in seconds or milliseconds
+    (``now`` is the current Unix time)."""
+    if value > _EPOCH_MS_THRESHOLD:
+        return max(0.0, value / 1000.0 - now)
+    if value > _EPOCH_THRESHOLD:
+        return max(0.0, value - now)
+    return value
 
 
 def parse_retry_after(response: httpx.Response) -> float | None:
-    """Seconds the server asks to wait: ``retry-after-ms``, or ``Retry-After`` as delta seconds
-    or as an HTTP date. A date is measured against the answer's own ``Date`` header when there
-    is one, so a skewed local clock does not distort it."""
+    """Seconds the server asks to wait (see :func:`read_retry_after`), uncapped."""
+    asked = read_retry_after(response)
+    return None if asked is None else asked[0]
+
+
+def read_retry_after(response: httpx.Response) -> tuple[float, str] | None:
+    """Seconds the server asks to wait, and the header that says so: ``retry-after-ms``, or
+    ``Retry-After`` as delta seconds or as an HTTP date. A date is measured against the
+    answer's own ``Date`` header when there is one, so a skewed local clock does not distort
+    it."""
     headers = response.headers
     raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
@@ -130,7 +190,7 @@ def parse_retry_after(response: httpx.Response) -> float | None:
         except ValueError:
             value = math.nan
         if math.isfinite(value):
-            return max(0.0, value)
+            return max(0.0, value), "retry-after-ms"
     raw = headers.get("retry-after")
     if raw is None:
         return None
@@ -140,7 +200,7 @@ def parse_retry_after(response: httpx.Response) -> float | None:
     except ValueError:
         pass
     else:
-        return max(0.0, value) if math.isfinite(value) else None
+        return (max(0.0, value), "Retry-After") if math.isfinite(value) else None
     try:
         when = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError):
@@ -154,4 +214,4 @@ def parse_retry_after(response: httpx.Response) -> float | None:
             now = email.utils.parsedate_to_datetime(server_date)
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    return max(0.0, (when - now).total_seconds()), "Retry-After"

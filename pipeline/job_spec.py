@@ -5,7 +5,7 @@ Exceptions (each carries one line for the user; the command line maps them to ex
     JobError                    the run cannot start: usage, input, config, state (exit 2)
     ├── OverBudget              the run's estimate is over --max-credits (exit 2)
     └── NotConfirmed            the user did not confirm the cost (exit 2)
-    LockedError (journal)       another run holds the state file's lock (exit 4)
+    LockedError (journal)       another run holds the state file's or the output's lock (exit 4)
     OutputError                 the output sheet could not be written (the journal is intact)
     ApiRefusedError             ``validate --preflight``: the API refused or could not answer
 """
@@ -60,6 +60,8 @@ class JobSpec:
     needs ``output`` and ``state``."""
     config: Path | Config
     output: Path | None = None
+    # Replace a file at ``output`` that is not an output of argil-batch (refused otherwise).
+    overwrite: bool = False
     sheet_name: str | None = None
     encoding: str | None = None
     state: Path | None = None

@@ -5,8 +5,10 @@ as soon as the answer comes, so a crash at any instant leaves either a known vid
 in-flight row that the next run resolves by looking the video up (never by a blind resend).
 
 Exceptions:
-    JournalError          the state file cannot be used (corrupt, another API, unwritable)
-    ├── LockedError       another live run holds the lock; ``holder`` says who
+    JournalError          the state file cannot be used (corrupt, damaged, another API,
+    │                     unwritable)
+    ├── LockedError       another live run holds a lock (the state file's or the output
+    │                     sheet's); ``holder`` says who
     └── JournalWriteError a write failed mid-run (a full disk, a read-only file): the run
                           must stop sending, since a row it cannot record must not be sent
 """
@@ -19,8 +21,8 @@ import os
 import socket
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,6 +144,21 @@ _COLUMNS = (
 )
 
 
+def real_path(path: Path) -> Path:
+    """``path`` with its links and ".." resolved (a loop of links leaves it as it is, for the
+    open that follows to refuse)."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return Path(path)
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """SQLite found a damaged page (not "not a database", not a locked or full file)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_CORRUPT
+
+
 def _record(row: sqlite3.Row) -> Record:
     values = dict(zip(row.keys(), row, strict=True))
     values["render_requested"] = bool(values["render_requested"])
@@ -155,22 +172,67 @@ class Journal:
     def __init__(self, path: Path, *, target: str | None = None) -> None:
         self.path = Path(path)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-            columns = {info[1] for info in self._db.execute("PRAGMA table_info(rows)")}
-            if "field_digests" not in columns:
-                # A state file from before digests were kept: its rows just have none.
-                self._db.execute("ALTER TABLE rows ADD COLUMN field_digests TEXT")
-            self._check_meta(target)
+            # The real file: its write-ahead log must sit beside it whichever link names it
+            # (a log beside a link would hold commits that a run through the file never
+            # sees), and SQLite refuses a relative path with more ".." than the folder depth.
+            self._db = sqlite3.connect(
+                real_path(self.path), isolation_level=None, check_same_thread=False
+            )
         except sqlite3.DatabaseError as exc:
-            raise JournalError(
-                f"state file {self.path} cannot be used ({exc}); "
-                "pass --state to choose another file"
-            ) from exc
+            raise self._unusable(exc) from exc
+        try:
+            self._open(target)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise self._unusable(exc) from exc
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self, target: str | None) -> None:
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        # Damaged pages in the middle of the file open fine and fail at the first read that
+        # reaches them: found now, before anything is sent, not halfway through the run.
+        problems = [str(row[0]) for row in self._db.execute("PRAGMA quick_check(1)")]
+        if problems != ["ok"]:
+            raise self._damaged(problems[0] if problems else "no answer to a check")
+        columns = {info[1] for info in self._db.execute("PRAGMA table_info(rows)")}
+        if "field_digests" not in columns:
+            # A state file from before digests were kept: its rows just have none.
+            self._db.execute("ALTER TABLE rows ADD COLUMN field_digests TEXT")
+        self._check_meta(target)
+
+    def _unusable(self, exc: sqlite3.DatabaseError) -> JournalError:
+        if _is_damage(exc):
+            return self._damaged(str(exc))
+        return JournalError(
+            f"state file {self.path} cannot be used ({exc}); pass --state to choose another file"
+        )
+
+    def _damaged(self, detail: str) -> JournalError:
+        # quick_check's report opens with a banner that tells the user nothing.
+        detail = " ".join(detail.replace("*** in database main ***", "").split())
+        # A new state file is safe here, unlike beside a live run: the run lists the batch's
+        # videos by their tag and adopts them, so none is made twice.
+        return JournalError(
+            f"state file {self.path} is damaged ({detail}); move it aside (keep it "
+            "for support) and run again: the run finds this batch's videos on the API and "
+            "adopts them, none is made twice"
+        )
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A read that meets a damaged page as the JournalError that says what to do."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if not _is_damage(exc):
+                raise
+            raise self._damaged(str(exc)) from exc
 
     def _check_meta(self, target: str | None) -> None:
         meta = self.meta()
@@ -200,7 +262,8 @@ class Journal:
         return self.meta().get("target")
 
     def meta(self) -> dict[str, str]:
-        return {k: v for k, v in self._db.execute("SELECT k, v FROM meta")}
+        with self._reading():
+            return {k: v for k, v in self._db.execute("SELECT k, v FROM meta")}
 
     def set_meta(self, values: dict[str, str]) -> None:
         """Where the run's files are, so that ``status`` can rebuild the output later."""
@@ -213,16 +276,21 @@ class Journal:
     # --- reads ---------------------------------------------------------------------------
 
     def get(self, key: str) -> Record | None:
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM rows WHERE key = ?", (key,)).fetchone()
+        with self._reading():
+            query = f"SELECT {_COLUMNS} FROM rows WHERE key = ?"
+            row = self._db.execute(query, (key,)).fetchone()
         return None if row is None else _record(row)
 
     def all(self) -> dict[str, Record]:
         """Every record in one query: planning a 100,000-row re-run is one scan, not 100,000."""
-        return {r.key: r for r in map(_record, self._db.execute(f"SELECT {_COLUMNS} FROM rows"))}
+        with self._reading():
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM rows")
+            return {r.key: r for r in map(_record, rows)}
 
     def counts(self) -> dict[str, int]:
         query = "SELECT state, COUNT(*) FROM rows GROUP BY state"
-        return {state: count for state, count in self._db.execute(query)}
+        with self._reading():
+            return {state: count for state, count in self._db.execute(query)}
 
     # --- writes: each one committed before the caller goes on -------------------------------
 
@@ -276,6 +344,11 @@ class Journal:
                 f"cannot write the state file {self.path} ({exc}): free space on its disk "
                 "(or make it writable), then run again: the run resumes where it stopped"
             ) from exc
+        except sqlite3.DatabaseError as exc:
+            if not _is_damage(exc):
+                raise
+            # Still a write that failed: the run stops sending, as for a full disk.
+            raise JournalWriteError(str(self._damaged(str(exc)))) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -394,11 +467,40 @@ class VideoFields:
     error: str | None = None
 
 
-# --- the run lock -------------------------------------------------------------------------
+def recorded_output(state: Path) -> str | None:
+    """The output sheet (resolved) that the run of the state file ``state`` recorded it
+    writes; None when it names none or cannot be read. Makes no file and leaves nothing
+    beside it: a run may still be refused after asking."""
+    real = real_path(state).absolute()
+    if not real.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"{real.as_uri()}?mode=rw", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        row = db.execute("SELECT v FROM meta WHERE k = 'output'").fetchone()
+    except sqlite3.Error:
+        return None  # a damaged or foreign file: the run's own open says what is wrong
+    finally:
+        db.close()
+    return None if row is None else str(row[0])
+
+
+# --- the run's locks -----------------------------------------------------------------------
 
 
 def lock_path(state: Path) -> Path:
-    return state.with_name(state.name + ".lock")
+    """The lock of the state file itself, whichever link or path names it: two names of one
+    journal must be one lock, or two runs would each send the rows the other has not."""
+    real = real_path(state)
+    return real.with_name(real.name + ".lock")
+
+
+def output_lock_path(output: Path) -> Path:
+    """The lock of an output sheet, hidden beside the file itself (links resolved)."""
+    real = real_path(output)
+    return real.with_name(f".{real.name}.lock")
 
 
 @contextmanager
@@ -410,23 +512,49 @@ def run_lock(state: Path) -> Iterator[None]:
     the lock could not be kept in the lock file itself: here one file is both the lock and
     the note of its holder, which a refused run reads to say who is in the way.
     """
-    path = lock_path(state)
+
+    def refused(holder: str) -> LockedError:
+        # Never "use another state file": two journals over one batch each think the
+        # other's rows are new, and every such row would be made twice.
+        return LockedError(
+            f"another run holds the lock on {state} ({holder}); wait for it to finish, "
+            "then run again",
+            holder,
+        )
+
+    with _held(lock_path(state), f"cannot lock {state}", refused, remove=False):
+        yield
+
+
+@contextmanager
+def output_lock(output: Path) -> Iterator[None]:
+    """Hold the lock of the output sheet ``output`` for the whole run, or raise LockedError:
+    two runs writing one output (their state files apart) would each rewrite it without the
+    other's rows. Its file goes when the lock does: it sits in the user's folder."""
+
+    def refused(holder: str) -> LockedError:
+        # Never "use another -o" or "another --state": the same rows under a second journal
+        # are new to it, and every video would be made twice.
+        return LockedError(
+            f"another run writes {output} ({holder}); wait for it to finish, then run again",
+            holder,
+        )
+
+    with _held(output_lock_path(output), f"cannot lock {output}", refused, remove=True):
+        yield
+
+
+# A lock file removed by its holder as it lets go may have been opened by another run just
+# before: that run locks a file no longer named and tries again, a few times at most.
+_LOCK_TRIES = 5
+
+
+@contextmanager
+def _held(
+    path: Path, cannot: str, refused: Callable[[str], LockedError], *, remove: bool
+) -> Iterator[None]:
+    fd = _lock_fd(path, cannot, refused)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise JournalError(f"cannot lock {state}: {exc.strerror or exc}") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            raise LockedError(
-                # Never "use another state file": two journals over one batch each think
-                # the other's rows are new, and every such row would be made twice.
-                f"another run holds the lock on {state} ({holder}); wait for it to finish, "
-                "then run again",
-                holder,
-            ) from None
         info = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -438,10 +566,47 @@ def run_lock(state: Path) -> Iterator[None]:
         try:
             yield
         finally:
-            os.ftruncate(fd, 0)
+            if remove:
+                # Before the lock goes, so that no run ever holds a lock on a removed file
+                # while another holds one on its successor.
+                with suppress(OSError):
+                    os.unlink(path)
+            else:
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _lock_fd(path: Path, cannot: str, refused: Callable[[str], LockedError]) -> int:
+    """An open descriptor of ``path``, locked, and still the file of that name."""
+    for _ in range(_LOCK_TRIES):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise JournalError(f"{cannot}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise refused(holder) from None
+        except OSError as exc:
+            os.close(fd)
+            raise JournalError(f"{cannot}: {exc.strerror or exc}") from exc
+        if _names(path, fd):
+            return fd
+        os.close(fd)
+    raise refused("holder unknown")
+
+
+def _names(path: Path, fd: int) -> bool:
+    try:
+        named = os.stat(path)
+    except OSError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _read_holder(fd: int) -> str:

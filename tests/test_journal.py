@@ -382,6 +382,58 @@ def test_a_refused_run_says_who_holds_the_lock(tmp_path: Path, content: str, sai
     assert "--state" not in str(refused.value)
 
 
+def test_a_link_to_a_state_file_is_the_same_lock(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    real = tmp_path / "elsewhere" / "real.db"
+    link = tmp_path / "st.link"
+    link.symlink_to(real)
+    assert j.lock_path(link) == j.lock_path(real) == tmp_path / "elsewhere" / "real.db.lock"
+    with j.run_lock(real), pytest.raises(j.LockedError), j.run_lock(link):
+        pass
+
+
+def test_a_lock_file_its_holder_removed_as_it_let_go_is_not_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that opened the output's lock file just before its holder removed it and let go
+    locks a file no longer named: it must lock the file now named instead, or two runs would
+    each hold "the" lock."""
+    output = tmp_path / "out.csv"
+    lock = j.output_lock_path(output)
+    flock = fcntl.flock
+    removed: list[int] = []
+
+    def late(fd: int, operation: int) -> None:
+        if not removed and operation & fcntl.LOCK_EX:
+            removed.append(fd)
+            os.unlink(lock)  # the holder before this run, letting go
+        flock(fd, operation)
+
+    monkeypatch.setattr(j.fcntl, "flock", late)
+    with j.output_lock(output):
+        assert removed and lock.exists()
+        other = os.open(lock, os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+    assert not lock.exists(), "the output's lock file goes with the lock"
+
+
+def test_a_damaged_state_file_is_refused_at_open_with_what_to_do(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    journal = j.Journal(state, target="t")
+    journal.mark_many_in_flight(j.InFlight(f"key-{i:04d}", i, "h" * 64, 1, 0) for i in range(300))
+    journal.close()
+    pages = state.stat().st_size // 4096
+    with state.open("r+b") as handle:
+        handle.seek(pages // 2 * 4096)
+        handle.write(bytes(range(256)) * 16)
+    with pytest.raises(j.JournalError, match=r"^state file .* is damaged \(.+\); move it aside"):
+        j.Journal(state, target="t")
+
+
 def test_a_lock_that_cannot_be_created_is_a_journal_error(tmp_path: Path) -> None:
     state = tmp_path / "missing" / "run.state"
     with (

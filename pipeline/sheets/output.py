@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pipeline.sheets.base import OUTPUT_COLUMNS, Sheet, SheetError
+from pipeline.sheets.csv_input import _read_csv
 from pipeline.sheets.xlsx_output import (
     XLSX_MAX_CELL,
     XLSX_MAX_COLUMNS,
@@ -58,7 +59,8 @@ def check_output_fits(sheet: Sheet, path: Path) -> None:
         return
     outputs = set(OUTPUT_COLUMNS)
     columns = len([h for h in sheet.headers if h not in outputs]) + len(OUTPUT_COLUMNS)
-    hint = f"; write the output as .csv instead (-o {Path(path).with_suffix('.csv').name})"
+    instead = unused_path(Path(path).with_suffix(".csv")).name
+    hint = f"; write the output as .csv instead (-o {instead})"
     if columns > XLSX_MAX_COLUMNS:
         raise SheetError(f"{columns:,} columns do not fit in an XLSX sheet{hint}")
     if len(sheet.rows) + 1 > XLSX_MAX_ROWS:
@@ -70,6 +72,62 @@ def check_output_fits(sheet: Sheet, path: Path) -> None:
                     f"row {row.number} {header!r} has {len(value):,} characters, more than an "
                     f"XLSX cell holds ({XLSX_MAX_CELL:,}){hint}"
                 )
+
+
+def unused_path(path: Path) -> Path:
+    """``path`` if no file has that name, else ``NAME-2.EXT``, ``NAME-3.EXT``...: advice must
+    never name a file the user has, which following it would replace."""
+    candidate, n = path, 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
+# The first result columns, which every output of argil-batch has.
+_OWN_COLUMNS = frozenset(OUTPUT_COLUMNS[:3])
+# An output's header is in its first lines: this much of a CSV is read to find it.
+_HEAD_BYTES = 1 << 20
+_HEAD_ROWS = 50
+
+
+def has_result_columns(path: Path) -> bool:
+    """Whether the sheet at ``path`` has the ``argil_*`` result columns in its header, as an
+    output of argil-batch has: what proves it ours when no state file records writing it.
+    False for anything that cannot be read as a sheet."""
+    try:
+        if output_kind(path) == "xlsx":
+            return _workbook_has_result_columns(path)
+        with open(path, "rb") as f:
+            head = f.read(_HEAD_BYTES + 1)
+    except (OSError, SheetError):
+        return False
+    if len(head) > _HEAD_BYTES:
+        head = head[: head.rfind(b"\n", 0, _HEAD_BYTES) + 1]
+    try:
+        headers = _read_csv(path, head, encoding=None, delimiter=None).headers
+    except (SheetError, UnicodeError, csv.Error):
+        return False
+    return set(headers) >= _OWN_COLUMNS
+
+
+def _workbook_has_result_columns(path: Path) -> bool:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True)
+    except Exception:  # openpyxl raises many types; all mean "not a workbook it can read"
+        return False
+    try:
+        for sheet in book.worksheets:
+            for row in sheet.iter_rows(max_row=_HEAD_ROWS, values_only=True):
+                if {str(value) for value in row if value is not None} >= _OWN_COLUMNS:
+                    return True
+        return False
+    except Exception:  # a damaged part of the workbook: not an output we can recognise
+        return False
+    finally:
+        book.close()
 
 
 def output_notes(sheet: Sheet, path: Path) -> list[str]:

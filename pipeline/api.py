@@ -9,9 +9,10 @@ returns the output sheet as a DataFrame: the input columns, then the ``argil_*``
 every cell text. pandas is imported only where a DataFrame is involved.
 
 Exceptions are the library's own, never ``SystemExit``: :class:`~pipeline.job.JobError` (the
-run cannot start: input, config, state; nothing was sent), :class:`~pipeline.journal.
-LockedError` (another run holds the state file), :class:`~pipeline.job.OutputError` (the
-output sheet could not be written; the journal holds every row), and for ``validate``
+run cannot start: input, config, state, an output path holding a file that is not an
+output; nothing was sent), :class:`~pipeline.journal.LockedError` (another run holds the
+state file, or writes the output), :class:`~pipeline.job.OutputError` (the output sheet
+could not be written; the journal holds every row), and for ``validate``
 :class:`~pipeline.sheets.SheetError` and :class:`~pipeline.config.ConfigError`.
 """
 
@@ -60,6 +61,7 @@ def run(
     *,
     state: str | Path | None = None,
     output: str | Path | None = None,
+    overwrite: bool = False,
     sandbox: bool = False,
     render: bool = False,
     wait: bool = False,
@@ -67,6 +69,7 @@ def run(
     rows: str | None = None,
     retry_failed: bool = False,
     resend_changed: bool = False,
+    new_batch: bool = False,
     preflight: bool = True,
     callback_url: str | None = None,
     api_key: str | None = None,
@@ -85,7 +88,10 @@ def run(
     makes a re-run send nothing twice) and its output sheet is written beside it unless
     ``output`` says where. The key comes from ``api_key`` or ``ARGIL_API_KEY``; ``sandbox``
     runs against a local emulator instead (its output beside the state is then
-    ``NAME.sandbox.argil.csv``, never the real run's). ``max_credits`` is a budget: over it,
+    ``NAME.sandbox.argil.csv``, never the real run's). A file already at the output path is
+    replaced only if it is an output of argil-batch (its state file records writing it, or
+    its header has the ``argil_*`` columns), else :class:`~pipeline.job.JobError` before
+    anything is sent, unless ``overwrite``. ``max_credits`` is a budget: over it,
     :class:`~pipeline.job.OverBudget` and nothing is sent. The other keywords are the ``run``
     command's flags.
 
@@ -116,6 +122,7 @@ def run(
         sheet=sheet,
         config=loaded,
         output=out,
+        overwrite=overwrite,
         sheet_name=sheet_name,
         encoding=encoding,
         state=state_path,
@@ -133,6 +140,7 @@ def run(
             wait_timeout=wait_timeout,
             retry_failed=retry_failed,
             resend_changed=resend_changed,
+            new_batch=new_batch,
             preflight=preflight,
             callback_url=callback_url,
         ),

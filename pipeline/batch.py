@@ -2,11 +2,12 @@
 sheet), so that the API itself can say which videos a batch already has.
 
 A state file can be lost, moved or left on another machine; the tag cannot. It is derived
-only from what names the campaign, never from where files are: ``input.namespace`` when the
-config sets one, otherwise the sheet's file name (without folder or extension), the workbook's
-sheet, the config's file name and the key columns. Two campaigns over one sheet (two configs)
-get two tags; the same campaign run from another folder, with another ``-o`` or ``--state``,
-or on another machine gets the same one.
+only from what names the campaign, never from where files are nor from the sheet's file name
+(a CRM names each night's export by its date: the same campaign every night):
+``input.namespace`` when the config sets one, otherwise the config's file name (without
+folder or extension), the workbook's sheet and the key columns. Two campaigns over one
+sheet (two configs) get two tags; the same campaign run from another folder, with another
+``-o`` or ``--state``, over a renamed export, or on another machine gets the same one.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ import hashlib
 import json
 from pathlib import Path
 
+from pipeline.argil.models import Video
+
 BATCH_TAG_EXTRA = "argilBatch"
 """The extras key that carries the batch tag; reserved, so a config cannot set it."""
+BATCH_KEY_EXTRA = "argilBatchKey"
+"""The extras key that carries a row's key (and generation); reserved likewise."""
 
 TAG_PREFIX = "b-"
 _TAG_HEX = 24
@@ -25,18 +30,18 @@ _TAG_HEX = 24
 def batch_tag(
     *,
     namespace: str,
-    sheet_path: Path | str | None,
+    batch: str = "",
     sheet_name: str | None,
     config_path: Path | str | None,
     key_columns: list[str],
 ) -> str:
     """The tag of the batch these names describe (see the module's docstring)."""
-    if namespace.strip():
-        # Set on purpose, and readable in Argil's own screens: used as it is.
-        return namespace.strip()
+    for named in (batch, namespace):
+        if named.strip():
+            # Set on purpose, and readable in Argil's own screens: used as it is.
+            return named.strip()
     material = json.dumps(
         [
-            _file_stem(sheet_path),
             sheet_name or "",
             _file_stem(config_path),
             [column.strip() for column in key_columns],
@@ -50,3 +55,10 @@ def _file_stem(path: Path | str | None) -> str:
     # Case-folded: the same file typed in another case on a case-insensitive disk, or
     # exported as .xlsx instead of .csv, is still the same campaign.
     return "" if path is None else Path(path).stem.casefold()
+
+
+def carried_key(video: Video) -> str | None:
+    """The ``argilBatchKey`` a video carries (its row's key and generation), as the API
+    answered it: the only proof of which row a video belongs to."""
+    value = (video.extras or {}).get(BATCH_KEY_EXTRA)
+    return value if isinstance(value, str) and value else None

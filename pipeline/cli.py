@@ -80,7 +80,13 @@ main.add_command(emulator)
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Output sheet (.csv or .xlsx); default: beside the input, NAME.argil.EXT "
-    "(NAME.sandbox.argil.EXT with --sandbox). Its folder is made if need be.",
+    "(NAME.sandbox.argil.EXT with --sandbox). Its folder is made if need be. A file there "
+    "is replaced only if it is an output of argil-batch.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the file at the output path even if it is not an output of argil-batch.",
 )
 @sheet_name_option
 @encoding_option
@@ -122,6 +128,12 @@ main.add_command(emulator)
 @click.option(
     "--resend-changed", is_flag=True, help="Make a new video for rows edited since theirs."
 )
+@click.option(
+    "--new-batch",
+    is_flag=True,
+    help="Start this batch even though its rows have videos in another batch (a renamed "
+    "campaign): they get new videos.",
+)
 @no_progress_option
 @json_option
 @verbose_option
@@ -129,6 +141,7 @@ def run(
     sheet: Path,
     config: Path,
     output: Path | None,
+    overwrite: bool,
     sheet_name: str | None,
     encoding: str | None,
     sandbox: bool,
@@ -148,6 +161,7 @@ def run(
     yes: bool,
     retry_failed: bool,
     resend_changed: bool,
+    new_batch: bool,
     no_progress: bool,
     as_json: bool,
     verbose: int,
@@ -166,6 +180,7 @@ def run(
         sheet=sheet,
         config=config,
         output=output,
+        overwrite=overwrite,
         sheet_name=sheet_name,
         encoding=encoding,
         state=state,
@@ -181,6 +196,7 @@ def run(
             wait=wait,
             retry_failed=retry_failed,
             resend_changed=resend_changed,
+            new_batch=new_batch,
             dry_run=dry_run,
             callback_url=callback_url,
             wait_timeout=wait_timeout,

@@ -116,6 +116,8 @@ def print_summary(s: RunSummary, dry_run: bool) -> None:
         (s.done, "done"),
         (s.rendering, "still rendering"),
         (s.not_in_sheet, "videos of the batch match no row"),
+        (s.duplicates, "second videos of a row found"),
+        (s.deleted, "second drafts deleted"),
     ):
         if count:
             parts.append(f"{count} {label}")

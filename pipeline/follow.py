@@ -19,7 +19,7 @@ from pipeline.mapping import RowPlan
 from pipeline.outcomes import CHANGED
 from pipeline.progress import WAITING
 from pipeline.reconcile import Unproven, list_batch
-from pipeline.render import get_video
+from pipeline.render import fault, get_video, is_answer_about
 
 if TYPE_CHECKING:
     from pipeline.runner import Runner
@@ -127,6 +127,9 @@ async def sweep(runner: Runner, waiting: list[RowPlan]) -> int:
 
 
 def refresh(runner: Runner, plan: RowPlan, video: Video) -> None:
+    if not is_answer_about(video, runner.results[plan.row].video_id, plan.key):
+        fault(runner, plan, f"status not refreshed: the API answered with video {video.id}")
+        return
     state = j.RENDERING if plan.key in runner._rendered or video.status != "IDLE" else j.CREATED
     try:
         runner._record_video(plan, video, state)

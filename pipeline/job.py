@@ -53,6 +53,7 @@ from pipeline.job_spec import state_path_for as state_path_for
 from pipeline.mapping import FieldError, RowPlan
 from pipeline.output_writer import OutputWriter
 from pipeline.progress import Progress
+from pipeline.reconcile import OtherBatch
 from pipeline.runner import Runner, RunSummary
 from pipeline.sheets import (
     Sheet,
@@ -62,6 +63,7 @@ from pipeline.sheets import (
     output_notes,
     read_sheet,
 )
+from pipeline.sheets.output import has_result_columns
 from pipeline.status import locate_state as locate_state
 from pipeline.status import status_spec as status_spec
 from pipeline.validation import ValidationReport, validate_rows, with_refusals
@@ -112,12 +114,8 @@ def prepare(spec: JobSpec) -> Prepared:
         raise JobError(str(exc)) from exc
     if output.resolve() == sheet.path.resolve():
         raise JobError(f"-o {output} is the input sheet; the input is never modified")
-    if spec.sandbox and _not_a_sandbox_output(output, spec.state):
-        raise JobError(
-            f"-o {output} exists and is not a sandbox run's output (a real run's, perhaps, "
-            "whose state is elsewhere); a sandbox run writes only its own: drop -o, or choose "
-            "another file"
-        )
+    state = spec.state or state_path_for(output, spec.sandbox)
+    _check_output_ours(output, state, sandbox=spec.sandbox, overwrite=spec.overwrite)
     selected = report.plans
     if spec.rows:
         wanted = parse_rows(spec.rows)
@@ -128,20 +126,41 @@ def prepare(spec: JobSpec) -> Prepared:
                 f"--rows {spec.rows} selects no data row: {spec.sheet}'s data rows are "
                 f"{first} to {last} (row 1 is the header)"
             )
-    state = spec.state or state_path_for(output, spec.sandbox)
     return Prepared(sheet, config, report, selected, output, state)
 
 
-def _not_a_sandbox_output(output: Path, state: Path | None) -> bool:
-    """An existing file that no sandbox run wrote: a real run's output may have its state
-    anywhere (--state) or none left, so only the sandbox's own journal proves it is ours."""
-    if state_path_for(output, False).exists():
-        return True
-    if not output.exists() or ".sandbox.argil" in output.name:
-        return False  # nothing to lose, or a name only sandbox runs give their output
-    if state is not None and state.exists():
-        return False  # the journal itself refuses a real run's state for a sandbox run
-    return not state_path_for(output, True).exists()
+def _check_output_ours(output: Path, state: Path, *, sandbox: bool, overwrite: bool) -> None:
+    """JobError unless ``output`` may be written: ``overwrite`` says to replace whatever is
+    there, or no file has that name (or an empty one), or the file is an output of
+    argil-batch (the run's state file records writing it, or, that record lost, its header
+    has the result columns). A sandbox run never writes a real run's output: one with its
+    state beside it, or one only its header proves ours (its state may be anywhere) unless
+    named as a sandbox's."""
+    refused_for_sandbox = JobError(
+        f"-o {output} exists and is not a sandbox run's output (a real run's, perhaps, "
+        "whose state is elsewhere); a sandbox run writes only its own: drop -o, or choose "
+        "another file"
+    )
+    if sandbox and state_path_for(output, False).exists():
+        raise refused_for_sandbox
+    if output.is_dir():
+        raise JobError(f"{output} is a folder; give a file name for the output")
+    if overwrite:
+        return
+    if not output.exists() or output.stat().st_size == 0:
+        return  # nothing there to lose
+    if j.recorded_output(state) == str(output.resolve()):
+        return
+    if has_result_columns(output):
+        # Without its journal's record, only a sandbox's name or state proves it a sandbox's.
+        sandbox_own = ".sandbox.argil" in output.name or state_path_for(output, True).exists()
+        if sandbox and not sandbox_own:
+            raise refused_for_sandbox
+        return
+    raise JobError(
+        f"{output} exists and is not an output of argil-batch; choose another -o, "
+        "or pass --overwrite to replace it"
+    )
 
 
 def _check_writable(folder: Path, what: str) -> None:
@@ -158,14 +177,17 @@ def _check_writable(folder: Path, what: str) -> None:
         ) from None
 
 
+def _sandbox_store(state: Path) -> Path:
+    # The sandbox API keeps its videos beside the journal, so a re-run sees what the first
+    # run made, as it would against the real API.
+    return state.with_name(state.name + ".api.json")
+
+
 @contextlib.contextmanager
 def _sandbox(state: Path) -> Iterator[str]:
     from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
 
-    # The sandbox API keeps its videos beside the journal, so a re-run sees what the first
-    # run made, as it would against the real API.
-    store = state.with_name(state.name + ".api.json")
-    server = EmulatorServer(EmulatorSettings(state_file=store, render_seconds=3.0))
+    server = EmulatorServer(EmulatorSettings(state_file=_sandbox_store(state), render_seconds=3.0))
     with server:
         yield server.base_url
 
@@ -242,10 +264,8 @@ def run_job(
         planned = planned_rows(job.selected, runner.results)
         return JobOutcome(summary, None, job.state, forecast=estimate, planned=planned)
 
-    _check_writable(job.output.parent, "output sheet")
-    _check_writable(job.state.parent, "state file")
     target = SANDBOX_TARGET if spec.sandbox else base_url
-    with _lock_for(job.state, options.refresh_only):
+    with _run_files(job, spec.sandbox, options.refresh_only):
         journal = open_journal(job.state, target)
         try:
             # Read once, for the plan and the run: a re-run of a big batch reads it once.
@@ -263,9 +283,12 @@ def run_job(
             with contextlib.ExitStack() as stack:
                 if spec.sandbox:
                     base_url, api_key = stack.enter_context(_sandbox(job.state)), SANDBOX_KEY
-                outcome = asyncio.run(
-                    _run(spec, job, journal, base_url, api_key, on_progress, records, hook)
-                )
+                try:
+                    outcome = asyncio.run(
+                        _run(spec, job, journal, base_url, api_key, on_progress, records, hook)
+                    )
+                except OtherBatch as exc:
+                    raise JobError(str(exc)) from None
             outcome.forecast = found[0] if found else None
             return outcome
         finally:
@@ -273,17 +296,75 @@ def run_job(
 
 
 @contextlib.contextmanager
-def _lock_for(state: Path, refresh_only: bool) -> Iterator[None]:
-    """The run lock; refused for ``status`` with what helps there (it has no other state
-    file to turn to: the run holding the lock is the one it would refresh)."""
+def _run_files(job: Prepared, sandbox: bool, refresh_only: bool) -> Iterator[None]:
+    """The folders of the output and the state made, and the run's locks held: its state
+    file's and its output sheet's. A run refused before it sends anything (a lock held, a
+    state file of another API, over budget, not confirmed) leaves the folders as it found
+    them: no empty state file or lock file to wonder about."""
+    made = _absent_files(job, sandbox)
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(j.run_lock(state))
+            _check_writable(job.output.parent, "output sheet")
+            _check_writable(job.state.parent, "state file")
+            stack.enter_context(_lock_for(job, refresh_only))
+            yield
+        except (JobError, j.LockedError):
+            # Under the locks still: once they are let go, these files may be another run's.
+            _remove(made)
+            raise
+
+
+def _absent_files(job: Prepared, sandbox: bool) -> list[Path]:
+    """The files and folders a run may make before it sends, that do not exist yet."""
+    state = j.real_path(job.state)
+    # Not the output: the run may have written rows it found on the API into it, and anything
+    # at that path now could be someone else's.
+    files = [j.lock_path(job.state), j.output_lock_path(job.output)]
+    if not state.exists():
+        # Its log too, which SQLite leaves only while another connection has the file open:
+        # an older journal's log is never touched, it may hold commits not yet in the file.
+        files += [state, *(state.with_name(state.name + end) for end in ("-wal", "-shm"))]
+    if sandbox:
+        files.append(j.real_path(_sandbox_store(job.state)))
+    folders = [j.real_path(job.output.parent), j.real_path(job.state.parent)]
+    for folder in list(folders):
+        folders += folder.parents
+    absent = [path for path in dict.fromkeys(files + folders) if not path.exists()]
+    # Deepest first, files before their folders.
+    return sorted(absent, key=lambda path: (path in folders, -len(path.parts)))
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()  # only if empty: nothing of anyone else's goes
+            else:
+                path.unlink()
+
+
+@contextlib.contextmanager
+def _lock_for(job: Prepared, refresh_only: bool) -> Iterator[None]:
+    """The run's locks; refused for ``status`` with what helps there (it has no other state
+    file or output to turn to: the run holding the lock is the one it would refresh)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(j.run_lock(job.state))
         except j.LockedError as exc:
             if not refresh_only:
                 raise
             raise j.LockedError(
-                f"a run holds the lock on {state} ({exc.holder}); wait for it to finish, "
+                f"a run holds the lock on {job.state} ({exc.holder}); wait for it to finish, "
+                "then run status again",
+                exc.holder,
+            ) from None
+        try:
+            stack.enter_context(j.output_lock(job.output))
+        except j.LockedError as exc:
+            if not refresh_only:
+                raise
+            raise j.LockedError(
+                f"a run writes {job.output} ({exc.holder}); wait for it to finish, "
                 "then run status again",
                 exc.holder,
             ) from None

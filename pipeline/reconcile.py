@@ -21,6 +21,7 @@ Exceptions:
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from pipeline.argil.client import (
     ArgilClient,
     ArgilError,
     FatalError,
+    NotFound,
     RowError,
     TransportError,
 )
@@ -38,13 +40,19 @@ from pipeline.batch import BATCH_TAG_EXTRA
 from pipeline.config import BATCH_KEY_EXTRA
 from pipeline.mapping import RowPlan
 from pipeline.outcomes import CHANGED, CHANGED_ON_API, IN_DOUBT, PENDING
+from pipeline.render import fault
 
 if TYPE_CHECKING:
     from pipeline.runner import Runner
 
+logger = logging.getLogger("pipeline.reconcile")
+
 PAGE_SIZE = 100
-# Past this many pages the batch is not one campaign's videos: something is wrong.
-MAX_PAGES = 10_000
+# Past this many pages (100,000 videos) the batch is not one campaign's videos: the server is
+# not paging as it should, and reading on would only spend the read budget.
+MAX_PAGES = 1_000
+# A listing this many pages long says so at -v as it goes: it may take minutes.
+PAGES_BETWEEN_NOTES = 10
 _RESERVED = frozenset({BATCH_KEY_EXTRA, BATCH_TAG_EXTRA})
 # (wire name in the body, attribute of VideoMomentOut) of what a Video echoes per moment.
 _MOMENT_FIELDS = (
@@ -54,6 +62,11 @@ _MOMENT_FIELDS = (
     ("voiceId", "voice_id"),
     ("gestureSlug", "gesture_slug"),
 )
+
+
+class OtherBatch(Exception):
+    """Rows about to get their first video in a batch new to the API already have videos in
+    another batch: a renamed config, or a campaign that ran under another name."""
 
 
 class Unproven(Exception):
@@ -78,6 +91,13 @@ class Listing:
     # Tagged videos whose argilBatchKey is missing (edited by hand?): no row can claim them.
     unattributed: int = 0
     reads: int = 0
+    # The total the API gave with each page: the same on every page when nothing was
+    # created or deleted while the pages were read.
+    totals: list[int] = field(default_factory=list)
+
+    @property
+    def steady(self) -> bool:
+        return len(set(self.totals)) <= 1
 
 
 async def list_batch(
@@ -97,9 +117,9 @@ async def list_batch(
     listing = Listing()
     wanted = {BATCH_TAG_EXTRA: tag}
     returned: set[str] = set()
-    totals: list[int] = []
+    totals = listing.totals
     page = 1
-    while page <= MAX_PAGES:
+    while True:
         try:
             result = await client.list_videos(page=page, limit=PAGE_SIZE, extras_filter=wanted)
         except ArgilError as exc:
@@ -113,7 +133,19 @@ async def list_batch(
             raise Unproven(reason, fatal=isinstance(exc, FatalError), stop=stop) from exc
         listing.reads += 1
         totals.append(result.total_items)
+        claimed = f"it claimed {result.total_items} videos in {result.total_pages} pages"
+        new = {video.id for video in result.videos} - returned
+        if result.videos and not new:
+            # A server that answers every page with the same videos would be read forever.
+            raise Unproven(
+                f"the API's listing of the batch repeats itself: page {page} held only videos "
+                f"already listed ({claimed})"
+            )
         for video in result.videos:
+            if video.id in returned:
+                # Videos created while the pages are read push older ones onto the next
+                # page, where they show again: each is taken once.
+                continue
             returned.add(video.id)
             if video.extras is None:
                 if need_extras:
@@ -128,13 +160,25 @@ async def list_batch(
             _add(listing, video)
         if until_seen is not None and until_seen <= listing.by_id.keys():
             return listing
-        if not result.videos or page >= result.total_pages:
+        # The first empty page ends it, and so does having read as many videos as the server
+        # says there are: a page count it inflates must not be followed.
+        if not result.videos or page >= result.total_pages or len(returned) >= min(totals):
             break
+        if page >= MAX_PAGES:
+            raise Unproven(
+                f"the API's listing of the batch did not end after {MAX_PAGES} pages "
+                f"({claimed}); no batch is that large"
+            )
+        if page % PAGES_BETWEEN_NOTES == 0:
+            logger.info("listing the batch's videos: %d pages read (%s)", page, claimed)
         page += 1
     # A video deleted while the pages were read shifts the later ones forward: one of them
     # may then have been skipped between two pages.
     if need_extras and totals and len(returned) < min(totals):
-        raise Unproven("the batch's videos changed while they were listed")
+        raise Unproven(
+            f"the API's listing of the batch ended at page {page} after {len(returned)} "
+            f"videos though {claimed} (were videos deleted while it was read?)"
+        )
     return listing
 
 
@@ -149,14 +193,24 @@ def _add(listing: Listing, video: Video) -> None:
     listing.by_key.setdefault(key, []).append((generation, video))
 
 
+def precedence(video: Video) -> tuple[bool, str, str]:
+    """Which of several videos made for one row stands for it, the same in every run that
+    reads them: one already rendered (its credits are spent; it is never deleted), then the
+    earliest created, then the smallest id. Two runs that made the same rows at once thus
+    keep the same video for each row, whichever of them settles first."""
+    return (is_draft(video), video.created_at or "", video.id)
+
+
+def is_draft(video: Video) -> bool:
+    return video.status in (None, VideoStatus.IDLE)
+
+
 def choose(found: list[tuple[int, Video]]) -> tuple[int, Video, list[Video]]:
     """The video that stands for a row: its latest generation (a row resent on purpose) and,
-    of several made for it, the oldest; with the others, which cost credits twice."""
+    of several made for it, the first by :func:`precedence`; with the others, which cost
+    credits twice."""
     latest = max(generation for generation, _ in found)
-    videos = sorted(
-        (video for generation, video in found if generation == latest),
-        key=lambda v: v.created_at or "",
-    )
+    videos = sorted((video for generation, video in found if generation == latest), key=precedence)
     return latest, videos[0], videos[1:]
 
 
@@ -266,6 +320,7 @@ async def reconcile_rows(
                     result.status = IN_DOUBT
                     result.error = f"not sent: {exc.reason}; nothing proves it has no video yet"
         return [(p, g) for p, g in to_send if p.key in runner.records], to_resolve, []
+    runner.batch_listed = bool(listing.by_id)
     decision = decide(listing, to_send, to_resolve, runner.records.keys(), runner.sheet_keys)
     runner.summary.not_in_sheet = decision.not_in_sheet
     render: list[RowPlan] = []
@@ -334,7 +389,7 @@ async def lookup(runner: Runner, plan: RowPlan, generation: int) -> Video | None
     ]
     if not matching:
         return None
-    matching.sort(key=lambda v: v.created_at or "")
+    matching.sort(key=precedence)
     # Made outside this journal's knowledge (a lost state file, another tool): adopt the
     # oldest and say so, rather than hide credits spent twice.
     note_duplicates(runner, plan, matching[1:], len(matching))
@@ -346,3 +401,179 @@ def is_ours(runner: Runner, video: Video) -> bool:
     batches were tagged carries no tag and is still this row's."""
     tag = (video.extras or {}).get(BATCH_TAG_EXTRA)
     return tag is None or runner.batch_tag is None or tag == runner.batch_tag
+
+
+@dataclass
+class Duplicates:
+    """Several videos made for one row and generation (two runs at once on two state files):
+    the one that stands for the row, the other drafts, and the others already rendered."""
+
+    key: str
+    generation: int
+    keep: Video
+    drafts: list[Video]
+    rendered: list[Video]  # their credits are spent: never deleted, only reported
+
+
+def find_duplicates(listing: Listing) -> list[Duplicates]:
+    found: list[Duplicates] = []
+    for key, videos in listing.by_key.items():
+        by_generation: dict[int, list[Video]] = {}
+        for generation, video in videos:
+            by_generation.setdefault(generation, []).append(video)
+        for generation, group in sorted(by_generation.items()):
+            if len(group) < 2:
+                continue
+            keep, *others = sorted(group, key=precedence)
+            drafts = [v for v in others if is_draft(v)]
+            rendered = [v for v in others if not is_draft(v)]
+            found.append(Duplicates(key, generation, keep, drafts, rendered))
+    return found
+
+
+async def settle_duplicates(runner: Runner) -> None:
+    """Keep one video a row before any is rendered: list the batch, and where several videos
+    carry one row key, keep the one :func:`precedence` puts first (every run picks the same),
+    delete the other drafts (this batch's, never a rendered one), and move every row of this
+    run that holds a deleted or losing video onto the one kept. Two runs of one batch at once
+    thus end with one video a row and render none twice; each may have paid the speech of a
+    draft that was then deleted.
+
+    When the batch cannot be listed, nothing is deleted and nothing is rendered this run: a
+    render could otherwise go to a video that another run's is about to replace."""
+    assert runner.client is not None and runner.batch_tag is not None
+    assert runner.journal is not None
+    try:
+        listing = await _steady_listing(runner.client, runner.batch_tag)
+    except Unproven as exc:
+        if exc.stop:
+            runner.stop(exc.stop)
+        for plan in runner._to_render:
+            fault(
+                runner,
+                plan,
+                f"render not started: {exc.reason}, so a second video of this row made by "
+                "another run at the same time cannot be ruled out; run again with --render",
+            )
+        return
+    plans = {plan.key: plan for plan in runner.plans}
+    notes: dict[str, str] = {}
+    losers: dict[str, Video] = {}  # a losing video's id -> the one kept for its row
+    for duplicate in find_duplicates(listing):
+        deleted = [v.id for v in duplicate.drafts if await _delete_draft(runner, v)]
+        losers.update((v.id, duplicate.keep) for v in duplicate.drafts + duplicate.rendered)
+        kept = duplicate.drafts + duplicate.rendered
+        runner.summary.duplicates += len(kept)
+        runner.summary.deleted += len(deleted)
+        note = (
+            f"{len(kept) + 1} videos carried this row's key (another run made it at the same "
+            f"time?): kept {duplicate.keep.id}"
+        )
+        if deleted:
+            note += f", deleted the draft{'s' if len(deleted) > 1 else ''} {', '.join(deleted)}"
+        undeleted = [v.id for v in kept if v.id not in deleted]
+        if undeleted:
+            note += f"; not deleted (rendered, or the delete failed): {', '.join(undeleted)}"
+        notes[j.batch_key(duplicate.key, duplicate.generation)] = note
+    for key, plan in plans.items():
+        result = runner.results.get(plan.row)
+        record = runner.journal.get(key)
+        if result is None or not result.video_id or record is None:
+            continue
+        own = j.batch_key(key, record.generation)
+        if own in notes:
+            result.error = notes[own]
+            runner.journal.set_error(key, notes[own])
+        keep = losers.get(result.video_id)
+        if keep is None and result.video_id not in listing.by_id:
+            # Not listed: deleted by another run that kept a video of its own for this row,
+            # or only missed by a listing that moved under its reader (then it still exists,
+            # and stays).
+            keep = await _kept_instead(runner, result.video_id, listing, key, record.generation)
+        if keep is None:
+            continue
+        # This row's video lost (or was already deleted by the other run): the one kept is
+        # this row's video from now on, in the output and in the journal.
+        state = j.CREATED if is_draft(keep) else j.RENDERING
+        runner._record_video(plan, keep, state)
+        if not is_draft(keep):
+            runner._rendered.add(key)
+        note = notes.get(own, f"its video {result.video_id} was replaced by {keep.id}")
+        result.error = note
+        runner.journal.set_error(key, note)
+
+
+# Rows of a batch new to the API asked for by their key alone: a campaign renamed shows on the
+# first rows as much as on all of them, for a few reads.
+OTHER_BATCH_SAMPLE = 3
+
+
+async def refuse_other_batch(runner: Runner, plans: list[RowPlan]) -> None:
+    """Raise OtherBatch when one of the first rows about to be sent already has a video in
+    another batch. Only asked when the batch itself has no video on the API yet: a renamed
+    campaign would otherwise make every video again, silently."""
+    assert runner.client is not None
+    for plan in plans[:OTHER_BATCH_SAMPLE]:
+        try:
+            videos = await runner.client.find_videos({BATCH_KEY_EXTRA: plan.key})
+        except ArgilError as exc:
+            logger.warning("row %d: other batches not checked: %s", plan.row, exc.message)
+            return
+        for video in videos:
+            tag = (video.extras or {}).get(BATCH_TAG_EXTRA)
+            if tag and tag != runner.batch_tag:
+                raise OtherBatch(
+                    f"row {plan.row} already has video {video.id} in another batch ({tag}), "
+                    "and this batch has none yet: the config or its sheet tab was renamed, or "
+                    "this campaign ran under another name. Nothing was sent. To go on with "
+                    f"that batch (its videos kept, none made twice), set `batch: {tag}` under "
+                    "input in the config; to make new videos for these rows, run with "
+                    "--new-batch"
+                )
+
+
+async def _steady_listing(client: ArgilClient, tag: str, tries: int = 3) -> Listing:
+    """The batch's listing, read again while videos were created or deleted as its pages
+    were read (another run at work): such a listing may have skipped a video, and a video it
+    skipped could be deleted or rendered on a wrong belief."""
+    for _ in range(tries):
+        listing = await list_batch(client, tag)
+        if listing.steady:
+            return listing
+    raise Unproven(f"the batch's videos kept changing while they were listed ({tries} times)")
+
+
+async def _kept_instead(
+    runner: Runner, video_id: str, listing: Listing, key: str, generation: int
+) -> Video | None:
+    """The video kept for a row whose own video the listing did not show, when its own is
+    really gone (404); None while it exists."""
+    assert runner.client is not None
+    candidates = [v for g, v in listing.by_key.get(key, []) if g == generation]
+    if not candidates:
+        return None
+    try:
+        await runner.client.get_video(video_id)
+    except NotFound:
+        return min(candidates, key=precedence)
+    except ArgilError as exc:
+        logger.warning("video %s not read again: %s", video_id, exc.message)
+    return None
+
+
+async def _delete_draft(runner: Runner, video: Video) -> bool:
+    """Delete a losing draft, read again first: a draft another run started rendering since
+    the listing is no longer a draft, and is kept."""
+    assert runner.client is not None
+    try:
+        current = await runner.client.get_video(video.id)
+        if current.id != video.id or not is_draft(current) or not is_ours(runner, current):
+            return False
+        await runner.client.delete_video(video.id)
+    except ArgilError as exc:
+        if isinstance(exc, FatalError):
+            runner.stop(exc.message)
+        logger.warning("duplicate video %s not deleted: %s", video.id, exc.message)
+        return False
+    logger.info("deleted video %s: a second draft of one row", video.id)
+    return True

@@ -15,6 +15,7 @@ from pipeline.argil.client import (
     RowError,
 )
 from pipeline.argil.models import Video, VideoStatus
+from pipeline.batch import carried_key
 from pipeline.mapping import RowPlan
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ async def render(runner: Runner, plan: RowPlan) -> None:
         return
     try:
         video = await runner.client.render_video(result.video_id, runner.options.callback_url)
+        if not is_answer_about(video, result.video_id, plan.key):
+            # An answer about another video says nothing of this one's render.
+            raise InDoubt(f"the render answer named video {video.id}")
     except InDoubt:
         # Whether generation started is read back rather than guessed.
         current = await get_video(runner, plan)
@@ -64,15 +68,30 @@ async def get_video(runner: Runner, plan: RowPlan) -> Video | None:
     assert runner.client is not None
     result = runner.results[plan.row]
     try:
-        return await runner.client.get_video(result.video_id)
+        video = await runner.client.get_video(result.video_id)
     except NotFound:
         runner._gone.add(plan.row)
         fault(runner, plan, "the video no longer exists on the API")
+        return None
     except ArgilError as exc:
         if isinstance(exc, FatalError):
             runner.stop(exc.message)
         fault(runner, plan, f"status not refreshed: {exc.message}")
-    return None
+        return None
+    if not is_answer_about(video, result.video_id, plan.key):
+        fault(runner, plan, f"status not refreshed: the API answered with video {video.id}")
+        return None
+    return video
+
+
+def is_answer_about(video: Video, video_id: str, key: str) -> bool:
+    """Whether an answer about the row's video (a render's, a status read's) is about that
+    video: its id, and the row key it carries when it carries one. A stale or crossed answer
+    never lands on the row."""
+    carried = carried_key(video)
+    if carried is not None and j.parse_batch_key(carried)[0] != key:
+        return False
+    return video.id == video_id
 
 
 def fault(runner: Runner, plan: RowPlan, error: str) -> None:

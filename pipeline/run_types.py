@@ -18,6 +18,8 @@ class RunOptions:
     wait: bool = False
     retry_failed: bool = False
     resend_changed: bool = False
+    # A batch new to the API may make videos for rows that have some in another batch.
+    new_batch: bool = False
     dry_run: bool = False
     # Refresh the statuses of rows that have a video; create nothing (``argil-batch status``).
     refresh_only: bool = False
@@ -90,6 +92,10 @@ class RunSummary:
     rate_limited: int = 0
     # Videos of this batch on the API that no row of the sheet claims (rows since removed).
     not_in_sheet: int = 0
+    # Videos beyond the first that carried one row's key (two runs made the same rows at
+    # once), and how many of those drafts were deleted.
+    duplicates: int = 0
+    deleted: int = 0
     found_rpm: float | None = None  # with --rpm auto: the limit found
     # With --rpm auto and no limit met (no 429, none announced): found_rpm is only the rate
     # that went through, a floor of the limit.

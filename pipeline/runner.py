@@ -32,6 +32,7 @@ from pipeline.argil.client import (
     TransportError,
 )
 from pipeline.argil.models import FAILED_STATUSES, FINAL_STATUSES, Video, VideoStatus
+from pipeline.batch import BATCH_KEY_EXTRA, carried_key
 from pipeline.changes import field_digests
 from pipeline.cost import Budget
 from pipeline.follow import follow, has_unfinished_video, needs_follow
@@ -53,7 +54,14 @@ from pipeline.planning import plan_rows
 from pipeline.preflight import check_body as check_catalogue
 from pipeline.preflight import fetch_catalogue, uses_styles
 from pipeline.progress import CHECKING, LISTING, SENDING, Progress, RateMeter
-from pipeline.reconcile import Unresolved, adopt_if_found, lookup, reconcile_rows
+from pipeline.reconcile import (
+    Unresolved,
+    adopt_if_found,
+    lookup,
+    reconcile_rows,
+    refuse_other_batch,
+    settle_duplicates,
+)
 from pipeline.render import render
 from pipeline.run_types import MAX_ERROR_CHARS as MAX_ERROR_CHARS
 from pipeline.run_types import RowResult as RowResult
@@ -63,8 +71,6 @@ from pipeline.run_types import one_line as one_line
 
 logger = logging.getLogger("pipeline.runner")
 T = TypeVar("T")
-
-BATCH_KEY = "argilBatchKey"
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -128,6 +134,12 @@ class Runner:
         self._failed = 0
         self._work_total = 0
         self._queue: deque[tuple[str, RowPlan, int]] = deque()
+        # Whether the batch's listing found any video of it (None: not listed this run).
+        self.batch_listed: bool | None = None
+        # Rows to render once the sends are done and the batch's duplicates settled, and of
+        # those, the ones this run did not send (counted as rows when their render is done).
+        self._to_render: list[RowPlan] = []
+        self._render_only: set[str] = set()
         # Rows never sent before (no record, or pending): committed in flight a few at a time.
         self._fresh: set[str] = set()
         # Committed in flight ahead of their turn, not sent yet.
@@ -186,6 +198,8 @@ class Runner:
                 self._phase = LISTING
                 to_send, to_resolve, adopted = await reconcile_rows(self, to_send, to_resolve)
                 to_render += adopted
+            if self._batch_is_new() and not self.stopping and to_send:
+                await refuse_other_batch(self, [p for p, _ in to_send])
             if self._before_send is not None:
                 # A stopped run sends nothing: it has nothing to estimate or ask about.
                 going = [] if self.stopping else [p for p, _ in to_resolve + to_send]
@@ -196,9 +210,17 @@ class Runner:
             self._phase = SENDING
             work: list[tuple[str, RowPlan, int]] = [("resolve", p, g) for p, g in to_resolve]
             work += [("send", p, g) for p, g in to_send]
-            work += [("render", p, 0) for p in to_render]
-            self._work_total = len(work)
+            for plan in to_render:
+                self._queue_render(plan)
+            # A row is counted once: sent (its render, if any, follows), or only rendered.
+            self._work_total = len(work) + len(to_render)
+            self._render_only = {plan.key for plan in to_render}
             await self._drain(work)
+            if self._wrote_or_renders() and not self.stopping:
+                await settle_duplicates(self)
+            renders = [p for p in self._to_render if self._renderable(p)]
+            self._work_total -= len(self._render_only - {p.key for p in renders})
+            await self._drain([("render", p, 0) for p in renders])
             if self.options.wait and not self.stopping:
                 following = [p for p in self.plans if needs_follow(self, p)]
                 await follow(self, following, self.options.wait_timeout, immediate=False)
@@ -259,7 +281,8 @@ class Runner:
                 except j.JournalWriteError as exc:
                     self._journal_failed(plan, exc)
                 del self._active[plan.row]
-                self._row_finished(plan)
+                if kind != "render" or plan.key in self._render_only:
+                    self._row_finished(plan)
 
         await asyncio.gather(*(worker() for _ in range(min(workers, len(work)))))
         self._release_queue()
@@ -319,9 +342,8 @@ class Runner:
                 if found is not None:
                     self._adopt(plan, found)
                     if shared:
-                        self._flag_shared(plan, shared, found.id)
-                    if self.options.render:
-                        await render(self, plan)
+                        self._note_foreign(plan, shared, found.id)
+                    self._queue_render(plan)
                     return
             if sends == self.options.max_sends:
                 why = f" (first: {cause})" if cause else ""
@@ -364,41 +386,73 @@ class Runner:
                 # Rate limited or refused past every retry: nothing was created; next run.
                 self._leave_pending(plan, exc.message)
                 return
-            holder = self._video_keys.get(video.id)
-            if holder is not None and holder != plan.key:
-                # A stale or crossed answer: this row's own video, if any, carries its key.
+            if carried_key(video) != j.batch_key(plan.key, generation):
+                # A stale or crossed answer (a cache on the way, a server mixing up answers),
+                # or one that does not say whose video it is: only the video's own key proves
+                # it is this row's. This row's video, if the create landed, carries that key.
                 shared = video.id
-                cause = cause or self._shared_message(video.id)
+                cause = cause or self._foreign_message(video)
                 logger.warning("row %d: %s; looking its own video up by its key", plan.row, cause)
                 look_first = True
                 continue
             self.summary.created += 1
             self._record_video(plan, video, j.CREATED)
             if shared:
-                self._flag_shared(plan, shared, video.id)
-            if self.options.render:
-                await render(self, plan)
+                self._note_foreign(plan, shared, video.id)
+            self._queue_render(plan)
             return
 
-    def _shared_message(self, video_id: str) -> str:
-        row = self._key_rows.get(self._video_keys.get(video_id, ""), "?")
-        return f"the API answered with video {video_id}, which row {row} holds"
+    def _foreign_message(self, video: Video) -> str:
+        """Why an answer's video is not taken as the row's: whose key it carries."""
+        carried = carried_key(video)
+        if carried is None:
+            return f"the API answered with video {video.id}, which carries no row key"
+        key, _ = j.parse_batch_key(carried)
+        row = self._key_rows.get(key)
+        whose = f"row {row}'s key" if row is not None else "another row's key"
+        return f"the API answered with video {video.id}, which carries {whose}"
 
-    def _flag_shared(self, plan: RowPlan, shared: str, own_id: str) -> None:
-        """Both rows say so: the one whose create was answered with another's video, and the
-        one that holds it (its video was named for a row it does not belong to)."""
+    def _note_foreign(self, plan: RowPlan, foreign: str, own_id: str) -> None:
+        """The row says that its create was answered with another video, and which is its own.
+        The row that video belongs to needs no word: its video is proven by its own key."""
         assert self.journal is not None
-        note = f"{self._shared_message(shared)}; this row's own video {own_id} was found by its key"
+        holder = self._video_keys.get(foreign)
+        row = self._key_rows.get(holder) if holder else None
+        whose = f"row {row}'s video" if row is not None else "a video that is not this row's"
+        note = (
+            f"the API answered with video {foreign} ({whose}); this row's own video {own_id} "
+            "was found by its key"
+        )
         self.results[plan.row].error = note
         self.journal.set_error(plan.key, note)
-        holder = self._video_keys.get(shared)
-        row = self._key_rows.get(holder) if holder else None
-        if holder is None:
-            return
-        flag = f"this video was also named in the API's answer to row {plan.row}'s create"
-        if row is not None and row in self.results:
-            self.results[row].error = flag
-        self.journal.set_error(holder, flag)
+
+    def _batch_is_new(self) -> bool:
+        """No video of this batch on the API, none in the journal: the batch's first run, or
+        a campaign renamed (which --new-batch says is meant)."""
+        known = any(record.video_id for record in self.records.values())
+        return self.batch_listed is False and not known and not self.options.new_batch
+
+    def _wrote_or_renders(self) -> bool:
+        """Whether the batch may hold duplicates this run should settle: it made videos
+        (another run may have made the same rows at once), or is about to render. A run that
+        made none leaves the settling to the runs that did."""
+        return self.batch_tag is not None and bool(self.summary.created or self._to_render)
+
+    def _renderable(self, plan: RowPlan) -> bool:
+        """A draft still this row's after the duplicates were settled, not yet rendered."""
+        result = self.results[plan.row]
+        return (
+            bool(result.video_id)
+            and result.status in ("", VideoStatus.IDLE)
+            and plan.key not in self._rendered
+            and plan.row not in self._faults
+        )
+
+    def _queue_render(self, plan: RowPlan) -> None:
+        """Renders wait until every create of the run is done and the batch's duplicates
+        (two runs at once) are settled: a video that loses to another must never be rendered."""
+        if self.options.render and plan not in self._to_render:
+            self._to_render.append(plan)
 
     def abandon(self) -> RunSummary:
         """The summary of a run cancelled mid-request (a second Ctrl-C, or requests still
@@ -563,7 +617,7 @@ def _body_for(plan: RowPlan, generation: int) -> dict[str, Any]:
     if generation == 0:
         return plan.body
     extras = dict(plan.body.get("extras") or {})
-    extras[BATCH_KEY] = j.batch_key(plan.key, generation)
+    extras[BATCH_KEY_EXTRA] = j.batch_key(plan.key, generation)
     return {**plan.body, "extras": extras}
 
 

@@ -233,6 +233,22 @@ def _data_sheet(path: Path, names: list[str], encoding: str | None) -> Sheet:
 # --- the config ----------------------------------------------------------------------------
 
 
+# A date or a time in a file name: what changes from one night's export to the next.
+_STAMP = re.compile(
+    r"\d{4}[-_.]?\d{1,2}[-_.]?\d{1,2}(?:[T_ -]?\d{1,2}[-_.:h]?\d{2}(?:[-_.:]?\d{2})?)?"
+    r"|\d{1,2}[-_.]\d{1,2}[-_.]\d{2,4}|\d{8,}"
+)
+
+
+def campaign_name(path: Path) -> str:
+    """The sheet's file name without what changes from export to export (dates, times,
+    copy numbers): ``hubspot-crm-exports-all-contacts-2026-12-05.csv`` is the campaign
+    ``hubspot-crm-exports-all-contacts``."""
+    stem = _STAMP.sub(" ", path.stem.casefold())
+    stem = re.sub(r"\(\d+\)|\bcopy\b", " ", stem)
+    return re.sub(r"[^0-9a-z]+", "-", stem).strip("-")[:64] or "campaign"
+
+
 def starter_for(
     path: Path, *, sheet: str | None = None, encoding: str | None = None
 ) -> tuple[str, list[str]]:
@@ -272,7 +288,7 @@ def starter_config(
         moment["voice_id"] = ref(voice)
     if gesture:
         moment["gesture_slug"] = ref(gesture)
-    section: dict[str, object] = {}
+    section: dict[str, object] = {"namespace": campaign_name(sheet.path)}
     if write_sheet and sheet.sheet_name:
         section["sheet"] = sheet.sheet_name
     if key:
@@ -296,6 +312,8 @@ def starter_config(
         listed = ", ".join(repr(n) for n in sheets)
         lines.append(f"# The workbook's sheets: {listed}; the data is in {sheet.sheet_name!r}.")
     lines += [
+        "# input.namespace names this campaign: its videos are found again by it, so keep it",
+        "# when the sheet is renamed (a dated export); a new campaign gets a new one.",
         '# Every string is a template: {{ column }} or {{ row["Column With Spaces"] }}.',
         f"# Check it with: argil-batch validate {shlex.quote(str(sheet.path))} -c THIS_FILE",
         "# A budget: api.max_credits: N (a run estimated over N sends nothing).",

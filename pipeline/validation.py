@@ -44,7 +44,7 @@ def validate_rows(sheet: Sheet, config: Config) -> ValidationReport:
     """Map every row of ``sheet``; ConfigError if the config does not fit the sheet."""
     tag = batch_tag(
         namespace=config.input.namespace,
-        sheet_path=sheet.path,
+        batch=config.input.batch,
         sheet_name=sheet.sheet_name,
         config_path=config.source,
         key_columns=list(config.input.key or []),

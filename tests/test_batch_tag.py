@@ -13,7 +13,6 @@ from pipeline.validation import validate_rows
 def tag(**changes: object) -> str:
     names: dict[str, object] = {
         "namespace": "",
-        "sheet_path": "/home/ana/leads.csv",
         "sheet_name": None,
         "config_path": "/home/ana/leads.yaml",
         "key_columns": ["email"],
@@ -23,12 +22,11 @@ def tag(**changes: object) -> str:
 
 
 def test_the_folder_and_the_file_format_do_not_change_the_tag() -> None:
-    assert tag() == tag(sheet_path="/srv/cron/LEADS.xlsx", config_path="leads.yaml")
+    assert tag() == tag(config_path="/srv/cron/LEADS.yml")
     assert tag().startswith("b-")
 
 
-def test_another_sheet_config_or_key_is_another_batch() -> None:
-    assert tag() != tag(sheet_path="products.csv")
+def test_another_config_tab_or_key_is_another_batch() -> None:
     assert tag() != tag(config_path="leads-fr.yaml")
     assert tag() != tag(key_columns=["email", "market"])
     assert tag(sheet_name="Spring") != tag(sheet_name="Autumn")
@@ -36,7 +34,7 @@ def test_another_sheet_config_or_key_is_another_batch() -> None:
 
 def test_a_namespace_is_the_tag_itself() -> None:
     assert tag(namespace=" spring-launch ") == "spring-launch"
-    assert tag(namespace="spring-launch", sheet_path="other.csv") == "spring-launch"
+    assert tag(namespace="spring-launch", config_path="other.yaml") == "spring-launch"
 
 
 def test_every_body_of_a_sheet_carries_the_same_tag(tmp_path: Path) -> None:
@@ -49,4 +47,20 @@ def test_every_body_of_a_sheet_carries_the_same_tag(tmp_path: Path) -> None:
     report = validate_rows(read_sheet(sheet_path), parse_config(text, source="leads.yaml"))
     tags = {p.body["extras"]["argilBatch"] for p in report.plans if p.body}
     assert tags == {report.batch_tag}
-    assert report.batch_tag == tag(sheet_path=sheet_path)
+    assert report.batch_tag == tag()
+
+
+def test_a_dated_export_is_the_same_batch_every_night(tmp_path: Path) -> None:
+    config = parse_config(
+        "input: {key: [email]}\nvideo: {name: '{{ email }}'}\n"
+        "moments:\n  - transcript: '{{ script }}'\n    avatar_id: avatar-emma\n",
+        source="leads.yaml",
+    )
+    tags = set()
+    for day in ("2026-12-04", "2026-12-05"):
+        path = tmp_path / f"hubspot-crm-exports-all-contacts-{day}.csv"
+        path.write_text("email,script\na@x.test,Hello\n", encoding="utf-8")
+        report = validate_rows(read_sheet(path), config)
+        tags.add(report.batch_tag)
+        keys = {p.key for p in report.plans}
+    assert len(tags) == 1 and len(keys) == 1

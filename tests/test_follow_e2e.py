@@ -241,8 +241,9 @@ def test_preflight_refuses_unknown_catalogue_names_with_a_suggestion(
     )
     with server_for(fake, paths) as server:
         outcome = run_job(spec(paths, server, fake))
-        # The catalogue and the batch's listing cost a few requests in all, not one per row.
-        assert server.emulator.stats.requests == 3 + 1 + 1
+        # The catalogue and the batch's listing (before the creates, and after them to settle
+        # any second video) cost a few requests in all, not one per row.
+        assert server.emulator.stats.requests == 3 + 1 + 1 + 1
     assert outcome.exit_code == 1
     rows = read_output(paths["output"])
     assert rows["good"]["argil_status"] == "IDLE"
@@ -261,5 +262,6 @@ def test_no_preflight_sends_without_the_catalogue(paths: dict[str, Path], fake: 
     write_sheet(paths["sheet"], [{"id": "1", "title": "A", "avatar": "avatar-ema"}])
     with server_for(fake, paths) as server:
         outcome = run_job(spec(paths, server, fake, preflight=False))
-        assert server.emulator.stats.requests == 1 + 1  # the batch's listing, the create
+        # The batch's listing, the create, and the listing that settles second videos.
+        assert server.emulator.stats.requests == 1 + 1 + 1
     assert outcome.summary.created == 1

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.argil.client import ArgilClient, ArgilError, ServerError
 from pipeline.argil.models import Video
-from pipeline.reconcile import Unproven, choose, differences, list_batch
+from pipeline.reconcile import Unproven, choose, differences, find_duplicates, list_batch
 
 TAG = "b-test"
 
@@ -99,7 +99,11 @@ def test_a_listing_without_extras_proves_nothing() -> None:
 
 def test_a_listing_that_lost_videos_between_pages_proves_nothing() -> None:
     result = listing_of(pages([video(1)], [video(2)], total=3))
-    assert isinstance(result, Unproven) and "changed while they were listed" in result.reason
+    assert isinstance(result, Unproven)
+    assert result.reason == (
+        "the API's listing of the batch ended at page 2 after 2 videos though it claimed 3 "
+        "videos in 2 pages (were videos deleted while it was read?)"
+    )
 
 
 def test_a_failed_listing_stops_the_run_but_a_refused_one_does_not() -> None:
@@ -167,3 +171,42 @@ def test_each_field_that_differs_is_named() -> None:
     assert changed == ["name", "extras", "moments[0].transcript", "moments[0].avatarId"]
     two = [*listed().model_dump(by_alias=True)["moments"]] * 2
     assert differences(BODY, listed(moments=two)) == ["moments"]
+
+
+# --- second videos of one row (two runs at once) ------------------------------------------
+
+
+def test_every_run_keeps_the_same_video_of_a_row_whatever_order_it_lists_them_in() -> None:
+    made = [
+        video(3, createdAt="2026-01-01T00:00:02.000Z"),
+        video(1, createdAt="2026-01-01T00:00:01.000Z"),
+        video(2, createdAt="2026-01-01T00:00:01.000Z"),
+    ]
+    for order in (made, made[::-1], made[1:] + made[:1]):
+        (found,) = find_duplicates(listing_of(pages(order)))
+        assert found.keep.id == "v1"  # the earliest, then the smallest id
+        assert sorted(v.id for v in found.drafts) == ["v2", "v3"]
+        assert found.rendered == []
+
+
+def test_a_rendered_video_is_kept_and_a_second_rendered_one_never_deleted() -> None:
+    first = video(1, createdAt="2026-01-01T00:00:01.000Z")
+    late = video(2, createdAt="2026-01-01T00:00:09.000Z", status="GENERATING_VIDEO")
+    later = video(3, createdAt="2026-01-01T00:00:10.000Z", status="DONE")
+    (found,) = find_duplicates(listing_of(pages([first, late, later])))
+    assert found.keep.id == "v2"  # its credits are spent: it stands for the row
+    assert [v.id for v in found.drafts] == ["v1"]
+    assert [v.id for v in found.rendered] == ["v3"]
+
+
+def test_generations_and_rows_are_settled_apart() -> None:
+    listed = [video(1), video(2, key="k-1~1"), video(3, key="k-2"), video(4, key="k-2")]
+    (found,) = find_duplicates(listing_of(pages(listed)))
+    assert (found.key, found.generation) == ("k-2", 0)
+
+
+def test_a_video_shown_on_two_pages_is_taken_once() -> None:
+    # A video created while the pages are read pushes an older one onto the next page.
+    result = listing_of(pages([video(1), video(2)], [video(2), video(3)], total=3))
+    assert [v.id for _, v in result.by_key["k-1"]] == ["v1", "v2", "v3"]
+    assert find_duplicates(result)[0].keep.id == "v1"

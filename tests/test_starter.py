@@ -104,7 +104,11 @@ def assert_only_the_avatar_is_missing(sheet: Path, config: Path, rows: int) -> N
 def test_a_crm_export_gets_its_notes_as_script_and_its_record_id_as_key(tmp_path: Path) -> None:
     sheet = write_csv(tmp_path / "crm.csv", CRM_HEADERS, crm_rows(30))
     config, data = starter(tmp_path, sheet)
-    assert data["input"] == {"key": ["Record ID"], "skip_when_blank": ["Outreach notes"]}
+    assert data["input"] == {
+        "namespace": "crm",
+        "key": ["Record ID"],
+        "skip_when_blank": ["Outreach notes"],
+    }
     assert data["moments"] == [{"transcript": "{{ outreach_notes }}", "avatar_id": ""}]
     assert data["video"]["name"] == "Video for {{ company }}"  # type: ignore[index]
     assert "input.sheet" not in config.read_text(encoding="utf-8")
@@ -128,7 +132,7 @@ def test_without_an_id_the_email_is_the_key_and_an_avatar_column_is_used(tmp_pat
     ]
     sheet = write_csv(tmp_path / "leads.csv", headers, rows)
     config, data = starter(tmp_path, sheet)
-    assert data["input"] == {"key": ["E-mail"]}
+    assert data["input"] == {"namespace": "leads", "key": ["E-mail"]}
     assert data["moments"] == [
         {"transcript": "{{ pitch }}", "avatar_id": "{{ avatar }}", "voice_id": "{{ voice }}"}
     ]
@@ -144,7 +148,7 @@ def test_two_short_columns_unique_together_are_the_key(tmp_path: Path) -> None:
     ]
     sheet = write_csv(tmp_path / "launches.csv", headers, rows)
     config, data = starter(tmp_path, sheet)
-    assert data["input"] == {"key": ["sku", "market"]}
+    assert data["input"] == {"namespace": "launches", "key": ["sku", "market"]}
     assert_only_the_avatar_is_missing(sheet, config, 6)
 
 
@@ -178,6 +182,7 @@ def test_a_workbook_whose_first_sheet_is_notes_gets_input_sheet(tmp_path: Path) 
     listed = "# The workbook's sheets: 'Read me', 'Contacts', 'Stages'; the data is in 'Contacts'."
     assert listed in text
     assert data["input"] == {
+        "namespace": "export",
         "sheet": "Contacts",
         "key": ["Record ID"],
         "skip_when_blank": ["Outreach notes"],
@@ -245,5 +250,13 @@ def test_notes_laid_out_freely_are_passed_over(tmp_path: Path) -> None:
     path = tmp_path / "cover.xlsx"
     book.save(path)
     config, loaded = starter(tmp_path, path)
-    assert loaded["input"] == {"sheet": "Leads", "key": ["email"]}
+    assert loaded["input"] == {"namespace": "cover", "sheet": "Leads", "key": ["email"]}
     assert_only_the_avatar_is_missing(path, config, 3)
+
+
+def test_every_starter_names_its_campaign_without_the_export_date(tmp_path: Path) -> None:
+    name = "hubspot-crm-exports-all-contacts-2026-12-05.csv"
+    sheet = write_csv(tmp_path / name, CRM_HEADERS, crm_rows(5))
+    config, data = starter(tmp_path, sheet)
+    assert data["input"]["namespace"] == "hubspot-crm-exports-all-contacts"
+    assert "keep it\n# when the sheet is renamed (a dated export)" in config.read_text("utf-8")

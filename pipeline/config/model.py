@@ -18,6 +18,7 @@ from pydantic import (
     PlainValidator,
     PrivateAttr,
     StrictInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -32,7 +33,7 @@ from pipeline.argil.models import (
     StocksVideoBroll,
     UploadBroll,
 )
-from pipeline.batch import BATCH_TAG_EXTRA
+from pipeline.batch import BATCH_KEY_EXTRA, BATCH_TAG_EXTRA
 from pipeline.config.messages import _located
 from pipeline.config.values import (
     AspectRatioChoice,
@@ -56,9 +57,6 @@ from pipeline.config.values import (
     is_template,
 )
 
-BATCH_KEY_EXTRA = "argilBatchKey"
-"""The extras key that carries a row's key; reserved, so a config cannot set it."""
-
 MAX_CONFIG_EXTRAS = MAX_EXTRAS - 2
 """The API allows 5 extras: one is always the row key, one the batch tag."""
 
@@ -72,16 +70,19 @@ class InputConfig(_Section):
     key: Annotated[Columns, Field(min_length=1)] | None = None
     skip_when_blank: Columns = Field(default_factory=list)
     namespace: Text = ""
+    # The batch tag alone, when it must stay what earlier runs used (a config renamed): unlike
+    # the namespace, it does not go into the row keys, so the batch's videos are found again.
+    batch: Text = ""
 
-    @field_validator("namespace")
+    @field_validator("namespace", "batch")
     @classmethod
-    def _namespace_fits(cls, value: str) -> str:
+    def _tag_fits(cls, value: str, info: ValidationInfo) -> str:
         # It is also the batch tag every video carries in its extras.
         if len(value.strip()) > MAX_EXTRA_CHARS:
             raise _fail(
-                "namespace_length",
-                f"the namespace is over {MAX_EXTRA_CHARS} characters: it is also the batch tag "
-                "every video carries in its extras",
+                f"{info.field_name}_length",
+                f"the {info.field_name} is over {MAX_EXTRA_CHARS} characters: it is also the "
+                "batch tag every video carries in its extras",
             )
         return value
 

@@ -1,0 +1,183 @@
+"""An Argil-like server written apart from the project's emulator, on the standard library's
+``http.server``, that mixes up its answers: a share of creates, renders and reads are answered
+with some other video than the one asked about (a cache on the way, a load balancer mixing
+up connections). Nothing of ``pipeline`` is imported, so it cannot share the emulator's or
+the client's assumptions."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+class MixedUpApi:
+    def __init__(
+        self,
+        *,
+        stale_creates: float = 0.0,
+        stale_reads: float = 0.0,
+        seed: int = 1,
+        claim_pages: int | None = None,
+        claim_items: int | None = None,
+        same_page: bool = False,
+    ) -> None:
+        self.stale_creates = stale_creates
+        self.stale_reads = stale_reads  # renders and GET /videos/{id}
+        # A listing that lies: the page and item counts it claims, and whether every page
+        # number answers with the first page's videos.
+        self.claim_pages = claim_pages
+        self.claim_items = claim_items
+        self.same_page = same_page
+        self.listings = 0
+        self.videos: dict[str, dict[str, Any]] = {}
+        self.order: list[str] = []  # creation order
+        self.renders: list[str] = []
+        self.deleted: list[str] = []
+        self.mixed_answers = 0
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                parts = urlsplit(self.path).path.strip("/").split("/")
+                if parts == ["v1", "videos"]:
+                    self._send(*api.create(body))
+                elif len(parts) == 4 and parts[3] == "render":
+                    self._send(*api.render(parts[2]))
+                else:
+                    self._send(404, {"error": "not found"})
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                parts = url.path.strip("/").split("/")
+                if parts == ["v1", "videos"]:
+                    self._send(200, api.listing(parse_qs(url.query)))
+                elif len(parts) == 3:
+                    self._send(*api.read(parts[2]))
+                else:
+                    self._send(404, {"error": "not found"})
+
+            def do_DELETE(self) -> None:
+                parts = urlsplit(self.path).path.strip("/").split("/")
+                self._send(*api.delete(parts[-1]))
+
+            def _send(self, status: int, data: object) -> None:
+                raw = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> MixedUpApi:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _other(self, video_id: str) -> dict[str, Any] | None:
+        # One of the latest few: at concurrency, likely a video whose create answer its own
+        # client has not read yet.
+        others = [v for v in self.order[-5:] if v != video_id and v in self.videos]
+        if not others:
+            return None
+        self.mixed_answers += 1
+        return self.videos[self._rng.choice(others)]
+
+    def create(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            video_id = str(uuid.uuid4())
+            video = {
+                "id": video_id,
+                "name": body.get("name"),
+                "status": "IDLE",
+                "createdAt": datetime.now(UTC).isoformat(),
+                "extras": dict(body.get("extras") or {}),
+                "moments": body.get("moments") or [],
+            }
+            self.videos[video_id] = video
+            self.order.append(video_id)
+            answer = video
+            if self._rng.random() < self.stale_creates:
+                answer = self._other(video_id) or video
+            return 200, dict(answer)
+
+    def render(self, video_id: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            video = self.videos.get(video_id)
+            if video is None:
+                return 404, {"error": "Video not found"}
+            if video["status"] != "IDLE":
+                return 400, {"error": "Video is not IDLE"}
+            video["status"] = "GENERATING_VIDEO"
+            self.renders.append(video_id)
+            answer = video
+            if self._rng.random() < self.stale_reads:
+                answer = self._other(video_id) or video
+            return 200, dict(answer)
+
+    def read(self, video_id: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            video = self.videos.get(video_id)
+            if video is None:
+                return 404, {"error": "Video not found"}
+            answer = video
+            if self._rng.random() < self.stale_reads:
+                answer = self._other(video_id) or video
+            return 200, dict(answer)
+
+    def delete(self, video_id: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            video = self.videos.pop(video_id, None)
+            if video is None:
+                return 404, {"error": "Video not found"}
+            self.deleted.append(video_id)
+            return 200, video
+
+    def listing(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        page = int(query.get("page", ["1"])[0])
+        limit = int(query.get("limit", ["100"])[0])
+        wanted = json.loads(query.get("extrasFilter", ["{}"])[0])
+        with self._lock:
+            matching = [
+                self.videos[v]
+                for v in reversed(self.order)
+                if v in self.videos
+                and all(self.videos[v]["extras"].get(k) == x for k, x in wanted.items())
+            ]
+            self.listings += 1
+        pages = max(1, -(-len(matching) // limit))
+        start = 0 if self.same_page else (page - 1) * limit
+        return {
+            "videos": matching[start : start + limit],
+            "totalItems": len(matching) if self.claim_items is None else self.claim_items,
+            "totalPages": pages if self.claim_pages is None else self.claim_pages,
+            "currentPage": page,
+            "itemsPerPage": limit,
+        }
+
+    def holders(self) -> dict[str, str]:
+        """video id -> the argilBatchKey it carries."""
+        with self._lock:
+            return {v["id"]: str(v["extras"].get("argilBatchKey")) for v in self.videos.values()}

@@ -26,6 +26,7 @@ from pipeline.cli_common import (
     EXIT_API_REFUSED,
     EXIT_OK,
     EXIT_ROWS_FAILED,
+    Commands,
     RpmType,
     config_option,
     encoding_option,
@@ -59,7 +60,7 @@ from pipeline.wording import plural
 CONFIRM_ABOVE_CREDITS = 1000.0
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="argil-batch")
 def main() -> None:
     """Turn spreadsheet rows into Argil avatar videos: exactly one video per row, at the

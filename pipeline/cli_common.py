@@ -3,6 +3,7 @@ paths as shown, logging, and the options several commands take."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
@@ -24,7 +25,36 @@ EXIT_INTERRUPTED = 130
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
+    if json_wanted():
+        # A cron job's JSON log gets one line for every night, a refused one included.
+        click.echo(json.dumps({"exit_code": code, "error": message}, sort_keys=True))
     sys.exit(code)
+
+
+def json_wanted() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().meta.get(JSON_META))
+
+
+def _note_json(ctx: click.Context, _: click.Parameter, value: bool) -> bool:
+    # Eager: known before any other option is checked, so that its refusal prints JSON too.
+    ctx.find_root().meta[JSON_META] = value
+    return value
+
+
+class Commands(click.Group):
+    """The command group; a usage error click finds itself (an unknown option, a bad value)
+    still prints one JSON object when --json was asked for."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if ctx.meta.get(JSON_META) or "--json" in sys.argv[1:]:
+                exc.show()
+                click.echo(json.dumps({"exit_code": exc.exit_code, "error": exc.format_message()}))
+                sys.exit(exc.exit_code)
+            raise
 
 
 def note(message: str) -> None:
@@ -87,8 +117,14 @@ wait_timeout_option = click.option(
 no_progress_option = click.option(
     "--no-progress", is_flag=True, help="No progress bar or progress lines."
 )
+JSON_META = "argil_batch.json"
 json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print the summary as one JSON object."
+    "--json",
+    "as_json",
+    is_flag=True,
+    is_eager=True,
+    callback=_note_json,
+    help="Print the summary as one JSON object (on every exit, a refusal included).",
 )
 verbose_option = click.option("-v", "--verbose", count=True, help="More log lines (-vv for debug).")
 

@@ -190,6 +190,10 @@ class Runner:
             # Rows left in flight are looked up (a read): found videos are adopted, the others
             # stay in flight for the next run, which alone may send.
             await asyncio.gather(*(adopt_if_found(self, p, g) for p, g in to_resolve))
+            if self.options.preflight and to_send:
+                # A row the catalogue refuses is INVALID, as the run that refused it said,
+                # not a row waiting to be sent.
+                await self._preflight(to_send, reading=True)
             unfinished = [p for p in self.plans if has_unfinished_video(self, p)]
             timeout = self.options.wait_timeout if self.options.wait else 0.0
             await follow(self, unfinished, timeout, immediate=True)
@@ -200,13 +204,14 @@ class Runner:
                 to_render += adopted
             if self._batch_is_new() and not self.stopping and to_send:
                 await refuse_other_batch(self, [p for p, _ in to_send])
-            if self._before_send is not None:
-                # A stopped run sends nothing: it has nothing to estimate or ask about.
-                going = [] if self.stopping else [p for p, _ in to_resolve + to_send]
-                self._before_send(going)
-            if self.options.preflight and to_send:
+            if self.options.preflight and to_send and not self.stopping:
                 self._phase = CHECKING
                 to_send = await self._preflight(to_send)
+            if self._before_send is not None:
+                # After the pre-flight: the estimate and the question count only the rows
+                # that will be sent. A stopped run sends nothing, and has nothing to ask.
+                going = [] if self.stopping else [p for p, _ in to_resolve + to_send]
+                self._before_send(going)
             self._phase = SENDING
             work: list[tuple[str, RowPlan, int]] = [("resolve", p, g) for p, g in to_resolve]
             work += [("send", p, g) for p, g in to_send]
@@ -227,14 +232,19 @@ class Runner:
         self._summarise(started)
         return self.summary
 
-    async def _preflight(self, to_send: list[tuple[RowPlan, int]]) -> list[tuple[RowPlan, int]]:
+    async def _preflight(
+        self, to_send: list[tuple[RowPlan, int]], *, reading: bool = False
+    ) -> list[tuple[RowPlan, int]]:
         """Rows naming an avatar, voice, gesture or style the API does not have are that row's
-        error before anything is created."""
+        error before anything is created. ``reading``: only to report them (``status``), so a
+        catalogue that cannot be read leaves the rows as they were."""
         assert self.client is not None
         bodies = [p.body for p, _ in to_send if p.body is not None]
         try:
             catalogue = await fetch_catalogue(self.client, need_styles=uses_styles(bodies))
         except ArgilError as exc:
+            if reading:
+                return to_send
             reason = exc.message if isinstance(exc, FatalError) else f"pre-flight: {exc.message}"
             self.stop(reason)
             for plan, _ in to_send:

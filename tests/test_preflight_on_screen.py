@@ -92,3 +92,33 @@ def test_validate_sandbox_runs_the_preflight_with_no_key(tmp_path: Path) -> None
     # Without it, validate knows nothing of the catalogue: every row is valid.
     result = CliRunner().invoke(main, ["validate", str(sheet), "-c", str(config)])
     assert result.exit_code == 0, result.output
+
+
+def test_the_cost_line_counts_only_the_rows_the_preflight_lets_through(tmp_path: Path) -> None:
+    sheet, config = files(tmp_path)
+    with EmulatorServer() as server:
+        result = CliRunner().invoke(
+            main,
+            ["run", str(sheet), "-c", str(config), "--base-url", server.base_url, "--no-progress"],
+            env={"ARGIL_API_KEY": KEY},
+        )
+    assert result.exit_code == 1, result.stderr
+    cost = [line for line in result.stderr.splitlines() if line.startswith("To send: ")]
+    assert len(cost) == 1 and cost[0].startswith("To send: 2 videos, "), cost
+
+
+def test_status_keeps_a_row_the_preflight_refused_invalid(tmp_path: Path) -> None:
+    sheet, config = files(tmp_path)
+    output = tmp_path / "o.csv"
+    with EmulatorServer() as server:
+        env = {"ARGIL_API_KEY": KEY}
+        args = ["run", str(sheet), "-c", str(config), "-o", str(output), "--no-progress"]
+        CliRunner().invoke(main, [*args, "--base-url", server.base_url], env=env)
+        result = CliRunner().invoke(
+            main, ["status", str(output), "--base-url", server.base_url], env=env
+        )
+        assert result.exit_code == 1, result.stderr
+    with output.open(newline="", encoding="utf-8") as handle:
+        rows = {row["id"]: row for row in csv.DictReader(handle)}
+    assert rows["b"]["argil_status"] == "INVALID"
+    assert rows["b"]["argil_error"] == AVATAR_ERROR.removeprefix("row 3: ")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pipeline.api import run, validate
     from pipeline.config import ConfigError
-    from pipeline.job import JobError, OutputError, OverBudget
+    from pipeline.job import JobError, OutputError, OverBudget, RunStopped
     from pipeline.journal import LockedError
     from pipeline.sheets import SheetError
 
@@ -19,6 +19,7 @@ __all__ = [
     "LockedError",
     "OutputError",
     "OverBudget",
+    "RunStopped",
     "SheetError",
     "__version__",
     "run",
@@ -30,6 +31,7 @@ _ERRORS = {
     "JobError": "pipeline.job",
     "OutputError": "pipeline.job",
     "OverBudget": "pipeline.job",
+    "RunStopped": "pipeline.job",
     "LockedError": "pipeline.journal",
     "SheetError": "pipeline.sheets",
 }

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config, load_config
-from pipeline.job import JobError, JobOutcome, JobSpec, prepare, run_job
+from pipeline.job import JobError, JobOutcome, JobSpec, RunStopped, prepare, run_job
 from pipeline.runner import Progress, RunOptions
 from pipeline.sheets import Sheet, output_rows, read_sheet
 from pipeline.validation import ValidationReport, validate_rows
@@ -95,9 +95,15 @@ def run(
     :class:`~pipeline.job.OverBudget` and nothing is sent. The other keywords are the ``run``
     command's flags.
 
+    A run that stops before its end (the key or the credits refused, the budget reached, the
+    API out of reach: the command line's exit 3) raises :class:`~pipeline.job.RunStopped`,
+    whose ``frame`` is the output sheet as far as it got.
+
     The frame's index is the input frame's (blank rows are left out), or for a file the row
-    numbers the spreadsheet shows. ``frame.attrs["argil_summary"]`` holds the run's counts and
-    its ``exit_code`` (0 when every row is fine).
+    numbers the spreadsheet shows. Every column is text (``dtype=str``), the input's as it was
+    read (leading zeros and "NA" kept): convert the ones you compute with. The frame's
+    ``attrs["argil_summary"]`` holds the run's counts and its ``exit_code`` (0 when every row is
+    fine, 1 when some failed).
     """
     loaded = config if isinstance(config, Config) else Path(config)
     frame_source = _is_frame(source)
@@ -148,7 +154,13 @@ def run(
     prepared = prepare(spec)
     outcome = _in_own_loop(lambda: run_job(spec, prepared=prepared, on_progress=on_progress))
     index = list(getattr(source, "index", ())) if frame_source else None
-    return _frame(prepared.sheet, outcome, index)
+    frame = _frame(prepared.sheet, outcome, index)
+    if (outcome.summary.stopped or outcome.error) and not outcome.interrupted:
+        # What the command line ends with exit 3 is an exception here, never a frame that
+        # looks like a result: the output is written, and the exception carries it.
+        why = outcome.error or outcome.summary.stopped or "the run stopped"
+        raise RunStopped(f"the run stopped: {why}; unsent rows are left for the next run", frame)
+    return frame
 
 
 def _is_frame(source: Any) -> bool:

@@ -360,7 +360,7 @@ def validate(
         f"{plural(len(report.plans), 'row')}: {report.valid} valid, {report.invalid} invalid, "
         f"{report.skipped} skipped; {plural(report.moments, 'moment')}, "
         f"{plural(report.chars, 'character')}; "
-        f"estimate: about {minutes:.1f} min of video, about {report.est_credits:.0f} credits"
+        f"estimate: about {minutes:.1f} min of video, about {report.est_credits:,.0f} credits"
     )
     sys.exit(EXIT_ROWS_FAILED if report.invalid else EXIT_OK)
 

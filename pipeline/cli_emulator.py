@@ -183,7 +183,9 @@ def emulator(
 
     def listening(url: str) -> None:
         note(f"Argil emulator on {url} (Ctrl-C to stop)")
-        note(f"  use it with: ARGIL_API_KEY=any argil-batch run ... --base-url {url}")
+        # The key set with --api-key is not repeated: a key is never printed.
+        key = "<the --api-key value>" if api_key else "any"
+        note(f"  use it with: ARGIL_API_KEY={key} argil-batch run ... --base-url {url}")
 
     try:
         serve(settings, host=host, port=port, on_listening=listening)

@@ -46,10 +46,11 @@ def report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) 
         if dry_run:
             data["planned"] = [planned.as_dict() for planned in outcome.planned]
         data.update(
-            output=str(outcome.output) if outcome.output else None,
+            # Both absolute: a script reading the line needs no idea of the working folder.
+            output=str(outcome.output.absolute()) if outcome.output else None,
             output_format=outcome.output_format or None,
             notes=outcome.notes,
-            state=str(outcome.state),
+            state=str(outcome.state.absolute()),
             exit_code=outcome.exit_code,
             error=outcome.error,
             sandbox=sandbox,
@@ -102,7 +103,7 @@ def print_summary(s: RunSummary, dry_run: bool) -> None:
         return
     parts = [
         f"{s.created} created",
-        f"{s.adopted} recovered",
+        f"{s.adopted} adopted",
         f"{s.already} already sent",
         f"{s.failed} failed",
         f"{s.invalid} invalid",

@@ -86,7 +86,7 @@ async def follow(
     if runner.options.wait:
         for plan in waiting:
             runner.results[plan.row].error = (
-                "still rendering when the wait ended; `argil-batch status OUTPUT --wait` "
+                "still rendering when the wait ended; argil-batch status with --wait "
                 "follows it later"
             )
 

@@ -44,6 +44,7 @@ from pipeline.job_spec import NotConfirmed as NotConfirmed
 from pipeline.job_spec import OutputError as OutputError
 from pipeline.job_spec import OverBudget as OverBudget
 from pipeline.job_spec import Prepared as Prepared
+from pipeline.job_spec import RunStopped as RunStopped
 from pipeline.job_spec import api_access as api_access
 from pipeline.job_spec import open_journal
 from pipeline.job_spec import parse_rows as parse_rows
@@ -290,6 +291,11 @@ def run_job(
                 except OtherBatch as exc:
                     raise JobError(str(exc)) from None
             outcome.forecast = found[0] if found else None
+            if spec.sandbox and outcome.summary.rows:
+                outcome.notes.append(
+                    "the sandbox's preview links point to the emulator of this run, which "
+                    "stopped with it: they are placeholders, not videos"
+                )
             return outcome
         finally:
             journal.close()

@@ -49,6 +49,16 @@ class OutputError(Exception):
     """The output sheet could not be written; the journal still holds every row's state."""
 
 
+class RunStopped(Exception):
+    """The run stopped before its end (the API refused the key or the credits, the budget was
+    reached, the API could not be reached): the output was written, and the rows not sent
+    are left for the next run. ``frame`` is the output sheet (the Python API's)."""
+
+    def __init__(self, message: str, frame: Any = None) -> None:
+        super().__init__(message)
+        self.frame = frame
+
+
 class ApiRefusedError(Exception):
     """The API refused a check (bad key) or could not be reached; nothing was created."""
 

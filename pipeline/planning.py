@@ -76,7 +76,7 @@ def plan_rows(runner: Runner) -> tuple[Work, Work, list[RowPlan]]:
     if runner.options.refresh_only:
         for plan, _ in to_send:
             runner.results[plan.row].status = PENDING
-            runner.results[plan.row].error = "not sent yet: `argil-batch run` sends it"
+            runner.results[plan.row].error = "not sent yet: the next argil-batch run sends it"
     return to_send, to_resolve, to_render
 
 

@@ -44,6 +44,14 @@ class Progress:
     phase: str = SENDING
     renders_done: int = 0
     renders_total: int = 0
+    # Seconds the API asked the run to wait still to go (a 429's Retry-After): a bar that
+    # stands still says why.
+    paused: float = 0.0
+
+    def pause_note(self) -> str:
+        if self.paused < 1.0:
+            return ""
+        return f"paused {self.paused:.0f} s: the API asked to wait (rate limit)"
 
 
 class RateMeter:
@@ -92,11 +100,14 @@ def progress_display(
             MofNCompleteColumn(),
             TextColumn("failed {task.fields[failed]}"),
             TextColumn("{task.fields[rpm]:.0f} req/min"),
+            TextColumn("elapsed"),
             TimeElapsedColumn(),
+            TextColumn("left"),
             TimeRemainingColumn(),
+            TextColumn("[yellow]{task.fields[pause]}"),
             transient=True,
         )
-        task = bar.add_task("rows", total=None, failed=0, rpm=0.0)
+        task = bar.add_task("rows", total=None, failed=0, rpm=0.0, pause="")
 
         def update_bar(p: Progress) -> None:
             if p.phase == WAITING:
@@ -110,7 +121,13 @@ def progress_display(
                     return
                 bar.start()
             bar.update(
-                task, description=what, total=total, completed=done, failed=p.failed, rpm=p.rpm
+                task,
+                description=what,
+                total=total,
+                completed=done,
+                failed=p.failed,
+                rpm=p.rpm,
+                pause=p.pause_note(),
             )
 
         try:
@@ -129,6 +146,8 @@ def progress_display(
         )
         # A rate is shown once there is one to measure.
         rate = plural(p.requests, "request") + (f", {p.rpm:.0f} req/min" if p.rpm else "")
+        if p.pause_note():
+            rate += f"; {p.pause_note()}"
         if p.phase in PREPARING or not total:
             # Nothing to count yet (the total is not known): a long start says what it does,
             # every 10 seconds, and never reads as a phase's end.

@@ -229,8 +229,21 @@ class Runner:
             if self.options.wait and not self.stopping:
                 following = [p for p in self.plans if needs_follow(self, p)]
                 await follow(self, following, self.options.wait_timeout, immediate=False)
+        if self.client is not None and not self.client.stats.requests and not self.stopping:
+            await self._check_key()
         self._summarise(started)
         return self.summary
+
+    async def _check_key(self) -> None:
+        """A run with nothing to send asked the API nothing: one small read still tells a
+        key that was revoked or mistyped tonight, rather than a quiet exit 0 every night."""
+        assert self.client is not None
+        try:
+            await self.client.list_videos(page=1, limit=1)
+        except FatalError as exc:
+            self.stop(exc.message)
+        except ArgilError as exc:
+            logger.info("the key was not checked: %s", exc.message)
 
     async def _preflight(
         self, to_send: list[tuple[RowPlan, int]], *, reading: bool = False
@@ -584,6 +597,7 @@ class Runner:
             phase=self._phase,
             renders_done=done,
             renders_total=len(self._following),
+            paused=self.client.gate.paused_for if self.client else 0.0,
         )
 
     def output_columns(self) -> dict[int, dict[str, str]]:

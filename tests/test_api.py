@@ -126,3 +126,49 @@ def test_a_budget_from_python_and_the_errors_at_the_package_root(tmp_path: Path)
     assert pipeline.ConfigError is ConfigError and pipeline.JobError is JobError
     for name in ("LockedError", "OutputError", "SheetError"):
         assert issubclass(getattr(pipeline, name), Exception)
+
+
+def test_a_run_the_api_refuses_raises_with_the_frame_written(tmp_path: Path) -> None:
+    sheet = tmp_path / "leads.csv"
+    sheet.write_text("email,script\na@x.test,Hello there\n", encoding="utf-8")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "input: {key: [email]}\nvideo: {name: '{{ email }}'}\n"
+        "moments:\n  - transcript: '{{ script }}'\n    avatar_id: avatar-emma\n",
+        encoding="utf-8",
+    )
+    from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
+
+    with EmulatorServer(EmulatorSettings(api_key="the-right-key")) as server:
+        with pytest.raises(pipeline.RunStopped) as caught:
+            pipeline.run(
+                sheet, config, api_key="a-wrong-key", base_url=server.base_url, preflight=False
+            )
+    assert "the run stopped: " in str(caught.value)
+    assert "a-wrong-key" not in str(caught.value)
+    assert list(caught.value.frame["argil_status"]) == ["PENDING"]
+
+
+def test_with_nothing_to_send_a_revoked_key_is_still_noticed(tmp_path: Path) -> None:
+    from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
+    from pipeline.job import JobSpec, run_job
+
+    sheet = tmp_path / "leads.csv"
+    sheet.write_text("email,script\na@x.test,Hello there\n", encoding="utf-8")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "input: {key: [email]}\nvideo: {name: '{{ email }}'}\n"
+        "moments:\n  - transcript: '{{ script }}'\n    avatar_id: avatar-emma\n",
+        encoding="utf-8",
+    )
+    with EmulatorServer(EmulatorSettings(api_key="tonight-s-key")) as server:
+        spec = JobSpec(
+            sheet=sheet, config=config, base_url=server.base_url, api_key="tonight-s-key"
+        )
+        assert run_job(spec).exit_code == 0
+        revoked = JobSpec(sheet=sheet, config=config, base_url=server.base_url, api_key="revoked")
+        outcome = run_job(revoked)
+        assert server.emulator.stats.requests >= 1
+    # Nothing to send, and still the key was asked about once: a quiet 0 would hide it.
+    assert outcome.summary.already == 1
+    assert outcome.exit_code == 3 and outcome.summary.stopped

@@ -23,7 +23,7 @@ from support import VirtualTime, read_output, write_leads
 from pipeline import journal as j
 from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
 from pipeline.cli import main
-from pipeline.job import JobSpec, run_job
+from pipeline.job import JobError, JobSpec, run_job
 from pipeline.runner import RunOptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,11 +105,11 @@ def test_three_runs_with_a_new_output_then_a_lost_state_make_one_video_per_row(
         # A new -o is a new, empty state file beside it: the API still knows every video.
         code, err = run(work, server, "-o", str(moved))
         assert code == 0, err
-        assert "120 recovered" in err and "0 created" in err
+        assert "120 adopted" in err and "0 created" in err
         forget(Path(f"{default}.state"))
         code, err = run(work, server)
         assert code == 0, err
-        assert "120 recovered" in err
+        assert "120 adopted" in err
 
         assert server.emulator.stats.created == 120
         one_video_per_row(server, 120)
@@ -157,7 +157,7 @@ def test_a_crash_between_a_create_and_its_record_then_a_lost_state_still_one_vid
         assert code == 0, err
         # Every video made before the kill is adopted (a create still in the socket when the
         # process died may have landed since: at least those seen).
-        recovered = re.search(r"(\d+) recovered", err)
+        recovered = re.search(r"(\d+) adopted", err)
         assert recovered and int(recovered[1]) >= made >= 3, err
         assert server.emulator.stats.created == 20
         one_video_per_row(server, 20)
@@ -276,7 +276,12 @@ def test_another_campaign_over_the_same_leads_is_another_batch(work: dict[str, P
     other.write_text(CONFIG.replace("Intro for", "Bonjour"), encoding="utf-8")
     with EmulatorServer() as server:
         first = run_job(spec(work, server, output=work["folder"] / "en.csv"))
-        second = run_job(spec(work, server, config=other, output=work["folder"] / "fr.csv"))
+        french = {"config": other, "output": work["folder"] / "fr.csv"}
+        # Its first run is told that its rows have videos in another batch: it is meant.
+        with pytest.raises(JobError, match=r"in another batch \(b-"):
+            run_job(spec(work, server, **french))
+        new_batch = RunOptions(doubt_delay=0, new_batch=True)
+        second = run_job(spec(work, server, options=new_batch, **french))
         assert first.summary.created == 3 and second.summary.created == 3
         assert second.summary.adopted == 0 and second.summary.changed == 0
 

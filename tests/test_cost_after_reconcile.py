@@ -82,7 +82,7 @@ def test_after_a_lost_state_file_the_estimate_counts_only_rows_not_on_the_api(
     line = estimate_line(second)
     assert line.startswith(f"To send: 10 videos, about {rest / 180:,.1f} min of video, ")
     assert f"about {rest:,.0f} credits (an estimate), budget {budget:,.0f};" in line
-    assert "30 rows: 10 created, 20 recovered" in second.stderr
+    assert "30 rows: 10 created, 20 adopted" in second.stderr
     assert emulator.emulator.stats.creates - creates == 10
     assert_exactly_once(emulator, files["folder"] / "other.csv", 30)
 

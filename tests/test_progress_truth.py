@@ -106,3 +106,16 @@ def test_a_wait_that_times_out_says_how_to_pick_it_up(files: dict[str, Path]) ->
         f"`argil-batch status {files['output']} --wait` picks them up later."
         in result.stderr.splitlines()[-1]
     )
+
+
+def test_a_long_pause_asked_by_the_api_is_said_in_the_progress_line() -> None:
+    from pipeline.progress import Progress, progress_display
+
+    lines: list[str] = []
+    with progress_display(True, False, lines.append) as show:
+        assert show is not None
+        show(Progress(total=10, finished=10, failed=0, requests=12, rpm=0.0, paused=42.4))
+    assert lines == [
+        "progress: 10/10 rows, 0 failed (12 requests; paused 42 s: the API asked to wait "
+        "(rate limit))"
+    ]

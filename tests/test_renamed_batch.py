@@ -46,7 +46,7 @@ def test_tomorrows_export_under_a_new_name_makes_only_the_new_rows(tmp_path: Pat
         assert code == 0, err
         code, err = run(tomorrow, config, server)
         assert code == 0, err
-        assert "1 created, 5 recovered" in err
+        assert "1 created, 5 adopted" in err
         counts = server.emulator.count_by_batch_key()
         assert len(counts) == 6 and set(counts.values()) == {1}
 
@@ -83,7 +83,7 @@ def test_a_renamed_config_stops_before_sending_and_says_how_to_go_on(tmp_path: P
         renamed.write_text(CONFIG.replace("key: [email]", f"key: [email]\n  batch: {old_tag}"))
         code, err = run(sheet, renamed, server)
         assert code == 0, err
-        assert "0 created, 4 recovered" in err
+        assert "0 created, 4 adopted" in err
         assert server.emulator.stats.creates == creates
 
 

@@ -139,11 +139,13 @@ def test_a_run_the_api_refuses_raises_with_the_frame_written(tmp_path: Path) -> 
     )
     from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
 
-    with EmulatorServer(EmulatorSettings(api_key="the-right-key")) as server:
-        with pytest.raises(pipeline.RunStopped) as caught:
-            pipeline.run(
-                sheet, config, api_key="a-wrong-key", base_url=server.base_url, preflight=False
-            )
+    with (
+        EmulatorServer(EmulatorSettings(api_key="the-right-key")) as server,
+        pytest.raises(pipeline.RunStopped) as caught,
+    ):
+        pipeline.run(
+            sheet, config, api_key="a-wrong-key", base_url=server.base_url, preflight=False
+        )
     assert "the run stopped: " in str(caught.value)
     assert "a-wrong-key" not in str(caught.value)
     assert list(caught.value.frame["argil_status"]) == ["PENDING"]

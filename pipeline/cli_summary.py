@@ -23,7 +23,10 @@ MAX_LISTED_ROWS = 20
 def list_row_errors(plans: list[RowPlan]) -> None:
     """The first invalid rows, before the run; all of them are in the output's argil_error
     column (and `validate` lists every one)."""
-    list_lines([format_row_errors(plan) for plan in plans if plan.errors], "invalid rows")
+    # A row whose only problems are the config's (said once, on the first row) prints
+    # nothing of its own, and must not use up the rows the listing shows.
+    lines = [format_row_errors(plan) for plan in plans if plan.errors]
+    list_lines([row for row in lines if row], "invalid rows")
 
 
 def list_lines(rows: list[list[str]], what: str) -> None:

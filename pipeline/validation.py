@@ -2,7 +2,9 @@
 
 Everything here happens before any request: it is what ``argil-batch validate`` shows and what
 a run starts from. Rows that share a key are a problem only the whole sheet reveals: the later
-one is invalid, since one key means one video.
+one is invalid, since one key means one video. So is how many rows a template that passed a
+limit of the sandbox affects: each of them is invalid, and the listing says it once, for the
+config, with the rows it affects.
 
 Exceptions: :func:`validate_rows` lets :class:`~pipeline.config.ConfigError` through (the
 config names columns the sheet lacks); :func:`write_payloads` lets :class:`OSError` through.
@@ -53,6 +55,7 @@ def validate_rows(sheet: Sheet, config: Config) -> ValidationReport:
     map_row = mapper.map_row
     plans = [map_row(row) for row in sheet.rows]
     _mark_duplicates(plans, config)
+    _sum_up_config_problems(plans)
     return report_of(plans, tag)
 
 
@@ -122,6 +125,33 @@ def _mark_duplicates(plans: list[RowPlan], config: Config) -> None:
         plan.errors.append(FieldError("", template.format(row=earlier)))
 
 
+def _sum_up_config_problems(plans: list[RowPlan]) -> None:
+    """One line for each config problem, on the first row it affects, naming them all."""
+    affected: dict[str, list[tuple[int, FieldError]]] = {}
+    for plan in plans:
+        for error in plan.errors:
+            if error.config:
+                affected.setdefault(error.config, []).append((plan.row, error))
+    for where, hits in affected.items():
+        rows = [row for row, _ in hits]
+        first = hits[0][1]
+        count = f"{len(rows)} row" if len(rows) == 1 else f"{len(rows)} rows"
+        first.summary = f"{where}: {first.message} (in {count}: {_row_ranges(rows)})"
+
+
+def _row_ranges(rows: list[int], most: int = 10) -> str:
+    """``2-4, 7, 9-12``: at most ``most`` runs, then how many more rows."""
+    runs: list[list[int]] = []
+    for row in rows:
+        if runs and row == runs[-1][1] + 1:
+            runs[-1][1] = row
+        else:
+            runs.append([row, row])
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:most])
+    rest = sum(b - a + 1 for a, b in runs[most:])
+    return f"{shown} and {rest} more" if rest else shown
+
+
 def write_payloads(report: ValidationReport, path: Path) -> int:
     """Write one ``{"row", "key", "body"}`` JSON line per valid row, atomically; the count."""
     path = Path(path)
@@ -148,5 +178,16 @@ def write_payloads(report: ValidationReport, path: Path) -> int:
 
 
 def format_row_errors(plan: RowPlan) -> list[str]:
-    """``["row 5: moments[0].avatarId: is blank", ...]``; empty for valid and skipped rows."""
-    return [f"row {plan.row}: {error}" for error in plan.errors]
+    """``["row 5: moments[0].avatarId: is blank", ...]``; empty for valid and skipped rows.
+
+    A problem of the config is said once, on the first row it affects, by the config's line
+    (``c.yaml:3: video.name: template error: ... (in 40 rows: 2-41)``); the other rows it
+    affects list only their own problems.
+    """
+    lines = []
+    for error in plan.errors:
+        if not error.config:
+            lines.append(f"row {plan.row}: {error}")
+        elif error.summary:
+            lines.append(error.summary)
+    return lines

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from support import count_calls
 
 from pipeline.argil.models import utf16_len
-from pipeline.chunking import ChunkingError, _is_boundary, split_transcript
+from pipeline.chunking import ChunkingError, TooManyPieces, _is_boundary, split_transcript
 
 GRAPHEME = regex.compile(r"\X")
 
@@ -415,3 +415,25 @@ def test_a_script_takes_at_most_one_moment_more_than_its_length_needs(
     pieces = split_transcript(script, limit)
     assert len(pieces) <= -(-utf16_len(script) // limit) + 1
     assert " ".join(pieces).replace(" ", "") == script.replace(" ", "")
+
+
+def test_most_allows_that_many_pieces_and_stops_at_the_next() -> None:
+    text = "one two three four five"  # at 10 units: "one two", "three four", "five"
+    assert split_transcript(text, 10, most=3) == ["one two", "three four", "five"]
+    with pytest.raises(TooManyPieces) as too_many:
+        split_transcript(text, 10, most=2)
+    assert too_many.value.most == 2
+    with pytest.raises(TooManyPieces):
+        split_transcript("one", 10, most=0)
+
+
+def test_a_huge_text_is_given_up_on_after_the_pieces_allowed() -> None:
+    """No space in 50 MB: found too long after the 2,000 characters of 4 pieces, a few calls
+    each, rather than after cutting all of it into 50 million clusters."""
+    text = "x" * (50 << 20)
+
+    def split() -> None:
+        with pytest.raises(TooManyPieces):
+            split_transcript(text, 500, most=3)
+
+    assert count_calls(split) < 20 * 2_000

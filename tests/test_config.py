@@ -58,7 +58,7 @@ def test_example_configs_load(name: str) -> None:
 def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL))
     assert config.limits.transcript_chars == 500
-    assert config.limits.max_moments is None
+    assert config.limits.max_moments == 50
     assert config.api.rpm == 60
     assert config.api.concurrency == 4
     assert config.input.key is None

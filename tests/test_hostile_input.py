@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import random
 import shutil
 import signal
 import struct
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -32,7 +34,7 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from xlsx_parts import xlsx_parts
@@ -40,7 +42,10 @@ from xlsx_parts import xlsx_parts
 from pipeline.argil.emulator import EmulatorServer
 from pipeline.cli import main
 from pipeline.config import ConfigError, load_config, parse_config
-from pipeline.sheets import OUTPUT_COLUMNS, SheetError, check_output_fits, read_sheet
+from pipeline.mapping import Mapper
+from pipeline.sheets import OUTPUT_COLUMNS, Row, SheetError, check_output_fits, read_sheet
+from pipeline.sheets.extent import _MAX_UNZIPPED_BYTES
+from pipeline.validation import format_row_errors, validate_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-test-hostile-0123456789"
@@ -1014,3 +1019,382 @@ def test_formulas_in_a_workbook_are_read_as_their_cached_text_never_evaluated(
     )
     [row] = read_sheet(sheet).rows
     assert row.values == {"name": "cached text"}
+
+
+# --- bounds on what input can make the tool do (issue 21) ---------------------------------
+# Each case is refused with one line that says what limit was passed, before anything is
+# sent, in little time and memory: measured in-process with tracemalloc, or in a child under
+# an address-space limit where the old behaviour would take the machine's memory.
+
+BOMBS = {
+    # Nested loops: 10 billion turns, writing as they go.
+    "name": "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
+    # One step that would build a gigabyte.
+    "wide": "{{ 'x'|center(10**9) }}",
+    "padded": "{{ '%1000000000s'|format('x') }}",
+}
+BOMB_CONFIG = f"""\
+input: {{key: email}}
+video:
+  name: "{BOMBS["name"]}"
+  extras:
+    wide: "{BOMBS["wide"]}"
+    padded: "{BOMBS["padded"]}"
+moments:
+  - transcript: "{{{{ script }}}}"
+    avatar_id: avatar-emma
+"""
+WRITES_TOO_MUCH = "it writes more than 65,536 characters, the most a config value may render"
+CENTER_TOO_WIDE = (
+    "the filter center would make 1,000,000,000 characters, more than the 1,048,576 a "
+    "template may build"
+)
+FORMAT_TOO_WIDE = (
+    "the filter format would make 1,000,000,013 characters, more than the 1,048,576 a "
+    "template may build"
+)
+
+
+def bomb_files(tmp_path: Path, rows: int = 3, config: str = BOMB_CONFIG) -> tuple[Path, Path]:
+    sheet = tmp_path / "leads.csv"
+    write_csv(
+        sheet,
+        ["email", "script"],
+        [[f"lead{n}@example.com", f"Hello lead {n}."] for n in range(rows)],
+    )
+    path = tmp_path / "bomb.yaml"
+    path.write_text(config, encoding="utf-8")
+    return sheet, path
+
+
+def measured(work: Callable[[], Any]) -> tuple[Any, float, float]:
+    """What ``work`` returns, the seconds it took and the peak MB it allocated."""
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        result = work()
+        seconds = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1] / (1 << 20)
+    finally:
+        tracemalloc.stop()
+    return result, seconds, peak
+
+
+def config_lines(config: Path, rows: str) -> list[str]:
+    return [
+        f"{config}:3: video.name: template error: {WRITES_TOO_MUCH} (in {rows})",
+        f"{config}:5: video.extras.wide: template error: {CENTER_TOO_WIDE} (in {rows})",
+        f"{config}:6: video.extras.padded: template error: {FORMAT_TOO_WIDE} (in {rows})",
+    ]
+
+
+def test_template_bombs_are_each_rows_error_said_once_in_little_time_and_memory(
+    tmp_path: Path,
+) -> None:
+    sheet, config = bomb_files(tmp_path)
+    report, seconds, peak_mb = measured(
+        lambda: validate_rows(read_sheet(sheet), load_config(config))
+    )
+    assert seconds < 5 and peak_mb < 64, (seconds, peak_mb)
+    assert (report.valid, report.invalid) == (0, 3)
+    for plan in report.plans:
+        assert [str(error) for error in plan.errors] == [
+            f"name: template error: {WRITES_TOO_MUCH}",
+            f"extras.wide: template error: {CENTER_TOO_WIDE}",
+            f"extras.padded: template error: {FORMAT_TOO_WIDE}",
+        ]
+    listed = [line for plan in report.plans for line in format_row_errors(plan)]
+    assert listed == config_lines(config, "3 rows: 2-4")
+
+
+def test_validate_says_each_template_bomb_once_for_the_config(tmp_path: Path) -> None:
+    sheet, config = bomb_files(tmp_path)
+    code, out, err = cli(["validate", str(sheet), "-c", str(config)])
+    assert code == 1, err
+    assert out.splitlines() == [
+        *config_lines(config, "3 rows: 2-4"),
+        "3 rows: 0 valid, 3 invalid, 0 skipped; 0 moments, 0 characters; estimate: about "
+        "0.0 min of video, about 0 credits",
+    ]
+
+
+def test_a_run_with_template_bombs_sends_nothing_and_says_each_once(tmp_path: Path) -> None:
+    sheet, config = bomb_files(tmp_path)
+    output = tmp_path / "out.csv"
+    with EmulatorServer() as server:
+        code, _, err = cli(run_args(sheet, config, output, server))
+        assert server.emulator.stats.created == 0
+    assert code == 1, err
+    lines = err.splitlines()
+    for line in config_lines(config, "3 rows: 2-4"):
+        assert lines.count(line) == 1, err
+    assert [row["argil_status"] for row in read_csv(output)] == ["INVALID"] * 3
+
+
+def test_a_template_that_reads_no_column_is_not_rendered_again_for_every_row(
+    tmp_path: Path,
+) -> None:
+    """The nested loops cost 0.1 s a render; a sheet of 400 rows must not cost 40 s."""
+    sheet, config = bomb_files(tmp_path, rows=400)
+    report, seconds, _ = measured(lambda: validate_rows(read_sheet(sheet), load_config(config)))
+    assert seconds < 5, seconds
+    assert report.invalid == 400
+    listed = [line for plan in report.plans for line in format_row_errors(plan)]
+    assert listed == config_lines(config, "400 rows: 2-401")
+
+
+def test_a_template_too_slow_for_some_rows_is_their_error_only(tmp_path: Path) -> None:
+    loops = "{% for a in script %}{% for b in script %}{% endfor %}{% endfor %}ok"
+    config = tmp_path / "slow.yaml"
+    config.write_text(
+        "input: {key: email}\nvideo:\n  name: Intro\n"
+        f'  extras: {{check: "{loops}"}}\n'
+        'moments:\n  - transcript: "{{ script }}"\n    avatar_id: avatar-emma\n',
+        encoding="utf-8",
+    )
+    sheet = tmp_path / "leads.csv"
+    short, long = "Hi there.", "A longer script, said slowly. " * 20  # 81 and 360,000 turns
+    write_csv(
+        sheet,
+        ["email", "script"],
+        [[f"{n}@example.com", long if n in (1, 3) else short] for n in range(4)],
+    )
+    report = validate_rows(read_sheet(sheet), load_config(config))
+    steps = (
+        "template error: it takes more than 100,000 steps (loop turns, calls, filters), the "
+        "most one render may take"
+    )
+    assert [plan.status for plan in report.plans] == ["valid", "invalid", "valid", "invalid"]
+    assert [plan.body["extras"]["check"] for plan in report.plans if plan.body] == ["ok", "ok"]
+    assert [line for plan in report.plans for line in format_row_errors(plan)] == [
+        f"{config}:4: video.extras.check: {steps} (in 2 rows: 3, 5)"
+    ]
+    code, out, _ = cli(["validate", str(sheet), "-c", str(config)])
+    assert code == 1
+    assert out.splitlines()[0] == f"{config}:4: video.extras.check: {steps} (in 2 rows: 3, 5)"
+
+
+def test_the_rows_a_template_limit_affects_are_named_in_runs(tmp_path: Path) -> None:
+    config = tmp_path / "wide.yaml"
+    config.write_text(
+        "input: {key: email}\nvideo:\n  name: Intro\n"
+        '  extras: {wide: "{{ script|center(width|int) }}"}\n'
+        'moments:\n  - transcript: "{{ script }}"\n    avatar_id: avatar-emma\n',
+        encoding="utf-8",
+    )
+    sheet = tmp_path / "leads.csv"
+    # Rows 2-4, 6, 8, ... 30 ask for too wide a value: 14 runs, the first ten named.
+    too_wide = {2, 3, 4, *range(6, 31, 2)}
+    write_csv(
+        sheet,
+        ["email", "script", "width"],
+        [[f"{n}@example.com", "Hi.", "2000000" if n in too_wide else "9"] for n in range(2, 32)],
+    )
+    report = validate_rows(read_sheet(sheet), load_config(config))
+    assert report.invalid == len(too_wide) == 16
+    assert [line for plan in report.plans for line in format_row_errors(plan)] == [
+        f"{config}:4: video.extras.wide: template error: the filter center would make "
+        "2,000,000 characters, more than the 1,048,576 a template may build (in 16 rows: "
+        "2-4, 6, 8, 10, 12, 14, 16, 18, 20, 22 and 4 more)"
+    ]
+
+
+def test_templates_within_the_bounds_render_as_they_did(tmp_path: Path) -> None:
+    script = " ".join(f"Sentence {n} of a long script, said slowly." for n in range(550))
+    assert 24_000 < len(script) < 25_000  # about as long as 50 moments hold
+    config = tmp_path / "ok.yaml"
+    config.write_text(
+        """\
+input: {key: email}
+video:
+  name: "{% macro hi(who) %}Hi {{ who }}{% endmacro %}{{ hi(first|title) ~ '!' }}"
+  extras:
+    code: "{{ '%05d'|format(42) }}-{{ '{:,}'.format(1234567) }}-{{ 'x'|center(5) }}|"
+    words: "{% set ns = namespace(n=0) %}{% for w in script.split() %}\
+{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}"
+moments:
+  - transcript: "{% for w in script.split() %}{{ w }} {% endfor %}"
+    avatar_id: avatar-emma
+""",
+        encoding="utf-8",
+    )
+    sheet = tmp_path / "leads.csv"
+    write_csv(sheet, ["email", "first", "script"], [["a@example.com", "ana", script]])
+    [plan] = validate_rows(read_sheet(sheet), load_config(config)).plans
+    assert plan.body is not None, plan.errors
+    assert plan.body["name"] == "Hi Ana!"
+    assert plan.body["extras"]["code"] == "00042-1,234,567-  x  |"
+    assert plan.body["extras"]["words"] == str(len(script.split()))
+    assert 45 < len(plan.body["moments"]) <= 50
+    assert " ".join(m["transcript"] for m in plan.body["moments"]) == script
+
+
+MOMENTS_CONFIG = """\
+input: {key: email}
+video: {name: "{{ email }}"}
+moments:
+  - transcript: "{{ script }}"
+    avatar_id: avatar-emma
+"""
+
+
+def test_a_cell_of_20_mb_is_refused_as_too_many_moments_and_never_sent(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(MOMENTS_CONFIG, encoding="utf-8")  # no limits: the default ceiling
+    pasted = ("A whole document pasted into one cell, sentence after sentence. " * 400_000)[
+        : 20 << 20
+    ]
+    sheet = tmp_path / "leads.csv"
+    write_csv(
+        sheet,
+        ["email", "script"],
+        [["a@example.com", "Hello there."], ["b@example.com", pasted]],
+    )
+    needed = "moments[0].transcript: the script needs about 41,944 moments, more than "
+    needed += "limits.max_moments (50)"
+    code, out, _ = cli(["validate", str(sheet), "-c", str(config)])
+    assert code == 1
+    assert out.splitlines()[0] == f"row 3: {needed}"
+    assert out.splitlines()[1].startswith("2 rows: 1 valid, 1 invalid, 0 skipped; 1 moment, ")
+    output = tmp_path / "out.csv"
+    started = time.monotonic()
+    with EmulatorServer() as server:
+        code, _, err = cli(run_args(sheet, config, output, server))
+        assert server.emulator.stats.created == 1  # the other row only
+    assert code == 1, err
+    assert f"row 3: {needed}" in err.splitlines()
+    assert [row["argil_error"] for row in read_csv(output)] == ["", needed]
+    assert time.monotonic() - started < 20
+
+
+def test_the_moment_ceiling_is_found_without_splitting_the_whole_cell() -> None:
+    """No space in 5 MB, the splitter's worst case: it stops once the ceiling is passed."""
+    mapper = Mapper(parse_config(MOMENTS_CONFIG), ["email", "script"])
+    row = Row(2, {"email": "a@example.com", "script": "x" * (5 << 20)})
+    plan, seconds, peak_mb = measured(lambda: mapper.map_row(row))
+    assert [str(error) for error in plan.errors] == [
+        "moments[0].transcript: the script needs about 10,486 moments, more than "
+        "limits.max_moments (50)"
+    ]
+    assert seconds < 2 and peak_mb < 32, (seconds, peak_mb)
+
+
+@pytest.mark.parametrize(
+    "limits, moments, error",
+    [
+        ("", 60, "moments: 60 moments, more than limits.max_moments (50)"),
+        ("limits: {max_moments: null}\n", 60, None),
+        ("limits: {max_moments: 8}\n", 9, "moments: 9 moments, more than limits.max_moments (8)"),
+    ],
+)
+def test_the_moment_ceiling_defaults_to_50(limits: str, moments: int, error: str | None) -> None:
+    # Words of 251 characters: no two fit in one moment of 500, so each is a moment.
+    script = " ".join(f"{n:03d}" + "x" * 248 for n in range(moments))
+    plan = Mapper(parse_config(MOMENTS_CONFIG + limits), ["email", "script"]).map_row(
+        Row(2, {"email": "a@example.com", "script": script})
+    )
+    if error is None:
+        assert plan.status == "valid" and plan.moments == moments, plan.errors
+    else:
+        assert [str(e) for e in plan.errors] == [error]
+
+
+CONTROL_MESSAGE = (
+    "row 2, column A (name): the cell holds the control character U+0001, which is not text; "
+    "delete it from the cell and retry"
+)
+
+
+@pytest.mark.parametrize("written", ["escaped", "raw"])
+def test_a_control_character_in_a_workbook_cell_is_refused(tmp_path: Path, written: str) -> None:
+    # OOXML writes a control character as _x0001_; a hand-made file may hold the byte itself.
+    text = "Nul_x0001_Name_x0000_X" if written == "escaped" else "Nul\x01Name\x00X"
+    sheet = tmp_path / "leads.xlsx"
+    sheet.write_bytes(
+        xlsx(
+            SHEET_HEAD
+            + f'<row r="1">{inline("A1", "name")}{inline("B1", "script")}</row>'
+            + f'<row r="2">{inline("A2", text)}{inline("B2", "Hello.")}</row>'
+            + SHEET_TAIL
+        )
+    )
+    message = f"{sheet} sheet 'Sheet1': {CONTROL_MESSAGE}"
+    with pytest.raises(SheetError) as refused:
+        read_sheet(sheet)
+    assert str(refused.value) == message
+    code, _, err = cli(["validate", str(sheet), "-c", str(ROOT / "configs" / "leads.yaml")])
+    assert (code, err) == (2, f"Error: {message}\n")
+
+
+def test_a_control_character_anywhere_in_a_csv_is_refused_the_same_way(tmp_path: Path) -> None:
+    sheet = tmp_path / "leads.csv"
+    # Past the first 64 KiB, where the check for a binary file does not look.
+    write_csv(
+        sheet,
+        ["name", "script"],
+        [[f"Lead {n}", "Hello."] for n in range(5000)] + [["Nul\x01Name\x00X", "Hello."]],
+    )
+    with pytest.raises(SheetError) as refused:
+        read_sheet(sheet)
+    assert str(refused.value) == (
+        f"{sheet}: {CONTROL_MESSAGE.replace('row 2, column A', 'row 5002, column 1')}"
+    )
+
+
+def test_a_zip_bomb_of_095_gib_is_refused_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.xlsx"
+    path.write_bytes(zip_bomb(int(0.95 * (1 << 30))))
+    message = (
+        f"{path} unpacks to 972 MiB, more than the 256 MiB allowed for a workbook (a zip "
+        "bomb?); if the sheet is genuine, save it as CSV UTF-8 and pass the .csv file"
+    )
+    result = read_bounded(path, limit_mb=1024)
+    assert result["outcome"] == f"refused: {message}", result
+    assert result["seconds"] < 2 and result["maxrss_mb"] < 200, result
+    code, _, err = cli(["validate", str(path), "-c", str(ROOT / "configs" / "leads.yaml")])
+    assert (code, err) == (2, f"Error: {message}\n")
+
+
+def test_a_genuine_sheet_of_100000_rows_fits_under_the_workbook_ceiling(tmp_path: Path) -> None:
+    """1,000 rows written by openpyxl, scripts of some 850 characters (a minute of speech),
+    measured and multiplied: 100,000 of them must read, not be taken for a zip bomb."""
+    rng = random.Random(21)
+    words = ["launch", "product", "team", "report", "customer", "growth", "faster", "today"]
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Leads")
+    sheet.append(["email", "first_name", "company", "market", "script", "avatar", "voice"])
+    for n in range(1000):
+        script = " ".join(rng.choice(words) for _ in range(rng.randint(60, 180))) + "."
+        sheet.append([f"lead{n}@example.com", f"First{n}", f"Company {n}", "US", script, "a", "v"])
+    path = tmp_path / "leads.xlsx"
+    book.save(path)
+    with zipfile.ZipFile(path) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    assert len(read_sheet(path).rows) == 1000
+    assert unpacked * 100 * 1.5 < _MAX_UNZIPPED_BYTES, unpacked  # with half again to spare
+
+
+def test_a_workbook_declaring_entities_in_its_shared_strings_says_so(tmp_path: Path) -> None:
+    sheet = tmp_path / "leads.xlsx"
+    sheet.write_bytes(
+        xlsx(
+            SHEET_HEAD + '<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
+            '<row r="2"><c r="A2" t="s"><v>1</v></c></row>' + SHEET_TAIL,
+            {
+                "xl/sharedStrings.xml": '<?xml version="1.0" encoding="UTF-8"?>'
+                + XXE_DTD
+                + '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                "<si><t>name</t></si><si><t>&xxe;</t></si></sst>"
+            },
+        )
+    )
+    message = (
+        f"{sheet}: the workbook's sharedStrings.xml declares a DTD (<!DOCTYPE or <!ENTITY), "
+        "which is refused for safety; open it in Excel or LibreOffice and save it as .xlsx "
+        "again, or save it as CSV"
+    )
+    with pytest.raises(SheetError) as refused:
+        read_sheet(sheet)
+    assert str(refused.value) == message
+    code, _, err = cli(["validate", str(sheet), "-c", str(ROOT / "configs" / "leads.yaml")])
+    assert (code, err) == (2, f"Error: {message}\n")

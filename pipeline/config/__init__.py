@@ -8,14 +8,17 @@ that can be checked without a sheet: unknown keys (with a "did you mean"), missi
 types, template syntax, constant values of enumerations, numbers and booleans, and the extras
 budget.
 
-The package is split by concern: ``values`` (reading one value: the templates' sandbox, the
-parsers shared with the mapper, the pydantic field types built on them), ``model`` (the
-sections and their keys), ``loading`` (YAML in, located problems with hints out) and
-``messages`` (the error, locations and pydantic's errors in words, shared with the mapper).
-Everything the rest of the code uses is importable from here.
+The package is split by concern: ``templates`` (the templates' sandbox: what one render may
+write, build and take), ``values`` (reading one value: the parsers shared with the mapper, the
+pydantic field types built on them), ``model`` (the sections and their keys), ``loading`` (YAML
+in, located problems with hints out) and ``messages`` (the error, locations and pydantic's
+errors in words, shared with the mapper). Everything the rest of the code uses is importable
+from here.
 
-Exceptions: :class:`ConfigError` is the only one; it carries every problem found, one located
-line each (``configs/x.yaml:7: video.subtitle: unknown key; did you mean 'subtitles'?``).
+Exceptions: :class:`ConfigError` is the only one loading raises; it carries every problem
+found, one located line each (``configs/x.yaml:7: video.subtitle: unknown key; did you mean
+'subtitles'?``). :func:`render` raises :class:`TemplateLimitError` when a render passes a bound,
+and whatever else the template raises.
 """
 
 from pipeline.config.loading import load_config, parse_config
@@ -23,6 +26,7 @@ from pipeline.config.messages import ConfigError, format_path, pydantic_message,
 from pipeline.config.model import (
     BATCH_KEY_EXTRA,
     BROLL_FIELDS,
+    DEFAULT_MAX_MOMENTS,
     MAX_CONFIG_EXTRAS,
     PUBLISHED_TRANSCRIPT_CHARS,
     ApiConfig,
@@ -39,6 +43,14 @@ from pipeline.config.model import (
     ZoomConfig,
     config_warnings,
 )
+from pipeline.config.templates import (
+    MAX_RENDER_CHARS,
+    MAX_STEPS,
+    MAX_VALUE_CHARS,
+    TemplateEnvironment,
+    TemplateLimitError,
+    render,
+)
 from pipeline.config.values import (
     TEMPLATE_ENV,
     AspectRatioChoice,
@@ -54,7 +66,6 @@ from pipeline.config.values import (
     SizeChoice,
     SourceChoice,
     Template,
-    TemplateEnvironment,
     Text,
     VideoModelChoice,
     bool_problem,
@@ -70,7 +81,11 @@ from pipeline.config.values import (
 __all__ = [
     "BATCH_KEY_EXTRA",
     "BROLL_FIELDS",
+    "DEFAULT_MAX_MOMENTS",
     "MAX_CONFIG_EXTRAS",
+    "MAX_RENDER_CHARS",
+    "MAX_STEPS",
+    "MAX_VALUE_CHARS",
     "PUBLISHED_TRANSCRIPT_CHARS",
     "TEMPLATE_ENV",
     "ApiConfig",
@@ -98,6 +113,7 @@ __all__ = [
     "SubtitlesConfig",
     "Template",
     "TemplateEnvironment",
+    "TemplateLimitError",
     "Text",
     "VideoConfig",
     "VideoModelChoice",
@@ -115,5 +131,6 @@ __all__ = [
     "parse_easing",
     "parse_number",
     "pydantic_message",
+    "render",
     "show_value",
 ]

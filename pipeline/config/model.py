@@ -223,9 +223,16 @@ class VideoConfig(_Section):
 PUBLISHED_TRANSCRIPT_CHARS = 500
 
 
+# A moment of 500 characters is about 30 s of speech, so 50 are about 25 minutes of video
+# (some 4,000 credits), far past the minute or two of a video per lead; a row past it is an
+# accident (a whole document pasted into a cell: 200 MB made 419,432 moments, estimated at
+# 41.9 million credits) and is refused before anything is sent. null lifts the ceiling.
+DEFAULT_MAX_MOMENTS = 50
+
+
 class LimitsConfig(_Section):
     transcript_chars: Annotated[StrictInt, Field(ge=1)] = PUBLISHED_TRANSCRIPT_CHARS
-    max_moments: Annotated[StrictInt, Field(ge=1)] | None = None
+    max_moments: Annotated[StrictInt, Field(ge=1)] | None = DEFAULT_MAX_MOMENTS
 
 
 class ApiConfig(_Section):

@@ -2,8 +2,8 @@
 
 The parsers here (:func:`parse_number`, :func:`parse_bool`, :func:`parse_easing`,
 :func:`choice_lookup`) are shared with the mapper, which applies them to rendered cells with the
-same words in its messages. The one Jinja2 environment (:data:`TEMPLATE_ENV`, a sandbox with a
-cap on what a template may build) is shared too. On top of them, the pydantic field types of the
+same words in its messages. The one Jinja2 environment (:data:`TEMPLATE_ENV`, the bounded sandbox
+of :mod:`pipeline.config.templates`) is shared too. On top of them, the pydantic field types of the
 config model (``Template``, ``Number``, ``Flag``, the ``...Choice`` types): a constant is
 checked and converted at load time, a template only for its syntax (its value is known per row).
 """
@@ -16,9 +16,7 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Annotated, Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateSyntaxError
 from pydantic import BeforeValidator, Field, PlainValidator
 from pydantic_core import PydanticCustomError
 
@@ -32,41 +30,12 @@ from pipeline.argil.models import (
     VideoModel,
 )
 from pipeline.config.messages import _describe
+from pipeline.config.templates import TemplateEnvironment
 
 _TEMPLATE_MARKERS = ("{{", "{%", "{#")
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _TRUE = frozenset({"true", "yes", "1", "on"})
 _FALSE = frozenset({"false", "no", "0", "off"})
-# A template can build huge values from tiny ones ('x' * 10**9); the sandbox does not stop
-# that on its own, so results past these sizes are refused.
-_MAX_REPEAT = 100_000
-_MAX_EXPONENT = 1_000
-
-
-# --- templates -----------------------------------------------------------------------------
-
-
-class TemplateEnvironment(ImmutableSandboxedEnvironment):
-    """Jinja2's immutable sandbox, strict about undefined names, plus a cap on repetition."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def __init__(self) -> None:
-        super().__init__(undefined=StrictUndefined, autoescape=False)
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
-            raise SecurityError(f"exponent {right} is too large")
-        if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, str | list | tuple)
-                    and isinstance(count, int)
-                    and len(seq) * count > _MAX_REPEAT
-                ):
-                    raise SecurityError("repetition result is too large")
-        return super().call_binop(context, operator, left, right)
-
 
 TEMPLATE_ENV = TemplateEnvironment()
 """The one environment: parsing at load time and compiling in the mapper share its cache."""

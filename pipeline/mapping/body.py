@@ -23,7 +23,7 @@ from pipeline.argil.models import (
     VideoModel,
     utf16_len,
 )
-from pipeline.chunking import split_transcript
+from pipeline.chunking import TooManyPieces, split_transcript
 from pipeline.config import choice_lookup, choices_text, parse_easing
 from pipeline.mapping.compiled import _DYNAMIC, _Broll, _Leaf, _Moment, _Row, _Zoom
 from pipeline.mapping.plan import FieldError
@@ -42,6 +42,8 @@ _LOOKUPS: dict[str, dict[str, str]] = {
     "layout": choice_lookup(BrollLayout),
 }
 _BROLL_LOOKUP = {kind.lower(): kind for kind in BROLL_TYPES}
+# How far past limits.max_moments a transcript is still split to the end (see _build_moment).
+_SPLIT_PAST_CEILING = 4
 
 
 class BodyBuilder:
@@ -162,9 +164,24 @@ class BodyBuilder:
             return
         source_key, leaf, source = picked
         pieces = [source]
-        if source_key == "transcript" and utf16_len(source) > self._limit:
+        if source_key == "transcript" and _over_limit(source, self._limit):
+            ceiling = self._max_moments
+            # Up to a few times the ceiling the split is finished, and the row's error says
+            # exactly how many moments it would make; past that only the size matters, and a
+            # 200 MB cell costs no more to refuse than a long script.
+            most = None if ceiling is None else _SPLIT_PAST_CEILING * ceiling
             try:
-                pieces = split_transcript(source, self._limit)
+                pieces = split_transcript(source, self._limit, most=most)
+            except TooManyPieces as exc:
+                needed = max(exc.most + 1, -(-len(source) // self._limit))
+                r.errors.append(
+                    FieldError(
+                        leaf.wire,
+                        f"the script needs about {needed:,} moments, more than "
+                        f"limits.max_moments ({ceiling})",
+                    )
+                )
+                return
             except ValueError as exc:
                 r.errors.append(FieldError(leaf.wire, f"cannot be split: {exc}"))
                 return
@@ -258,6 +275,14 @@ class BodyBuilder:
         if broll.zoom is not None:
             _put(out, "zoom", self._build_zoom(r, broll.zoom))
         return out
+
+
+def _over_limit(text: str, limit: int) -> bool:
+    """Whether ``text`` is over ``limit`` UTF-16 units, without encoding a text that is over
+    it by its code points alone (each is one unit or two)."""
+    if len(text) > limit:
+        return True
+    return 2 * len(text) > limit and utf16_len(text) > limit
 
 
 def _put(target: dict[str, Any], key: str, value: Any) -> None:

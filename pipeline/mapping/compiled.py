@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pipeline.config import bool_problem, choices_text, number_problem, parse_bool, parse_number
+from pipeline.config import (
+    TemplateLimitError,
+    bool_problem,
+    choices_text,
+    number_problem,
+    parse_bool,
+    parse_number,
+    render,
+)
 from pipeline.mapping.plan import FieldError
 
 if TYPE_CHECKING:
@@ -36,6 +44,11 @@ class _Leaf:
     kind: int
     value: Any  # the constant, the header, or the compiled Template
     wire: str  # where errors point, as a wire path
+    where: str = ""  # where the value is in the config (file:line: yaml.path), for a template
+    # A template that reads no column renders alike for every row: once it has passed a limit
+    # of the sandbox, the later rows are told so without spending the render again.
+    row_free: bool = False
+    refused: str | None = None
 
 
 class _Row:
@@ -57,15 +70,20 @@ class _Row:
             return self.values.get(leaf.value, "").strip()
         if kind == _CONST:
             return leaf.value
+        if leaf.refused is not None:
+            self.errors.append(FieldError(leaf.wire, leaf.refused, config=leaf.where))
+            return None
         if self.context is None:
             self.context = self.mapper._context(self.values)
-        template = leaf.value
         try:
-            # What Template.render does, minus copying the variables and the globals into a
-            # fresh dict for every template: the row's context already holds both. A quarter
-            # of the cost, and this runs for every templated cell.
-            context = template.new_context(self.context, shared=True)
-            return "".join(template.root_render_func(context)).strip()
+            return render(leaf.value, self.context).strip()
+        except TemplateLimitError as exc:
+            # The config's doing: said once for it (pipeline.validation), kept by every row.
+            message = f"template error: {exc}"
+            if leaf.row_free:
+                leaf.refused = message
+            self.errors.append(FieldError(leaf.wire, message, config=leaf.where))
+            return None
         except Exception as exc:  # a row's template failure is that row's error, whatever it is
             self.errors.append(FieldError(leaf.wire, f"template error: {exc}"))
             return None

@@ -215,7 +215,7 @@ class Mapper(BodyBuilder):
         self._context_names |= names - {"row"}
         self._uses_row = self._uses_row or "row" in names
         template: Template = TEMPLATE_ENV.from_string(value)
-        return _Leaf(_TEMPLATE, template, wire)
+        return _Leaf(_TEMPLATE, template, wire, self.config.locate(loc), row_free=not names)
 
     def _compile_zoom(self, zoom: ZoomConfig, loc: tuple[str | int, ...]) -> _Zoom:
         frames: list[tuple[_Leaf, _Leaf, list[_Leaf] | _Leaf | None]] = []

@@ -33,6 +33,13 @@ class FieldError:
 
     field: str
     message: str
+    config: str = ""
+    """Where in the config the problem lies (``file:line: yaml.path``) when it is the config's
+    rather than the row's cells: a template that passed a limit of the sandbox. Every row it
+    affects keeps it; a report says it once (see :mod:`pipeline.validation`)."""
+    summary: str = ""
+    """On the first row such a problem affects, once the sheet is validated: the line that
+    says it for all of them."""
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message

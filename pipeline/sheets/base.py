@@ -5,6 +5,10 @@ reads "5", a date "2026-03-01", a formula its cached value. Rows keep the number
 spreadsheet shows (header row 1, first data row 2; blank rows are skipped but still counted),
 so a message about "row 7" points at the row the user sees.
 
+A control character in a cell (NUL, the escape, any C0 code but tab and line breaks) is
+refused, by whichever reader the cell came through: it is no text a person typed, and it
+would reach the API and the terminal as it is.
+
 Exceptions: every failure the user can fix is a :class:`SheetError` whose message is one line
 saying what is wrong and what to do. Nothing from calamine, zipfile or the csv module
 escapes this package; a bug in the package itself still surfaces as what it is.
@@ -12,6 +16,7 @@ escapes this package; a bug in the package itself still surfaces as what it is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +75,12 @@ class Sheet:
     empty when the headers are simply the first columns, in order."""
 
 
+# What no cell's text holds: the C0 controls and DEL. Not tab and the line breaks (\n \r, and
+# \v \f, which Word and PowerPoint write for a line break inside a paragraph); not the C1
+# controls either, which a file read with --encoding latin-1 holds where the user chose it.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:200]
@@ -105,6 +116,7 @@ def _table(where: object, records: Iterable[tuple[int, list[str]]], *, letters: 
     if found is None:
         raise SheetError(f"{where} is empty; it needs a header row followed by data rows")
     header_number, header_cells = found
+    _refuse_controls(where, header_number, header_cells, "".join(header_cells), letters)
 
     raw = [cell.strip() for cell in header_cells]
     named = [i for i, h in enumerate(raw) if h]
@@ -125,8 +137,10 @@ def _table(where: object, records: Iterable[tuple[int, list[str]]], *, letters: 
     append = rows.append
     empty = [""] * width
     for number, cells in it:
-        if not "".join(cells).strip():
+        joined = "".join(cells)
+        if not joined.strip():
             continue
+        _refuse_controls(where, number, cells, joined, letters, raw)
         n = len(cells)
         stray = -1
         for i in gaps:
@@ -148,3 +162,30 @@ def _table(where: object, records: Iterable[tuple[int, list[str]]], *, letters: 
             # zip stops at the last header, past any (empty) trailing cells.
             append(Row(number, dict(zip(headers, cells, strict=False))))
     return _Table(headers, rows, header_number, {raw[i]: i for i in named})
+
+
+def _refuse_controls(
+    where: object,
+    number: int,
+    cells: list[str],
+    joined: str,
+    letters: bool,
+    headers: list[str] | None = None,
+) -> None:
+    """SheetError naming the first cell of a row that holds a control character."""
+    # Most rows are printable throughout (no line break, tab or odd space): isprintable() says
+    # so twice as fast as the search, which counts on every row of a big sheet.
+    if joined.isprintable() or not _CONTROL.search(joined):
+        return
+    for index, cell in enumerate(cells):
+        found = _CONTROL.search(cell)
+        if found is None:
+            continue
+        code = ord(found.group())
+        column = _column_name(index, letters)
+        if headers is not None and index < len(headers) and headers[index]:
+            column += f" ({headers[index]})"
+        raise SheetError(
+            f"{where}: row {number}, {column}: the cell holds the control character "
+            f"U+{code:04X}, which is not text; delete it from the cell and retry"
+        )

@@ -20,7 +20,12 @@ from pipeline.sheets.base import SheetError
 # count. So the parts are scanned first, streamed. Regular expressions on the XML every known
 # writer produces (<row r="7"><c r="B7" ...>) are three times faster than an XML parser;
 # anything written otherwise takes the exact path, through expat.
-_MAX_UNZIPPED_BYTES = 1 << 30  # all the entries of a workbook, uncompressed
+# All the entries of a workbook, uncompressed. A real sheet of 100,000 leads, each with a script
+# of some 850 characters (a minute of speech), unpacks to about 144 MiB (1.5 KB a row, measured
+# on one written by openpyxl); 256 MiB leaves room for scripts twice as long. calamine takes
+# about twice the size in memory and a minute a gigabyte, so a zip bomb of 0.95 GiB took 62 s
+# and 2 GB; now it is refused before any of it is unpacked. A bigger sheet reads as CSV.
+_MAX_UNZIPPED_BYTES = 256 << 20
 _MAX_GRID_CELLS = 10_000_000  # rows x columns spanned by one sheet
 _SCAN_PIECE = 1 << 23
 # One match per row or cell tag; the group is empty when the tag is not written the plain way.
@@ -51,21 +56,30 @@ def _check_extent(path: Path, data: bytes, kind: str) -> None:
     except Exception:  # zipfile raises many types on a damaged archive; all mean the same
         raise damaged from None
     # Every entry counts: calamine reads more than the XML parts (an ODS's mimetype, say).
-    if sum(info.file_size for info in archive.infolist()) > _MAX_UNZIPPED_BYTES:
+    unzipped = sum(info.file_size for info in archive.infolist())
+    if unzipped > _MAX_UNZIPPED_BYTES:
         raise SheetError(
-            f"{path} is over {_MAX_UNZIPPED_BYTES >> 20} MB once uncompressed (a zip bomb?); "
-            "if it is a real sheet, save it as .csv and retry"
+            f"{path} unpacks to {unzipped / (1 << 20):,.0f} MiB, more than the "
+            f"{_MAX_UNZIPPED_BYTES >> 20} MiB allowed for a workbook (a zip bomb?); if the "
+            "sheet is genuine, save it as CSV UTF-8 and pass the .csv file"
         )
     scan = _ods_extent if kind == "ods" else _xlsx_extent
     rows = columns = 0
     for info in archive.infolist():
-        if not info.filename.lower().endswith(".xml"):
+        if not info.filename.lower().endswith((".xml", ".rels")):
             continue
         try:
             part_rows, part_columns = scan(functools.partial(archive.open, info))
         except _Damaged:
             # Whatever calamine would make of a part that cannot be checked, it is not read.
             raise damaged from None
+        except _DeclaresDtd:
+            part = info.filename.rpartition("/")[2]
+            raise SheetError(
+                f"{path}: the workbook's {part} declares a DTD (<!DOCTYPE or <!ENTITY), which "
+                "is refused for safety; open it in Excel or LibreOffice and save it as "
+                f".{kind} again, or save it as CSV"
+            ) from None
         if part_rows * part_columns > rows * columns:
             rows, columns = part_rows, part_columns
     if rows * columns > _MAX_GRID_CELLS:
@@ -80,9 +94,27 @@ class _Damaged(Exception):
     """A part of the archive cannot be decompressed."""
 
 
+class _DeclaresDtd(Exception):
+    """A part declares a DTD: its entities could expand to gigabytes (a billion laughs) or
+    name a file to read (XXE). No spreadsheet program writes one."""
+
+
+# calamine refuses a DTD too, but says "Cannot detect file format" or "unrecognized entity",
+# which sends the user looking for another fault. There is no "<" inside the marker, so no
+# piece ever splits it.
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def _without_dtd(piece: bytes) -> bytes:
+    if _DTD.search(piece):
+        raise _DeclaresDtd
+    return piece
+
+
 def _pieces(open_part: Callable[[], IO[bytes]]) -> Iterator[bytes]:
     """The part in pieces of at least _SCAN_PIECE bytes, each cut before a tag, so that no
-    tag is ever split (a tag holds no "<": whatever its length, it ends in the same piece)."""
+    tag is ever split (a tag holds no "<": whatever its length, it ends in the same piece).
+    _DeclaresDtd if the part declares a DTD."""
     pending: list[bytes] = []
     try:
         stream = open_part()
@@ -101,10 +133,10 @@ def _pieces(open_part: Callable[[], IO[bytes]]) -> Iterator[bytes]:
                 pending.append(block)
                 continue
             pending.append(block[:cut])
-            yield b"".join(pending)
+            yield _without_dtd(b"".join(pending))
             pending = [block[cut:]]
     if pending:
-        yield b"".join(pending)
+        yield _without_dtd(b"".join(pending))
 
 
 def _column_number(letters: str) -> int:

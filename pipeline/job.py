@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pipeline import journal as j
 from pipeline.argil.client import ArgilClient, ArgilError
+from pipeline.argil.gate import PRIOR_SPAN
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.cost import Forecast, forecast, over_budget_message
 from pipeline.dryrun import PlannedRow, planned_rows
@@ -67,7 +68,7 @@ from pipeline.sheets import (
 from pipeline.sheets.output import has_result_columns
 from pipeline.status import locate_state as locate_state
 from pipeline.status import status_spec as status_spec
-from pipeline.validation import ValidationReport, validate_rows, with_refusals
+from pipeline.validation import ValidationReport, row_ranges, validate_rows, with_refusals
 
 
 @dataclass
@@ -452,7 +453,9 @@ async def _run(
         rpm=rpm,
         read_rpm=read_rpm,
         concurrency=spec.concurrency or api.concurrency,
-        **{**timing, **spec.client_options},
+        # The last run's writes still count in the API's window: a re-run right after a stop
+        # paces around them instead of meeting a 429 that would slow it for minutes.
+        **{"prior_sends": journal.recent_sends(PRIOR_SPAN), **timing, **spec.client_options},
     )
     writer = OutputWriter(job, journal)
     runner = Runner(
@@ -476,10 +479,7 @@ async def _run(
         async with client:
             summary = await settled(work, runner)
         outcome = JobOutcome(summary, job.output, job.state, interrupted=bool(interrupted))
-        outcome.refused = {
-            row: [f"row {row}: {error}" for error in errors]
-            for row, errors in sorted(runner.refused.items())
-        }
+        outcome.refused = refusal_lines(runner.refused)
         seq, columns = writer.snapshot(runner)
         try:
             await asyncio.to_thread(writer.write, seq, columns)
@@ -498,6 +498,20 @@ async def _run(
                     await task
         remove_signal_handlers()
     return outcome
+
+
+def refusal_lines(refused: dict[int, list[FieldError]]) -> dict[int, list[str]]:
+    """The pre-flight's refusals, each said once with the rows it hits: an avatar mistyped
+    in the config is one line for 29 rows, not 29 (or one per moment)."""
+    rows_of: dict[str, list[int]] = {}
+    for row, errors in sorted(refused.items()):
+        for error in errors:
+            rows_of.setdefault(str(error), []).append(row)
+    lines: dict[int, list[str]] = {}
+    for message, rows in rows_of.items():
+        where = f"row {rows[0]}" if len(rows) == 1 else f"rows {row_ranges(rows)}"
+        lines.setdefault(rows[0], []).append(f"{where}: {message}")
+    return dict(sorted(lines.items()))
 
 
 PROGRESS_TICK = 1.0

@@ -39,6 +39,9 @@ def uses_styles(bodies: Iterable[dict[str, Any]]) -> bool:
     return any((b.get("subtitles") or {}).get("styleId") for b in bodies)
 
 
+MAX_LISTED = 12
+
+
 def _unknown(what: str, value: str, known: dict[str, str]) -> str:
     """'unknown avatar "avatar-ema"; did you mean "avatar-emma"?' — ids and names both count,
     since a user who typed a name wants to be shown the id it belongs to."""
@@ -71,6 +74,12 @@ def check_body(body: dict[str, Any], catalogue: Catalogue) -> list[FieldError]:
             gestures = {g.slug: g.label or "" for g in avatar.gestures}
             if gesture not in gestures:
                 message = _unknown(f"gesture for avatar {avatar.id}", gesture, gestures)
+                if gestures:
+                    # The names a user can pick from are shown; a long list is cut.
+                    names = sorted(gestures)
+                    shown = ", ".join(names[:MAX_LISTED])
+                    more = f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
+                    message += f" (its gestures: {shown}{more})"
                 errors.append(FieldError(f"moments[{i}].gestureSlug", message))
     style_id = (body.get("subtitles") or {}).get("styleId")
     if style_id and style_id not in catalogue.styles:

@@ -202,11 +202,11 @@ class Runner:
                 self._phase = LISTING
                 to_send, to_resolve, adopted = await reconcile_rows(self, to_send, to_resolve)
                 to_render += adopted
-            if self._batch_is_new() and not self.stopping and to_send:
-                await refuse_other_batch(self, [p for p, _ in to_send])
             if self.options.preflight and to_send and not self.stopping:
                 self._phase = CHECKING
                 to_send = await self._preflight(to_send)
+            if self._batch_is_new() and not self.stopping and to_send:
+                await refuse_other_batch(self, [p for p, _ in to_send])
             if self._before_send is not None:
                 # After the pre-flight: the estimate and the question count only the rows
                 # that will be sent. A stopped run sends nothing, and has nothing to ask.

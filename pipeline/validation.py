@@ -136,10 +136,10 @@ def _sum_up_config_problems(plans: list[RowPlan]) -> None:
         rows = [row for row, _ in hits]
         first = hits[0][1]
         count = f"{len(rows)} row" if len(rows) == 1 else f"{len(rows)} rows"
-        first.summary = f"{where}: {first.message} (in {count}: {_row_ranges(rows)})"
+        first.summary = f"{where}: {first.message} (in {count}: {row_ranges(rows)})"
 
 
-def _row_ranges(rows: list[int], most: int = 10) -> str:
+def row_ranges(rows: list[int], most: int = 10) -> str:
     """``2-4, 7, 9-12``: at most ``most`` runs, then how many more rows."""
     runs: list[list[int]] = []
     for row in rows:

@@ -241,9 +241,10 @@ def test_preflight_refuses_unknown_catalogue_names_with_a_suggestion(
     )
     with server_for(fake, paths) as server:
         outcome = run_job(spec(paths, server, fake))
-        # The catalogue and the batch's listing (before the creates, and after them to settle
-        # any second video) cost a few requests in all, not one per row.
-        assert server.emulator.stats.requests == 3 + 1 + 1 + 1
+        # The catalogue, the batch's listing (before the creates, and after them to settle
+        # any second video) and, this batch being new, its one row asked for in another
+        # batch: a few requests in all, not one per row.
+        assert server.emulator.stats.requests == 3 + 1 + 1 + 1 + 1
     assert outcome.exit_code == 1
     rows = read_output(paths["output"])
     assert rows["good"]["argil_status"] == "IDLE"
@@ -253,7 +254,7 @@ def test_preflight_refuses_unknown_catalogue_names_with_a_suggestion(
     )
     assert rows["gesture"]["argil_error"] == (
         'moments[0].gestureSlug: unknown gesture for avatar avatar-emma "wavee"; '
-        'did you mean "wave"?'
+        'did you mean "wave"? (its gestures: point-right, thumbs-up, wave)'
     )
     assert 'did you mean "style-classic"?' in rows["style"]["argil_error"]
 
@@ -262,6 +263,7 @@ def test_no_preflight_sends_without_the_catalogue(paths: dict[str, Path], fake: 
     write_sheet(paths["sheet"], [{"id": "1", "title": "A", "avatar": "avatar-ema"}])
     with server_for(fake, paths) as server:
         outcome = run_job(spec(paths, server, fake, preflight=False))
-        # The batch's listing, the create, and the listing that settles second videos.
-        assert server.emulator.stats.requests == 1 + 1 + 1
+        # The batch's listing, the row asked for in another batch (this one is new), the
+        # create, and the listing that settles second videos.
+        assert server.emulator.stats.requests == 1 + 1 + 1 + 1
     assert outcome.summary.created == 1

@@ -49,9 +49,10 @@ def test_one_row_is_one_row(tmp_path: Path) -> None:
         args = ["run", str(sheet), "-c", str(config), "--base-url", server.base_url]
         code, _, err = invoke(*args, "--no-progress", "--no-preflight")
         assert code == 0, err
-        # The batch is listed (nothing of it exists yet), the one row is created, and the
-        # batch is listed again to settle a second video another run may have made.
-        assert "1 row: 1 created, " in err and "(3 requests, " in err
+        # The batch is listed (nothing of it exists yet), the row is asked for in another
+        # batch (this one is new), created, and the batch is listed again to settle a second
+        # video another run may have made.
+        assert "1 row: 1 created, " in err and "(4 requests, " in err
         assert "To send: 1 video, " in err
         _, _, err = invoke(*args, "--dry-run")
         assert "Dry run: 1 row: 0 would be sent, 1 already has a video," in err

@@ -69,6 +69,8 @@ class InputConfig(_Section):
     sheet: Text | None = None
     key: Annotated[Columns, Field(min_length=1)] | None = None
     skip_when_blank: Columns = Field(default_factory=list)
+    # A template: a row where it renders false or blank (no, 0, off) is SKIPPED.
+    when: Template | None = None
     namespace: Text = ""
     # The batch tag alone, when it must stay what earlier runs used (a config renamed): unlike
     # the namespace, it does not go into the row keys, so the batch's videos are found again.

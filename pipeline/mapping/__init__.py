@@ -31,7 +31,6 @@ Exceptions: ``map_row`` raises none; :class:`Mapper` raises
 # The public names are in __all__; the underscored helpers of the parts stay importable from
 # here, as they were before the package was split.
 from pipeline.mapping.body import _BROLL_LOOKUP as _BROLL_LOOKUP
-from pipeline.mapping.body import _FALSY_WHEN as _FALSY_WHEN
 from pipeline.mapping.body import _LOOKUPS as _LOOKUPS
 from pipeline.mapping.body import _put as _put
 from pipeline.mapping.columns import _JINJA_WORDS as _JINJA_WORDS

@@ -30,7 +30,8 @@ from pipeline.mapping.plan import FieldError
 
 # A `when` rendering one of these leaves its moment out, like blank: a condition such as
 # {{ market == "US" }} renders "False", which must not count as "present".
-_FALSY_WHEN = frozenset({"", "false", "no", "0", "off", "none"})
+# What a `when` (a moment's, or input.when) renders for "no".
+FALSY_WHEN = frozenset({"", "false", "no", "0", "off", "none"})
 
 _LOOKUPS: dict[str, dict[str, str]] = {
     "aspect_ratio": choice_lookup(AspectRatio),
@@ -150,7 +151,7 @@ class BodyBuilder:
     ) -> None:
         if moment.when is not None:
             when = r.raw(moment.when)
-            if when is None or str(when).lower() in _FALSY_WHEN:
+            if when is None or str(when).lower() in FALSY_WHEN:
                 return
         picked = self._source(r, moment)
         base: dict[str, Any] = {}

@@ -44,7 +44,7 @@ class _Leaf:
     kind: int
     value: Any  # the constant, the header, or the compiled Template
     wire: str  # where errors point, as a wire path
-    where: str = ""  # where the value is in the config (file:line: yaml.path), for a template
+    where: str = ""  # where the value is in the config (file:line: yaml.path)
     # A template that reads no column renders alike for every row: once it has passed a limit
     # of the sandbox, the later rows are told so without spending the render again.
     row_free: bool = False
@@ -98,9 +98,16 @@ class _Row:
         value = str(value)
         if not value:
             if required:
-                self.errors.append(FieldError(leaf.wire, "is blank"))
+                self.fault(leaf, "is blank")
             return None
         return value
+
+    def fault(self, leaf: _Leaf, message: str) -> None:
+        """A problem of this row's value; one of the config when the value is the same on
+        every row (a constant, a template that reads no column): said once, for the config,
+        by :mod:`pipeline.validation`, not once a row and a moment."""
+        alike = leaf.kind == _CONST or leaf.row_free
+        self.errors.append(FieldError(leaf.wire, message, config=leaf.where if alike else ""))
 
     def choice(self, leaf: _Leaf | None, lookup: dict[str, str], required: bool = False) -> Any:
         value = self.text(leaf, required)
@@ -108,12 +115,7 @@ class _Row:
             return None
         canonical = lookup.get(value.lower())
         if canonical is None:
-            self.errors.append(
-                FieldError(
-                    leaf.wire,
-                    f"must be one of {choices_text(lookup.values())}, got {value!r}",
-                )
-            )
+            self.fault(leaf, f"must be one of {choices_text(lookup.values())}, got {value!r}")
         return canonical
 
     def number(self, leaf: _Leaf | None, required: bool = False) -> int | float | None:
@@ -124,11 +126,11 @@ class _Row:
             return value
         if not value:
             if required:
-                self.errors.append(FieldError(leaf.wire, "is blank"))
+                self.fault(leaf, "is blank")
             return None
         parsed = parse_number(value)
         if parsed is None:
-            self.errors.append(FieldError(leaf.wire, number_problem(value)))
+            self.fault(leaf, number_problem(value))
         return parsed
 
     def flag(self, leaf: _Leaf | None) -> bool | None:

@@ -32,7 +32,7 @@ from pipeline.config import (
     ZoomConfig,
     is_template,
 )
-from pipeline.mapping.body import BodyBuilder
+from pipeline.mapping.body import FALSY_WHEN, BodyBuilder
 from pipeline.mapping.columns import (
     _ambiguous_names,
     _bare_column,
@@ -91,6 +91,9 @@ class Mapper(BodyBuilder):
             self._column(c, ("input", "skip_when_blank", i))
             for i, c in enumerate(config.input.skip_when_blank)
         ]
+        # A row-level condition (a form's "Send video?" column): a row where it renders false
+        # or blank is SKIPPED, as with skip_when_blank, never an error.
+        self._row_when = self._opt(config.input.when, ("input", "when"))
         self._key_label = ", ".join(config.input.key or [])
         plural = len(self._key_columns) > 1
         self._blank_key_message = (
@@ -191,9 +194,9 @@ class Mapper(BodyBuilder):
     def _leaf(self, value: Any, loc: tuple[str | int, ...]) -> _Leaf:
         wire = _wire_path(loc)
         if not isinstance(value, str):
-            return _Leaf(_CONST, value, wire)
+            return _Leaf(_CONST, value, wire, self.config.locate(loc))
         if not is_template(value):
-            return _Leaf(_CONST, value.strip(), wire)
+            return _Leaf(_CONST, value.strip(), wire, self.config.locate(loc))
         ast = TEMPLATE_ENV.parse(value)  # cannot fail: the config checked the syntax
         names = meta.find_undeclared_variables(ast) - set(TEMPLATE_ENV.globals)
         ok = True
@@ -326,6 +329,13 @@ class Mapper(BodyBuilder):
             reason = f"{', '.join(blank)} {verb} blank"
             return RowPlan(row.number, self.row_key(values), SKIPPED, None, None, reason=reason)
         r = _Row(self, values)
+        if self._row_when is not None:
+            when = r.raw(self._row_when)
+            if r.errors:
+                return RowPlan(row.number, self.row_key(values), INVALID, None, None, r.errors)
+            if when is None or str(when).lower() in FALSY_WHEN:
+                reason = f"input.when is {str(when or '')!r} for this row"
+                return RowPlan(row.number, self.row_key(values), SKIPPED, None, None, reason=reason)
         body, origins = self._build(r)
         if self._key_columns and not any(values.get(c, "").strip() for c in self._key_columns):
             r.errors.append(FieldError("", self._blank_key_message))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.argil.client import ArgilClient
-from pipeline.argil.models import Avatar
+from pipeline.argil.models import Avatar, SubtitleStyle
 from pipeline.mapping import FieldError, RowPlan
 
 
@@ -26,13 +26,20 @@ class Catalogue:
 
 
 async def fetch_catalogue(client: ArgilClient, *, need_styles: bool) -> Catalogue:
-    avatars, voices = await asyncio.gather(client.list_avatars(), client.list_voices())
-    styles = await client.list_subtitle_styles() if need_styles else []
+    # All at once: the catalogue is one round trip before the first create, not two.
+    styles_read = client.list_subtitle_styles() if need_styles else _nothing()
+    avatars, voices, styles = await asyncio.gather(
+        client.list_avatars(), client.list_voices(), styles_read
+    )
     return Catalogue(
         avatars={a.id: a for a in avatars},
         voices={v.id: v.name or "" for v in voices},
         styles={s.id: s.name or "" for s in styles},
     )
+
+
+async def _nothing() -> list[SubtitleStyle]:
+    return []
 
 
 def uses_styles(bodies: Iterable[dict[str, Any]]) -> bool:

@@ -20,6 +20,7 @@ Exceptions:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Collection, Mapping
@@ -508,21 +509,24 @@ async def settle_duplicates(runner: Runner) -> None:
 OTHER_BATCH_SAMPLE = 3
 
 
-async def refuse_other_batch(runner: Runner, plans: list[RowPlan]) -> None:
-    """Raise OtherBatch when one of the first rows about to be sent already has a video in
-    another batch. Only asked when the batch itself has no video on the API yet: a renamed
-    campaign would otherwise make every video again, silently."""
+async def other_batch(runner: Runner, plans: list[RowPlan]) -> str | None:
+    """Why the run must not send, when one of the first rows about to be sent already has a
+    video in another batch; the run asks only when its own batch has no video on the API
+    yet: a renamed campaign would otherwise make every video again, silently."""
     assert runner.client is not None
-    for plan in plans[:OTHER_BATCH_SAMPLE]:
-        try:
-            videos = await runner.client.find_videos({BATCH_KEY_EXTRA: plan.key})
-        except ArgilError as exc:
-            logger.warning("row %d: other batches not checked: %s", plan.row, exc.message)
-            return
+    sample = plans[:OTHER_BATCH_SAMPLE]
+    finds = [runner.client.find_videos({BATCH_KEY_EXTRA: plan.key}) for plan in sample]
+    answers = await asyncio.gather(*finds, return_exceptions=True)
+    for plan, videos in zip(sample, answers, strict=True):
+        if isinstance(videos, ArgilError):
+            logger.warning("row %d: other batches not checked: %s", plan.row, videos.message)
+            continue
+        if isinstance(videos, BaseException):
+            raise videos
         for video in videos:
             tag = (video.extras or {}).get(BATCH_TAG_EXTRA)
             if tag and tag != runner.batch_tag:
-                raise OtherBatch(
+                return (
                     f"row {plan.row} already has video {video.id} in another batch ({tag}), "
                     "and this batch has none yet: the config or its sheet tab was renamed, or "
                     "this campaign ran under another name. Nothing was sent. To go on with "
@@ -530,6 +534,7 @@ async def refuse_other_batch(runner: Runner, plans: list[RowPlan]) -> None:
                     "input in the config; to make new videos for these rows, run with "
                     "--new-batch"
                 )
+    return None
 
 
 async def _steady_listing(client: ArgilClient, tag: str, tries: int = 3) -> Listing:

@@ -51,15 +51,16 @@ from pipeline.outcomes import (
 )
 from pipeline.outcomes import WOULD_SEND as WOULD_SEND
 from pipeline.planning import plan_rows
+from pipeline.preflight import Catalogue, fetch_catalogue, uses_styles
 from pipeline.preflight import check_body as check_catalogue
-from pipeline.preflight import fetch_catalogue, uses_styles
 from pipeline.progress import CHECKING, LISTING, SENDING, Progress, RateMeter
 from pipeline.reconcile import (
+    OtherBatch,
     Unresolved,
     adopt_if_found,
     lookup,
+    other_batch,
     reconcile_rows,
-    refuse_other_batch,
     settle_duplicates,
 )
 from pipeline.render import render
@@ -193,20 +194,40 @@ class Runner:
             if self.options.preflight and to_send:
                 # A row the catalogue refuses is INVALID, as the run that refused it said,
                 # not a row waiting to be sent.
-                await self._preflight(to_send, reading=True)
+                await self._preflight(to_send, self._catalogue(to_send), reading=True)
             unfinished = [p for p in self.plans if has_unfinished_video(self, p)]
             timeout = self.options.wait_timeout if self.options.wait else 0.0
             await follow(self, unfinished, timeout, immediate=True)
         elif not self.options.dry_run:
-            if self.batch_tag is not None and any(p.key not in self.records for p, _ in to_send):
-                self._phase = LISTING
-                to_send, to_resolve, adopted = await reconcile_rows(self, to_send, to_resolve)
-                to_render += adopted
-            if self.options.preflight and to_send and not self.stopping:
-                self._phase = CHECKING
-                to_send = await self._preflight(to_send)
-            if self._batch_is_new() and not self.stopping and to_send:
-                await refuse_other_batch(self, [p for p, _ in to_send])
+            # The reads a run needs before its first create are independent: the catalogue,
+            # the batch's listing and (a batch this journal has no video of) the first rows
+            # asked for in another batch go out together, one round trip in all.
+            catalogue = self._catalogue(to_send) if self.options.preflight and to_send else None
+            elsewhere = (
+                asyncio.ensure_future(other_batch(self, [p for p, _ in to_send]))
+                if self._may_be_new() and to_send
+                else None
+            )
+            try:
+                if self.batch_tag is not None and any(
+                    p.key not in self.records for p, _ in to_send
+                ):
+                    self._phase = LISTING
+                    to_send, to_resolve, adopted = await reconcile_rows(self, to_send, to_resolve)
+                    to_render += adopted
+                if catalogue is not None and to_send and not self.stopping:
+                    self._phase = CHECKING
+                    to_send = await self._preflight(to_send, catalogue)
+                if elsewhere is not None and self._batch_is_new() and to_send:
+                    found = await elsewhere
+                    if found and not self.stopping:
+                        raise OtherBatch(found)
+            finally:
+                for task in (catalogue, elsewhere):
+                    if task is not None and not task.done():
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
             if self._before_send is not None:
                 # After the pre-flight: the estimate and the question count only the rows
                 # that will be sent. A stopped run sends nothing, and has nothing to ask.
@@ -245,16 +266,24 @@ class Runner:
         except ArgilError as exc:
             logger.info("the key was not checked: %s", exc.message)
 
+    def _catalogue(self, to_send: list[tuple[RowPlan, int]]) -> asyncio.Future[Catalogue]:
+        """The API's avatars, voices (and styles, when a row names one), being fetched."""
+        assert self.client is not None
+        bodies = [p.body for p, _ in to_send if p.body is not None]
+        return asyncio.ensure_future(fetch_catalogue(self.client, need_styles=uses_styles(bodies)))
+
     async def _preflight(
-        self, to_send: list[tuple[RowPlan, int]], *, reading: bool = False
+        self,
+        to_send: list[tuple[RowPlan, int]],
+        fetching: Awaitable[Catalogue],
+        *,
+        reading: bool = False,
     ) -> list[tuple[RowPlan, int]]:
         """Rows naming an avatar, voice, gesture or style the API does not have are that row's
         error before anything is created. ``reading``: only to report them (``status``), so a
         catalogue that cannot be read leaves the rows as they were."""
-        assert self.client is not None
-        bodies = [p.body for p, _ in to_send if p.body is not None]
         try:
-            catalogue = await fetch_catalogue(self.client, need_styles=uses_styles(bodies))
+            catalogue = await fetching
         except ArgilError as exc:
             if reading:
                 return to_send
@@ -449,11 +478,16 @@ class Runner:
         self.results[plan.row].error = note
         self.journal.set_error(plan.key, note)
 
+    def _may_be_new(self) -> bool:
+        """Before the listing: the journal knows no video of this batch (a first run, a lost
+        state), so the listing may show the batch new to the API."""
+        known = any(record.video_id for record in self.records.values())
+        return self.batch_tag is not None and not known and not self.options.new_batch
+
     def _batch_is_new(self) -> bool:
         """No video of this batch on the API, none in the journal: the batch's first run, or
         a campaign renamed (which --new-batch says is meant)."""
-        known = any(record.video_id for record in self.records.values())
-        return self.batch_listed is False and not known and not self.options.new_batch
+        return self._may_be_new() and self.batch_listed is False
 
     def _wrote_or_renders(self) -> bool:
         """Whether the batch may hold duplicates this run should settle: it made videos

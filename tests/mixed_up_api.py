@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +27,7 @@ class MixedUpApi:
         claim_pages: int | None = None,
         claim_items: int | None = None,
         same_page: bool = False,
+        read_delay: float = 0.0,
     ) -> None:
         self.stale_creates = stale_creates
         self.stale_reads = stale_reads  # renders and GET /videos/{id}
@@ -35,6 +37,10 @@ class MixedUpApi:
         self.claim_items = claim_items
         self.same_page = same_page
         self.listings = 0
+        # Every read held this long before its answer, and (arrived, answered) of each
+        # request by kind: which reads went out together.
+        self.read_delay = read_delay
+        self.timeline: list[tuple[str, float, float]] = []
         self.videos: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []  # creation order
         self.renders: list[str] = []
@@ -49,6 +55,7 @@ class MixedUpApi:
                 pass
 
             def do_POST(self) -> None:
+                api.timeline.append(("write", time.monotonic(), 0.0))
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 parts = urlsplit(self.path).path.strip("/").split("/")
@@ -60,14 +67,21 @@ class MixedUpApi:
                     self._send(404, {"error": "not found"})
 
             def do_GET(self) -> None:
+                arrived = time.monotonic()
+                time.sleep(api.read_delay)
                 url = urlsplit(self.path)
                 parts = url.path.strip("/").split("/")
                 if parts == ["v1", "videos"]:
                     self._send(200, api.listing(parse_qs(url.query)))
+                elif parts == ["v1", "avatars"]:
+                    self._send(200, [{"id": "avatar-emma", "name": "Emma", "gestures": []}])
+                elif parts == ["v1", "voices"]:
+                    self._send(200, [{"id": "voice-emma", "name": "Emma"}])
                 elif len(parts) == 3:
                     self._send(*api.read(parts[2]))
                 else:
                     self._send(404, {"error": "not found"})
+                api.timeline.append(("read", arrived, time.monotonic()))
 
             def do_DELETE(self) -> None:
                 parts = urlsplit(self.path).path.strip("/").split("/")
@@ -166,7 +180,8 @@ class MixedUpApi:
                 if v in self.videos
                 and all(self.videos[v]["extras"].get(k) == x for k, x in wanted.items())
             ]
-            self.listings += 1
+            # The batch's listings (by its tag), not the look-ups of one row by its key.
+            self.listings += "argilBatch" in wanted
         pages = max(1, -(-len(matching) // limit))
         start = 0 if self.same_page else (page - 1) * limit
         return {

@@ -182,6 +182,15 @@ def test_find_videos_stops_on_an_empty_page() -> None:
     assert len(script.requests) == 1
 
 
+def test_find_videos_stops_past_the_videos_the_server_says_it_holds() -> None:
+    # A server claiming a billion pages must not be read a billion times.
+    video = {**VIDEO, "extras": {"argilBatchKey": "k"}}
+    page = {"videos": [video], "totalItems": 1, "totalPages": 10**9, "currentPage": 1}
+    script = Script(*[reply(200, page)] * 3)
+    assert [v.id for v in run_one(script, "find_videos", {"argilBatchKey": "k"})] == ["vid-1"]
+    assert len(script.requests) == 1
+
+
 def test_list_subtitle_styles_reads_every_page() -> None:
     styles = [{"id": f"s{n}", "name": f"Style {n}"} for n in range(7)]
 

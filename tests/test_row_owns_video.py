@@ -139,3 +139,26 @@ def test_a_listing_that_repeats_its_first_page_is_refused_saying_what_it_claimed
         "already listed (it claimed 1000000000 videos in 1000000000 pages); nothing proves "
         "it has no video yet"
     )
+
+
+# --- the reads before the first create ----------------------------------------------------
+
+
+def test_a_first_run_reads_what_it_needs_in_one_round_trip_before_its_first_create(
+    tmp_path: Path,
+) -> None:
+    files = job_files(tmp_path, CONFIG, rows=5)
+    job = spec(files, "", 4)
+    with MixedUpApi(read_delay=0.3) as api:
+        job.base_url = api.base_url
+        job.options.preflight = True
+        outcome = run_job(job)
+        timeline = list(api.timeline)
+    assert outcome.summary.created == 5
+    first_write = min(arrived for kind, arrived, _ in timeline if kind == "write")
+    before = [(arrived, answered) for kind, arrived, answered in timeline if kind == "read"]
+    before = [read for read in before if read[0] < first_write]
+    # The catalogue (avatars, voices), the batch's listing and the first rows asked for in
+    # another batch: all out before any of them was answered.
+    assert len(before) == 2 + 1 + 3
+    assert max(arrived for arrived, _ in before) < min(answered for _, answered in before)

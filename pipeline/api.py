@@ -51,7 +51,12 @@ def validate(
 
         sheet = sheet_from_frame(source, Path("DataFrame"))
     else:
-        sheet = read_sheet(Path(source), sheet=sheet_name or loaded.input.sheet, encoding=encoding)
+        sheet = read_sheet(
+            Path(source),
+            sheet=sheet_name or loaded.input.sheet,
+            encoding=encoding,
+            header_row=loaded.input.header_row,
+        )
     return validate_rows(sheet, loaded)
 
 

@@ -338,7 +338,12 @@ def validate(
         fail("--sandbox runs against a local emulator; drop --base-url or --sandbox")
     with user_errors():
         cfg = load_config(config)
-        data = read_sheet(sheet, sheet=sheet_name or cfg.input.sheet, encoding=encoding)
+        data = read_sheet(
+            sheet,
+            sheet=sheet_name or cfg.input.sheet,
+            encoding=encoding,
+            header_row=cfg.input.header_row,
+        )
         report = validate_rows(data, cfg)
         for line in config_warnings(cfg):
             note(f"Warning: {line}")

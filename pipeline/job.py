@@ -104,7 +104,10 @@ def prepare(spec: JobSpec) -> Prepared:
             sheet = spec.sheet
         else:
             sheet = read_sheet(
-                spec.sheet, sheet=spec.sheet_name or config.input.sheet, encoding=spec.encoding
+                spec.sheet,
+                sheet=spec.sheet_name or config.input.sheet,
+                encoding=spec.encoding,
+                header_row=config.input.header_row,
             )
         report = validate_rows(sheet, config)
         default = sandbox_output_path if spec.sandbox else default_output_path
@@ -126,7 +129,7 @@ def prepare(spec: JobSpec) -> Prepared:
             first, last = report.plans[0].row, report.plans[-1].row
             raise JobError(
                 f"--rows {spec.rows} selects no data row: {spec.sheet}'s data rows are "
-                f"{first} to {last} (row 1 is the header)"
+                f"{first} to {last} (row {sheet.header_row} is the header)"
             )
     return Prepared(sheet, config, report, selected, output, state)
 
@@ -455,7 +458,11 @@ async def _run(
         concurrency=spec.concurrency or api.concurrency,
         # The last run's writes still count in the API's window: a re-run right after a stop
         # paces around them instead of meeting a 429 that would slow it for minutes.
-        **{"prior_sends": journal.recent_sends(PRIOR_SPAN), **timing, **spec.client_options},
+        **{
+            "prior_sends": j.recent_sends(records.values(), PRIOR_SPAN),
+            **timing,
+            **spec.client_options,
+        },
     )
     writer = OutputWriter(job, journal)
     runner = Runner(

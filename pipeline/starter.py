@@ -1,9 +1,10 @@
 """A starter config guessed from a sheet (``argil-batch init``): its headers and its values.
 
 The guess only has to be a good first draft, but a draft that validates: the script is the
-longest free-text column (never a date, a number or an id), the key a column whose values are
-unique and never blank, the video's name a column never blank. ``validate`` tells the user
-what is still wrong; the avatar id is the one thing a sheet cannot tell.
+longest column of prose (never a date, a number, an id or a code such as "EMEA"), the key a
+column whose values are unique and never blank, the video's name a column never blank.
+``validate`` tells the user what is still wrong; the avatar id is the one thing a sheet cannot
+tell.
 
 Exceptions: :class:`~pipeline.sheets.SheetError` from reading the sheet.
 """
@@ -60,6 +61,9 @@ _SHORT = 40
 _SAMPLE = 1000
 # Key pairs are tried among this many short columns at most.
 _PAIR_COLUMNS = 12
+# Words a value of a script has at least, for most values: what tells prose from a column of
+# codes, tiers or names, which a lookup tab holds and no avatar should read out.
+_PROSE_WORDS = 3
 
 
 @dataclass
@@ -80,6 +84,14 @@ class Column:
     @property
     def mean_length(self) -> float:
         return sum(map(len, self.values)) / len(self.values) if self.values else 0.0
+
+    @property
+    def prose(self) -> bool:
+        """Free text that reads as sentences: at least half its values have a few words."""
+        if self.kind != "text":
+            return False
+        sample = self.values[:_SAMPLE]
+        return 2 * sum(len(v.split()) >= _PROSE_WORDS for v in sample) >= len(sample)
 
 
 def profile(sheet: Sheet) -> list[Column]:
@@ -128,7 +140,7 @@ def _by_name(columns: list[Column], kind: str) -> Column | None:
 
 
 def _script(columns: list[Column]) -> Column | None:
-    texts = [c for c in columns if c.kind == "text"]
+    texts = [c for c in columns if c.prose]
     if texts:
         return max(texts, key=lambda c: c.mean_length)
     if not any(c.values for c in columns):  # a header-only sheet: go by the names
@@ -197,33 +209,46 @@ def _ref(header: str, headers: list[str]) -> str:
 # --- which sheet holds the data ------------------------------------------------------------
 
 
-def _looks_like_data(sheet: Sheet) -> bool:
-    filled = [c for c in profile(sheet) if c.values]
+def _looks_like_data(columns: list[Column], sheet: Sheet) -> bool:
+    filled = [c for c in columns if c.values]
     return len(filled) >= 2 and len(sheet.rows) >= 2
 
 
 def _data_sheet(path: Path, names: list[str], encoding: str | None) -> Sheet:
-    """The first sheet, unless it reads as notes (a "Read me", prose in one column): then the
-    biggest table among the others."""
+    """The first sheet when it is a table with a script in it; else the biggest table among
+    the others that has a script; else the first sheet when it is a table, else the biggest.
+
+    A sheet that reads as notes (a "Read me", prose in one column) is no table. A table
+    without a script is a lookup tab (tiers to avatars, regions to voices): the data is
+    beside it, and is picked over it even when the lookup comes first."""
     first: Sheet | None = None
     unreadable: SheetError | None = None
     try:
         first = read_sheet(path, sheet=names[0], encoding=encoding)
     except SheetError as exc:
         unreadable = exc  # notes laid out freely are no table at all
-    if first is not None and _looks_like_data(first) and not _NOTES_SHEET.fullmatch(names[0]):
-        return first
-    best, best_cells = first, -1
+    first_is_table = False
+    if first is not None and not _NOTES_SHEET.fullmatch(names[0]):
+        columns = profile(first)
+        first_is_table = _looks_like_data(columns, first)
+        if first_is_table and any(c.prose for c in columns):
+            return first
+    # (has a script, cells): the better table is the greater.
+    best: Sheet | None = None
+    best_rank = (False, -1)
     for name in names[1:]:
         try:
             sheet = read_sheet(path, sheet=name, encoding=encoding)
         except SheetError:
             continue  # not a table (stray notes, blank): not the data either
-        if not _looks_like_data(sheet):
+        columns = profile(sheet)
+        if not _looks_like_data(columns, sheet):
             continue
-        cells = sum(len(c.values) for c in profile(sheet))
-        if cells > best_cells:
-            best, best_cells = sheet, cells
+        rank = (any(c.prose for c in columns), sum(len(c.values) for c in columns))
+        if rank > best_rank:
+            best, best_rank = sheet, rank
+    if first is not None and (best is None or (first_is_table and not best_rank[0])):
+        return first
     if best is None:
         assert unreadable is not None
         raise unreadable
@@ -318,10 +343,14 @@ def starter_config(
         f"# Check it with: argil-batch validate {shlex.quote(str(sheet.path))} -c THIS_FILE",
         "# A budget: api.max_credits: N (a run estimated over N sends nothing).",
     ]
+    if sheet.header_row != 1:
+        lines.append(
+            f"# The header is on row {sheet.header_row}; rows keep the numbers the sheet shows."
+        )
     if script is None:
-        lines.append("# transcript: no free-text column found; write the script or name a column.")
+        lines.append("# transcript: no column of prose found; write the script or name a column.")
     else:
-        lines.append(f"# transcript: {script.header!r}, the longest free-text column.")
+        lines.append(f"# transcript: {script.header!r}, the longest column of prose.")
     if not key:
         lines += [
             "# input.key: no column has unique values on every row; a row is then known by",

@@ -54,6 +54,7 @@ def validate_rows(sheet: Sheet, config: Config) -> ValidationReport:
     mapper = Mapper(config, sheet.headers, batch_tag=tag)
     map_row = mapper.map_row
     plans = [map_row(row) for row in sheet.rows]
+    _mark_cell_errors(plans, sheet, mapper)
     _mark_duplicates(plans, config)
     _sum_up_config_problems(plans)
     return report_of(plans, tag)
@@ -123,6 +124,19 @@ def _mark_duplicates(plans: list[RowPlan], config: Config) -> None:
         plan.payload_hash = None
         plan.moments = plan.chars = 0
         plan.errors.append(FieldError("", template.format(row=earlier)))
+
+
+def _mark_cell_errors(plans: list[RowPlan], sheet: Sheet, mapper: Mapper) -> None:
+    """A cell the config reads that holds an error (``#N/A`` from a lookup that found
+    nothing) makes its row invalid, saying so: read as blank, it would be reported as a blank
+    value, or sent as one."""
+    for plan in plans:
+        errors = [e for e in sheet.cell_errors.get(plan.row, ()) if mapper.reads(e.header)]
+        if not errors or plan.status == SKIPPED:
+            continue
+        plan.status, plan.body, plan.payload_hash = INVALID, None, None
+        plan.moments = plan.chars = 0
+        plan.errors = [FieldError("", error.message) for error in errors]
 
 
 def _sum_up_config_problems(plans: list[RowPlan]) -> None:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import openpyxl
 from click.testing import CliRunner
-from openpyxl.chart import BarChart, Reference
 
 from pipeline.cli import main
 from pipeline.sheets import OutputFile, read_sheet, write_output
@@ -70,20 +68,20 @@ def test_utf8_and_other_inputs_keep_their_encoding(tmp_path: Path) -> None:
 
 
 def test_the_notes_reach_the_run_before_and_after(tmp_path: Path) -> None:
-    book = openpyxl.load_workbook(ROOT / "input_examples" / "launches.xlsx")
-    ws = book["Launches"]
-    bars = BarChart()
-    bars.add_data(Reference(ws, min_col=1, min_row=1, max_row=4))
-    ws.add_chart(bars, "P2")
-    source = tmp_path / "launches.xlsx"
-    book.save(source)
-    config = tmp_path / "launches.yaml"
-    shutil.copy(ROOT / "configs" / "launches.yaml", config)
+    source = tmp_path / "macro_project.xlsm"
+    shutil.copy(ROOT / "tests" / "fixtures" / "sheets" / "macro_project.xlsm", source)
+    config = tmp_path / "tour.yaml"
+    config.write_text(
+        "input:\n  namespace: tour\nvideo:\n  name: 'Video for {{ first_name }}'\nmoments:\n"
+        "  - transcript: 'Hello {{ first_name }}, welcome to the tour.'\n"
+        "    avatar_id: avatar-emma\n",
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(main, ["run", str(source), "-c", str(config), "--sandbox"])
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
-    assert any(line.startswith("Note: launches.xlsx has charts") for line in lines)
+    assert lines[0].startswith("Note: macro_project.xlsm has macros, which an .xlsx workbook")
     assert lines[-1] == (
-        f"Output: {tmp_path / 'launches.sandbox.argil.xlsx'} "
+        f"Output: {tmp_path / 'macro_project.sandbox.argil.xlsx'} "
         "(XLSX, the input workbook with the result columns added)"
     )

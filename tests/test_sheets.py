@@ -640,31 +640,36 @@ def test_csv_output_keeps_the_delimiter_and_the_bom(tmp_path: Path) -> None:
     assert tsv.read_bytes().startswith(b"sku\tqty\t")
 
 
-def test_csv_output_defuses_formulas(tmp_path: Path) -> None:
-    sheet = make_sheet(
-        tmp_path,
-        'a,b,c,d,e,f,g\r\n=1+1,+cmd,-2+3,@SUM(A1),"\tx",-5,+3.5\r\n"\rz",plain,,,,,\r\n',
-    )
+def test_csv_output_defuses_what_the_tool_writes_and_leaves_the_users_cells(
+    tmp_path: Path,
+) -> None:
+    text = 'a,b,c,d,e,f,g\r\n=1+1,+cmd,-2+3,@SUM(A1),"\tx",-5,+3.5\r\n"\rz",plain,,,,,\r\n'
+    sheet = make_sheet(tmp_path, text)
     out = tmp_path / "out.csv"
-    write_output(sheet, {2: {"argil_error": '=HYPERLINK("http://evil")'}}, out)
-    with out.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    header = rows[0]
-    first = dict(zip(header, rows[1], strict=True))
-    assert [first[k] for k in "abcdefg"] == [
-        "'=1+1",
-        "'+cmd",
-        "'-2+3",
-        "'@SUM(A1)",
-        "'\tx",
-        "-5",
-        "+3.5",
-    ]
-    assert first["argil_error"] == '\'=HYPERLINK("http://evil")'
-    second = dict(zip(header, rows[2], strict=True))
-    assert second["a"] == "'\rz" and second["b"] == "plain"
-    # Only the written copy is defused; the rows the pipeline uses are unchanged.
-    assert sheet.rows[0].values["a"] == "=1+1"
+    answers = {
+        2: {"argil_error": '=HYPERLINK("http://evil")', "argil_video_id": "-5"},
+        3: {"argil_error": "\rsplit", "argil_preview_url": "@x"},
+    }
+    for target in (out, tmp_path / "out.tsv"):  # copied records, and rewritten ones
+        write_output(sheet, answers, target)
+        delimiter = "," if target.suffix == ".csv" else "\t"
+        with target.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f, delimiter=delimiter))
+        header = rows[0]
+        first = dict(zip(header, rows[1], strict=True))
+        # The user's cells are theirs: they come back as they came, formulas or not.
+        users = ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "\tx", "-5", "+3.5"]
+        assert [first[k] for k in "abcdefg"] == users
+        assert first["argil_error"] == '\'=HYPERLINK("http://evil")'
+        assert first["argil_video_id"] == "-5"  # a plain number
+        second = dict(zip(header, rows[2], strict=True))
+        assert second["a"] == "\rz" and second["b"] == "plain"
+        assert second["argil_error"] == "'\rsplit" and second["argil_preview_url"] == "'@x"
+    # The CSV output copies the user's records byte for byte, the result cells after them.
+    written = out.read_bytes().split(b"\r\n")
+    assert written[0].startswith(b"a,b,c,d,e,f,g,argil_row_key,")
+    assert written[1].startswith(b'=1+1,+cmd,-2+3,@SUM(A1),"\tx",-5,+3.5,')
+    assert written[2].startswith(b'"\rz",plain,,,,,,')
 
 
 def test_xlsx_output_keeps_awkward_text(tmp_path: Path) -> None:

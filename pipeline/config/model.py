@@ -67,6 +67,9 @@ class _Section(BaseModel):
 
 class InputConfig(_Section):
     sheet: Text | None = None
+    # The header's row as the spreadsheet shows it, when the guess (the first row that reads
+    # as a header, under title rows) is wrong; 1-based, like every row number the user sees.
+    header_row: Annotated[StrictInt, Field(ge=1)] | None = None
     key: Annotated[Columns, Field(min_length=1)] | None = None
     skip_when_blank: Columns = Field(default_factory=list)
     # A template: a row where it renders false or blank (no, 0, off) is SKIPPED.

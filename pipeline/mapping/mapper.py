@@ -80,6 +80,8 @@ class Mapper(BodyBuilder):
         self._ambiguous = _ambiguous_names(self.headers)
         self._context_names: set[str] = set()
         self._uses_row = False
+        # Headers read straight from the cells (bare columns, key and skip columns).
+        self._read: set[str] = set()
         self._limit = config.limits.transcript_chars
         self._validation_context = {"transcript_chars": self._limit}
         self._namespace = config.input.namespace
@@ -167,11 +169,20 @@ class Mapper(BodyBuilder):
 
     # --- compiling -------------------------------------------------------------------------
 
+    def reads(self, header: str) -> bool:
+        """Whether any value of the config reads this column (a cell it never reads may hold
+        anything, an error included)."""
+        if self._uses_row or header in self._read:
+            return True
+        return any(self._names.get(name) == header for name in self._context_names)
+
     def _column(self, name: str, loc: tuple[str | int, ...]) -> str:
         if name in self.headers:
+            self._read.add(name)
             return name
         header = self._names.get(name) or self._names.get(snake_case(name))
         if header is not None:
+            self._read.add(header)
             return header
         self._problems.append(f"{self.config.locate(loc)}: {self._no_column(name)}")
         return name
@@ -212,8 +223,10 @@ class Mapper(BodyBuilder):
         simple = _bare_column(ast)
         if ok and simple is not None:
             if "row" in names:  # {{ row["X"] }}
+                self._read.add(simple)
                 return _Leaf(_COLUMN, simple, wire)
             if simple in self._names:  # {{ x }}
+                self._read.add(self._names[simple])
                 return _Leaf(_COLUMN, self._names[simple], wire)
         self._context_names |= names - {"row"}
         self._uses_row = self._uses_row or "row" in names

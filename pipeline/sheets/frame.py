@@ -29,7 +29,8 @@ def sheet_from_frame(frame: pandas.DataFrame, path: Path) -> Sheet:
     records = [(1, headers)]
     for number, values in enumerate(frame.itertuples(index=False, name=None), 2):
         records.append((number, [_text(value) for value in values]))
-    table = _table("the DataFrame", records, letters=False)
+    # The frame says which its header is: no title row to look for above it.
+    table = _table("the DataFrame", records, letters=False, titles=False)
     return Sheet(
         path=Path(path),
         kind="dataframe",
@@ -37,6 +38,7 @@ def sheet_from_frame(frame: pandas.DataFrame, path: Path) -> Sheet:
         rows=table.rows,
         header_row=table.header_row,
         columns=table.columns,
+        layout=table.layout,
     )
 
 

@@ -8,11 +8,11 @@ import io
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
-from pipeline.sheets.base import OUTPUT_COLUMNS, Sheet, SheetError
+from pipeline.sheets.base import OUTPUT_COLUMNS, Row, Sheet, SheetError
 from pipeline.sheets.csv_input import _read_csv
 from pipeline.sheets.xlsx_output import (
     XLSX_MAX_CELL,
@@ -139,11 +139,13 @@ def output_notes(sheet: Sheet, path: Path) -> list[str]:
 class OutputFile:
     """The output sheet of ``sheet`` at ``path``, rewritten whole and atomically at each write.
 
-    Input columns come first, unchanged, then :data:`OUTPUT_COLUMNS` filled from
-    ``results[row.number]`` ("" when absent). An input column already named like an output
-    column (a previous output used as input) is not repeated: its value is kept when
+    Every input row and column comes first, unchanged and in place (blank rows, unnamed
+    columns, rows above the header, headers as written), then :data:`OUTPUT_COLUMNS` filled
+    from ``results[row.number]`` ("" when absent). An input column already named like an
+    output column (a previous output used as input) is not repeated: its value is kept when
     ``results`` has none for that row. A workbook input comes back as that workbook with the
-    result columns added to its data sheet; a CSV keeps the input's encoding and delimiter.
+    result columns added to its data sheet; a CSV keeps the input's encoding, delimiter, line
+    endings and quoting (see :class:`_CsvFormat`).
     The file is written beside ``path`` under a temporary name, synced, then renamed over
     ``path``, so readers never see half a file.
     """
@@ -174,8 +176,7 @@ class OutputFile:
             self.notes.extend(n for n in xlsx.notes if n not in self.notes)
         elif self._csv is not None:
             csv_format = self._csv
-            header, lines = output_rows(self.sheet, results)
-            _atomic_write(self.path, lambda f: csv_format.write(f, header, lines))
+            _atomic_write(self.path, lambda f: csv_format.write(f, results))
             if csv_format.note and csv_format.note not in self.notes:
                 self.notes.append(csv_format.note)
 
@@ -202,25 +203,103 @@ def write_output(sheet: Sheet, results: Mapping[int, Mapping[str, str]], path: P
 def output_rows(
     sheet: Sheet, results: Mapping[int, Mapping[str, str]]
 ) -> tuple[list[str], Callable[[], Iterator[list[str]]]]:
-    """The output's header and a maker of its rows (as text, before any formula guard)."""
+    """The output's header (the named input columns as written, then the result columns) and
+    a maker of its data rows, one per row of ``sheet.rows`` (as text, before any formula
+    guard): the table a DataFrame gives back."""
     outputs = set(OUTPUT_COLUMNS)
     kept = [h for h in sheet.headers if h not in outputs]
-    carried = [h for h in OUTPUT_COLUMNS if h in sheet.headers]
+    carried = bool(outputs.intersection(sheet.headers))
 
     def lines() -> Iterator[list[str]]:
-        nothing: Mapping[str, str] = {}
         for row in sheet.rows:
-            got = results.get(row.number, nothing)
             values = row.values
-            line = [values.get(h, "") for h in kept]
-            for column in OUTPUT_COLUMNS:
-                value = got.get(column)
-                if value is None:
-                    value = values.get(column, "") if carried else ""
-                line.append(str(value))
-            yield line
+            yield [values.get(h, "") for h in kept] + _results(values, results, row, carried)
 
-    return [*kept, *OUTPUT_COLUMNS], lines
+    return [*_written(sheet, kept), *OUTPUT_COLUMNS], lines
+
+
+class OutputLine(NamedTuple):
+    """One row of the output: the user's cells as they came, then the result cells."""
+
+    number: int
+    """The row the input spreadsheet shows it on."""
+    cells: list[str]
+    results: list[str] | None
+    """One per :data:`OUTPUT_COLUMNS` ("" when none); their names on the header row; None
+    above the header (a title row), which is no row of the table."""
+
+
+def output_lines(sheet: Sheet, results: Mapping[int, Mapping[str, str]]) -> Iterator[OutputLine]:
+    """Every row of the output in the input's order: the rows above the header, the header,
+    then each data row with its results and each blank row, kept in place, with none.
+
+    Every column of the input comes back in its place, an unnamed one too, but for a column
+    named like a result column (a previous output used as input): it is the result column."""
+    outputs = set(OUTPUT_COLUMNS)
+    layout = sheet.layout
+    carried = bool(outputs.intersection(sheet.headers))
+    names: list[str | None]
+    if layout is None:
+        header = [h for h in sheet.headers if h not in outputs]
+        names = list(header)
+        above: list[list[str]] = []
+        blank: list[int] = []
+    else:
+        at = {i: h for h, i in (sheet.columns or _first_columns(sheet)).items()}
+        names = [at.get(i) for i in range(layout.width) if at.get(i) not in outputs]
+        positions = [i for i in range(layout.width) if at.get(i) not in outputs]
+        written = layout.header
+        header = [written[i] if i < len(written) else "" for i in positions]
+        above, blank = layout.above, layout.blank
+    first = sheet.header_row - len(above)
+    for offset, cells in enumerate(above):
+        yield OutputLine(first + offset, cells, None)
+    yield OutputLine(sheet.header_row, header, list(OUTPUT_COLUMNS))
+    empty = [""] * len(names)
+    no_results = [""] * len(OUTPUT_COLUMNS)
+    b, gaps = 0, len(blank)
+    for row in sheet.rows:
+        while b < gaps and blank[b] < row.number:
+            yield OutputLine(blank[b], empty, no_results)
+            b += 1
+        values = row.values
+        cells = [values.get(h, "") if h is not None else "" for h in names]
+        yield OutputLine(row.number, cells, _results(values, results, row, carried))
+    for number in blank[b:]:
+        yield OutputLine(number, empty, no_results)
+
+
+def _results(
+    values: Mapping[str, str],
+    results: Mapping[int, Mapping[str, str]],
+    row: Row,
+    carried: bool,
+) -> list[str]:
+    got = results.get(row.number, _NOTHING)
+    line = []
+    for column in OUTPUT_COLUMNS:
+        value = got.get(column)
+        if value is None:
+            value = values.get(column, "") if carried else ""
+        line.append(str(value))
+    return line
+
+
+_NOTHING: Mapping[str, str] = {}
+
+
+def _first_columns(sheet: Sheet) -> dict[str, int]:
+    return {h: i for i, h in enumerate(sheet.headers)}
+
+
+def _written(sheet: Sheet, names: list[str]) -> list[str]:
+    """``names`` as the header row writes them (``Email `` for ``Email``)."""
+    layout = sheet.layout
+    if layout is None:
+        return names
+    at = sheet.columns or _first_columns(sheet)
+    written = layout.header
+    return [written[at[h]] if at.get(h, len(written)) < len(written) else h for h in names]
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -277,6 +356,8 @@ def _fsync_folder(folder: Path) -> None:
 
 # A cell starting with one of these is run as a formula by Excel/LibreOffice when a CSV is
 # opened (CSV injection); a plain number such as -5 or +3.2 is not a formula and stays as is.
+# Only what the tool writes is guarded: the user's own cells are theirs, a phone number
+# "+49 050 3530829" or a script starting "- bullet" included, and go back as they came.
 _FORMULA_START = frozenset("=+-@\t\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
 
@@ -288,30 +369,51 @@ def _defuse(value: str) -> str:
 
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 class _CsvFormat:
-    """The input's encoding and delimiter, kept in the output so that Excel opens it the way
-    it opened the input (a cp1252 file read back as UTF-8 shows "JÃ¼rgen"). When a value
-    cannot be encoded in the input's encoding, the output is UTF-8 with a BOM, which Excel
-    and every other reader recognise, and :attr:`note` says so."""
+    """The input's encoding, delimiter, line endings and quoting, kept in the output so that
+    Excel opens it the way it opened the input (a cp1252 file read back as UTF-8 shows
+    "JÃ¼rgen"), and so that every cell of the user's comes back as it came.
+
+    The delimiter is the output's suffix's when it names one (``.tsv``: tab), else the
+    input's for a CSV input, else a comma. When it is the input's, each record of the input
+    is copied as the file holds it, and the result cells are added after it: quoting, spaces
+    and line endings stay the user's program's. When a value cannot be encoded in the input's
+    encoding, the output is UTF-8 with a BOM, which Excel and every other reader recognise,
+    and :attr:`note` says so."""
 
     def __init__(self, sheet: Sheet, path: Path) -> None:
-        delimiter = sheet.delimiter if sheet.kind == "csv" and sheet.delimiter else None
-        if delimiter is None:
-            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        is_csv = sheet.kind == "csv"
+        if path.suffix.lower() == ".tsv":
+            delimiter = "\t"
+        elif is_csv and sheet.delimiter:
+            delimiter = sheet.delimiter
+        else:
+            delimiter = ","
         self.delimiter = delimiter
-        self.encoding = sheet.encoding if sheet.kind == "csv" and sheet.encoding else "utf-8"
+        self.encoding = sheet.encoding if is_csv and sheet.encoding else "utf-8"
         self.used = self.encoding
         self.note: str | None = None
+        self._sheet = sheet
         self._name = path.name
+        layout = sheet.layout
+        self._copy = (
+            is_csv
+            and layout is not None
+            and layout.text is not None
+            and layout.ends is not None
+            and delimiter == sheet.delimiter
+            # A previous output used as input: its result columns are rewritten, not copied.
+            and not set(OUTPUT_COLUMNS).intersection(sheet.headers)
+        )
+        self.line_end = _first_line_end(layout.text if layout is not None else None)
 
-    def write(
-        self, f: BinaryIO, header: list[str], lines: Callable[[], Iterable[list[str]]]
-    ) -> None:
+    def write(self, f: BinaryIO, results: Mapping[int, Mapping[str, str]]) -> None:
         if self.encoding not in ("utf-8", "utf-8-sig"):
             try:
-                _write_csv(f, header, lines(), self.delimiter, self.encoding, "strict")
+                self._write(f, results, self.encoding, "strict")
                 self.used = self.encoding
                 return
             except UnicodeEncodeError as exc:
@@ -326,26 +428,95 @@ class _CsvFormat:
         else:
             self.used = self.encoding
         # errors="replace": a stray lone surrogate in a result must not lose the whole output.
-        _write_csv(f, header, lines(), self.delimiter, self.used, "replace")
+        self._write(f, results, self.used, "replace")
 
     def describe(self) -> str:
         shown = {"utf-8-sig": "UTF-8 with a BOM", "utf-8": "UTF-8"}.get(self.used, self.used)
         name = _DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))
         return f"CSV, {shown}, {name}-separated"
 
+    def _write(
+        self, f: BinaryIO, results: Mapping[int, Mapping[str, str]], encoding: str, errors: str
+    ) -> None:
+        text = io.TextIOWrapper(f, encoding=encoding, errors=errors, newline="")
+        try:
+            if self._copy:
+                self._copy_records(text, results)
+            else:
+                self._write_lines(text, results)
+        finally:
+            text.detach()  # leave the binary file open (even on error): the caller closes it
 
-def _write_csv(
-    f: BinaryIO,
-    header: list[str],
-    lines: Iterable[list[str]],
-    delimiter: str,
-    encoding: str,
-    errors: str,
-) -> None:
-    text = io.TextIOWrapper(f, encoding=encoding, errors=errors, newline="")
-    try:
-        writer = csv.writer(text, delimiter=delimiter, lineterminator="\r\n")
-        writer.writerow([_defuse(v) for v in header])
-        writer.writerows([_defuse(v) for v in line] for line in lines)
-    finally:
-        text.detach()  # leave the binary file open (even on error): the caller closes it
+    def _write_lines(self, out: io.TextIOWrapper, results: Mapping[int, Mapping[str, str]]) -> None:
+        writer = csv.writer(out, delimiter=self.delimiter, lineterminator=self.line_end)
+        for line in output_lines(self._sheet, results):
+            if line.results is None:
+                writer.writerow(line.cells)
+            else:
+                writer.writerow(line.cells + [_defuse(v) for v in line.results])
+
+    def _copy_records(
+        self, out: io.TextIOWrapper, results: Mapping[int, Mapping[str, str]]
+    ) -> None:
+        sheet, layout = self._sheet, self._sheet.layout
+        assert layout is not None and layout.text is not None and layout.ends is not None
+        text, ends, counts = layout.text, layout.ends, layout.counts
+        width, header_count = layout.width, len(layout.header)
+        tail = _Tail(self.delimiter)
+        write = out.write
+        names = list(OUTPUT_COLUMNS)
+        no_results = [""] * len(OUTPUT_COLUMNS)
+        top = sheet.header_row
+        start = 0
+        for number, end in enumerate(ends, 1):
+            record = text[start:end]
+            start = end
+            if number < top:
+                write(record)  # a title or a blank line above the table, as it is
+                continue
+            if record.endswith("\r\n"):
+                body, line_end = record[:-2], "\r\n"
+            elif record.endswith(("\n", "\r")):
+                body, line_end = record[:-1], record[-1]
+            else:
+                body, line_end = record, self.line_end  # the last line, without its own
+            if number == top:
+                cells = names
+            else:
+                got = results.get(number)
+                cells = (
+                    [_defuse(str(got.get(c) or "")) for c in OUTPUT_COLUMNS] if got else no_results
+                )
+            # An empty line is no cell until the first delimiter makes it one.
+            pad = width - max(counts.get(number, header_count), 1)
+            write(body)
+            write(tail.text([""] * pad + cells if pad > 0 else cells))
+            write(line_end)
+
+
+class _Tail:
+    """The result cells as they follow a record: a delimiter, then the cells quoted as the
+    csv module quotes them (only when they need it)."""
+
+    def __init__(self, delimiter: str) -> None:
+        self._line = ""
+        self._delimiter = delimiter
+        # CRLF, cut off below: the csv module quotes a cell holding a character of the line
+        # terminator, and both must be quoted (a bare CR ends a line for some readers).
+        self._writer = csv.writer(self, delimiter=delimiter, lineterminator="\r\n")
+
+    def write(self, line: str) -> None:
+        self._line = line
+
+    def text(self, cells: list[str]) -> str:
+        self._writer.writerow(cells)
+        return self._delimiter + self._line[:-2]
+
+
+def _first_line_end(text: str | None) -> str:
+    """The input's line ending (its first), else CRLF, as RFC 4180 and Excel write them."""
+    if text:
+        found = _LINE_END.search(text)
+        if found is not None:
+            return found.group()
+    return "\r\n"

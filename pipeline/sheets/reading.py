@@ -23,14 +23,19 @@ def read_sheet(
     sheet: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    header_row: int | None = None,
 ) -> Sheet:
     """Read a CSV, XLSX, XLSM or ODS file into text rows.
 
     ``sheet`` picks a workbook sheet by name (default: the first visible one); ``encoding``
-    and ``delimiter`` force how a CSV is decoded and split (default: detected).
+    and ``delimiter`` force how a CSV is decoded and split (default: detected); ``header_row``
+    (``input.header_row``, 1-based) says which row is the header (default: found, see
+    :func:`pipeline.sheets.base._table`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if header_row is not None and header_row < 1:
+        raise SheetError(f"input.header_row is {header_row}; rows are numbered from 1")
     if path.is_dir():
         raise SheetError(f"{path} is a folder; pass the spreadsheet file itself")
     if suffix not in CSV_SUFFIXES + WORKBOOK_SUFFIXES:
@@ -49,7 +54,9 @@ def read_sheet(
             raise SheetError(
                 f"{path} is a workbook, not CSV text; rename it to .xlsx (or .ods) and retry"
             )
-        result = _read_csv(path, data, encoding=encoding, delimiter=delimiter)
+        result = _read_csv(
+            path, data, encoding=encoding, delimiter=delimiter, header_row=header_row
+        )
         if sheet is not None:
             result.notes.append(f"sheet {sheet!r} ignored: a CSV file has a single sheet")
         return result
@@ -57,7 +64,7 @@ def read_sheet(
         encoding_note = f"encoding {encoding!r} ignored: it only applies to CSV files"
     else:
         encoding_note = None
-    result = _read_workbook(path, data, suffix[1:], sheet)
+    result = _read_workbook(path, data, suffix[1:], sheet, header_row)
     if encoding_note:
         result.notes.append(encoding_note)
     return result

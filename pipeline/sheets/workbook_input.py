@@ -11,10 +11,12 @@ from typing import Any
 
 from pipeline.sheets.base import _CFB_MAGIC, _ZIP_MAGIC, Sheet, SheetError, _one_line, _table
 from pipeline.sheets.extent import _check_extent
-from pipeline.sheets.formulas import formula_notes
+from pipeline.sheets.formulas import scan_cells
 
 
-def _read_workbook(path: Path, data: bytes, kind: str, sheet: str | None) -> Sheet:
+def _read_workbook(
+    path: Path, data: bytes, kind: str, sheet: str | None, header_row: int | None = None
+) -> Sheet:
     # python-calamine directly rather than pandas.read_excel(engine="calamine"): pandas turns
     # dates into midnight Timestamps (losing date vs datetime) and "NA" into NaN unless told
     # otherwise, and the DataFrame is only an intermediate step here; the typed cells from
@@ -64,18 +66,22 @@ def _read_workbook(path: Path, data: bytes, kind: str, sheet: str | None) -> She
         ) from None
     where = f"{path} sheet {name!r}"
     records = ((number, _texts(cells)) for number, cells in enumerate(grid, 1))
-    table = _table(where, records, letters=True)
+    table = _table(where, records, letters=True, header_row=header_row)
     result = Sheet(
         path=path,
         kind=kind,
         headers=table.headers,
         rows=table.rows,
         sheet_name=name,
+        notes=table.notes,
         header_row=table.header_row,
         columns=table.columns,
+        layout=table.layout,
     )
     if kind != "ods":
-        result.notes.extend(formula_notes(result, data))
+        scan = scan_cells(result, data)
+        result.notes.extend(scan.notes)
+        result.cell_errors = scan.errors
     return result
 
 

@@ -21,9 +21,10 @@ import os
 import socket
 import sqlite3
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,6 +77,11 @@ class Record:
     updated_at: str
     # Digests of each field of the body the video was made from (JSON; see changes.py).
     field_digests: str | None = None
+    # Wall-clock times (``time.time()``) the API counted its create and its render: the next
+    # run's pace (see recent_sends). Bookkeeping of requests, not what the row is: two records
+    # of one row compare equal whatever they say.
+    sent_at: float | None = field(default=None, compare=False)
+    render_sent_at: float | None = field(default=None, compare=False)
 
     @property
     def batch_key(self) -> str:
@@ -132,7 +138,9 @@ CREATE TABLE IF NOT EXISTS rows (
     render_requested INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    field_digests TEXT
+    field_digests TEXT,
+    sent_at REAL,
+    render_sent_at REAL
 );
 CREATE INDEX IF NOT EXISTS rows_state ON rows(state);
 """
@@ -140,7 +148,7 @@ CREATE INDEX IF NOT EXISTS rows_state ON rows(state);
 _COLUMNS = (
     "key, row, payload_hash, state, generation, video_id, status, attempts, last_error, "
     "moments, preview_url, video_url, duration, render_requested, created_at, updated_at, "
-    "field_digests"
+    "field_digests, sent_at, render_sent_at"
 )
 
 
@@ -204,6 +212,10 @@ class Journal:
         if "field_digests" not in columns:
             # A state file from before digests were kept: its rows just have none.
             self._db.execute("ALTER TABLE rows ADD COLUMN field_digests TEXT")
+        for column in ("sent_at", "render_sent_at"):
+            if column not in columns:
+                # From before send times were kept: what it sent does not pace the next run.
+                self._db.execute(f"ALTER TABLE rows ADD COLUMN {column} REAL")
         self._check_meta(target)
 
     def _unusable(self, exc: sqlite3.DatabaseError) -> JournalError:
@@ -301,14 +313,14 @@ class Journal:
 
     def mark_many_in_flight(self, rows: Iterable[InFlight]) -> None:
         """One transaction, so one wait on the disk, for rows about to be sent one by one."""
-        stamp = now_iso()
+        stamp, sent = now_iso(), time.time()
         # The connection commits every statement on its own: one explicit transaction, so
         # one commit and one fsync for every row in it.
         with self._writing(), self._transaction():
             self._db.executemany(
                 """INSERT INTO rows (key, row, payload_hash, state, generation, moments,
-                                     attempts, created_at, updated_at, field_digests)
-                   VALUES (?, ?, ?, 'in_flight', ?, ?, 1, ?, ?, ?)
+                                     attempts, created_at, updated_at, field_digests, sent_at)
+                   VALUES (?, ?, ?, 'in_flight', ?, ?, 1, ?, ?, ?, ?)
                    ON CONFLICT(key) DO UPDATE SET
                      row = excluded.row, payload_hash = excluded.payload_hash,
                      field_digests = excluded.field_digests,
@@ -316,7 +328,7 @@ class Journal:
                      moments = excluded.moments, attempts = rows.attempts + 1,
                      last_error = NULL, video_id = NULL, status = NULL, preview_url = NULL,
                      video_url = NULL, duration = NULL, render_requested = 0,
-                     updated_at = excluded.updated_at""",
+                     updated_at = excluded.updated_at, sent_at = excluded.sent_at""",
                 [
                     (
                         r.key,
@@ -327,6 +339,7 @@ class Journal:
                         stamp,
                         stamp,
                         r.field_digests,
+                        sent,
                     )
                     for r in rows
                 ],
@@ -381,11 +394,14 @@ class Journal:
 
     def mark_video(self, key: str, state: str, video: VideoFields) -> None:
         """Record what the API says of this row's video (created, adopted, or refreshed)."""
+        # A row in flight has its create answered: the API counted that request by now. (One
+        # adopted from in flight too: a lookup taken for a send errs towards a slower start.)
         with self._writing(), self._unsynced(), self._db:
             self._db.execute(
                 """UPDATE rows SET state = ?, video_id = ?, status = ?, preview_url = ?,
                        video_url = COALESCE(?, video_url), duration = COALESCE(?, duration),
-                       last_error = ?, updated_at = ?
+                       last_error = ?, updated_at = ?,
+                       sent_at = CASE WHEN state = 'in_flight' THEN ? ELSE sent_at END
                    WHERE key = ?""",
                 (
                     state,
@@ -396,6 +412,7 @@ class Journal:
                     video.duration,
                     video.error,
                     now_iso(),
+                    time.time(),
                     key,
                 ),
             )
@@ -428,22 +445,30 @@ class Journal:
     def mark_render_requested(self, key: str) -> None:
         with self._writing(), self._db:
             self._db.execute(
-                "UPDATE rows SET render_requested = 1, state = ?, updated_at = ? WHERE key = ?",
-                (RENDERING, now_iso(), key),
+                """UPDATE rows SET render_requested = 1, state = ?, updated_at = ?,
+                       render_sent_at = ?
+                   WHERE key = ?""",
+                (RENDERING, now_iso(), time.time(), key),
             )
 
     def mark_failed(self, key: str, error: str) -> None:
+        # A create the API refused (400) counted in its rate window as any other.
         with self._writing(), self._db:
             self._db.execute(
-                "UPDATE rows SET state = ?, last_error = ?, updated_at = ? WHERE key = ?",
-                (FAILED, error, now_iso(), key),
+                """UPDATE rows SET state = ?, last_error = ?, updated_at = ?,
+                       sent_at = CASE WHEN state = 'in_flight' THEN ? ELSE sent_at END
+                   WHERE key = ?""",
+                (FAILED, error, now_iso(), time.time(), key),
             )
 
     def mark_pending(self, key: str, error: str | None = None) -> None:
         """Nothing was created for this row (refused, or looked up and absent): safe to send."""
+        # Nor was its in-flight commit a request the API counted: committed ahead and never
+        # sent, refused with a 429, never connected.
         with self._writing(), self._db:
             self._db.execute(
-                "UPDATE rows SET state = ?, last_error = ?, updated_at = ? WHERE key = ?",
+                """UPDATE rows SET state = ?, last_error = ?, updated_at = ?, sent_at = NULL
+                   WHERE key = ?""",
                 (PENDING, error, now_iso(), key),
             )
 
@@ -465,6 +490,25 @@ class VideoFields:
     video_url: str | None = None
     duration: float | None = None
     error: str | None = None
+
+
+def recent_sends(records: Iterable[Record], since_seconds: float) -> list[float]:
+    """Wall-clock times (``time.time()``), oldest first, of the creates and renders sent over
+    the last ``since_seconds``, by the records of a journal (as ``Journal.all`` read them,
+    once for the whole run): a re-run right after a run paces its first requests around
+    them, as the API's rate window still counts them.
+
+    A create's time is when its answer came (the API counted it before), or, for a row still
+    in flight (a run stopped before the answer), when it was committed in flight. A render's
+    is when its answer came. Requests refused or retried are not kept."""
+    since = time.time() - since_seconds
+    sent = (
+        at
+        for record in records
+        for at in (record.sent_at, record.render_sent_at)
+        if at is not None and at >= since
+    )
+    return sorted(sent)
 
 
 def recorded_output(state: Path) -> str | None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +23,7 @@ from pipeline.argil.emulator import (
     AVATARS,
     SUBTITLE_STYLES,
     VOICES,
+    Emulator,
     EmulatorServer,
     EmulatorSettings,
     EmulatorSettingsError,
@@ -32,6 +37,7 @@ from pipeline.argil.models import Avatar, SubtitleStylePage, Video, VideoPage, V
 MakeEmulator = Callable[..., EmulatorServer]
 KEY = "test-key-123"
 ASSET = "3f2c8a1e-9b7d-4c2e-8f1a-0d9e8c7b6a5f"
+ORIGIN = "http://127.0.0.1:1"  # what the videos' links point to, for an emulator without HTTP
 
 
 class FakeClock:
@@ -594,6 +600,130 @@ def test_unreadable_state_file_is_refused(tmp_path: Path) -> None:
     state.write_text("{not json", encoding="utf-8")
     with pytest.raises(StateFileError, match=r"state\.json"):
         EmulatorServer(EmulatorSettings(state_file=state))
+
+
+def test_many_changes_survive_a_restart_without_a_rewrite_each(
+    make_emulator: MakeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "emulator-state.json"
+    rewrites = count_rewrites(monkeypatch, state)
+    clock = FakeClock()
+    first = make_emulator(state_file=state, clock=clock, render_seconds=3.0)
+    with client(first) as http:
+        made = [
+            http.post("/videos", json=body(f"Video {n}", batch_key=f"row-{n}")).json()["id"]
+            for n in range(300)
+        ]
+        for video_id in made[:40]:
+            http.post(f"/videos/{video_id}/render")
+        http.delete(f"/videos/{made[-1]}")
+        clock.now += 1.5  # the renders' audio is done: each video moves on when listed
+        http.get("/videos", params={"limit": 100})
+    kept = copy.deepcopy(first.emulator.videos)
+    assert len(kept) == 299
+    assert kept[made[0]]["status"] == "GENERATING_VIDEO"
+    assert len(rewrites) == 1, "written whole once, at the first change; appended to since"
+    first.stop()
+    assert len(rewrites) == 2, "and once more at the stop"
+    assert json.loads(state.read_text(encoding="utf-8"))["videos"] == kept, "one JSON object"
+
+    second = make_emulator(state_file=state, clock=clock, render_seconds=3.0)
+    assert second.emulator.videos == kept
+    clock.now += 1.5
+    with client(second) as http:
+        assert http.get(f"/videos/{made[0]}").json()["status"] == "DONE"
+        assert http.get(f"/videos/{made[-1]}").status_code == 404
+
+
+def test_a_state_file_of_much_churn_is_compacted_now_and_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1,100 videos rendered and moved on twice, then deleted and made again three times over:
+    # 10,000 changes to a state of 1,100 videos. The file is written whole only when its lines
+    # outnumber its videos (and 1,000), so it stays within a few times its state (a line holds
+    # a video and its render) and the writes within a constant per change; appended to alone,
+    # it would reach eight times its state.
+    state = tmp_path / "state.json"
+    rewrites = count_rewrites(monkeypatch, state)
+    clock = FakeClock()
+    emulator = Emulator(EmulatorSettings(state_file=state, clock=clock, render_seconds=3.0))
+    largest = 0
+    made = [emulator.create(body(f"V{n}"), ORIGIN)[0]["id"] for n in range(1100)]
+    for video_id in made:
+        emulator.render(video_id, ORIGIN)
+    for _ in range(2):
+        clock.now += 1.5
+        emulator.list(limit=1)  # moves every render on
+    for _ in range(3):
+        for video_id in made:
+            emulator.delete(video_id)
+            largest = max(largest, state.stat().st_size)
+        made = [emulator.create(body(f"V{n}"), ORIGIN)[0]["id"] for n in range(1100)]
+        largest = max(largest, state.stat().st_size)
+    emulator.close()
+    assert len(rewrites) <= 12
+    assert largest <= 3.5 * state.stat().st_size
+    again = Emulator(EmulatorSettings(state_file=state, clock=clock, render_seconds=3.0))
+    assert sorted(again.videos) == sorted(made)
+
+
+CRASHING = """
+import os, sys
+from pathlib import Path
+from pipeline.argil.emulator import Emulator, EmulatorSettings
+
+emulator = Emulator(EmulatorSettings(state_file=Path(sys.argv[1])))
+body = {"name": "V", "moments": [{"avatarId": "avatar-emma", "transcript": "Hi."}]}
+made = [emulator.create({**body, "name": f"V{n}"}, "http://x")[0]["id"] for n in range(20)]
+emulator.delete(made[0])
+print(" ".join(made[1:]), flush=True)
+os._exit(0)  # killed: nothing closed, nothing flushed on the way out
+"""
+
+
+def test_a_crash_loses_no_change_but_a_line_cut_short(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING, str(state)], capture_output=True, text=True, check=True
+    )
+    kept = done.stdout.split()
+    # The process died while it wrote one more change.
+    with state.open("a", encoding="utf-8") as handle:
+        handle.write('{"id":"cut-short","video":{"name":"V')
+    again = Emulator(EmulatorSettings(state_file=state))
+    assert sorted(again.videos) == sorted(kept)
+    again.create(body("after"), ORIGIN)  # goes after a whole snapshot, not the torn line
+    third = Emulator(EmulatorSettings(state_file=state))
+    assert len(third.videos) == 20
+    again.close()
+
+
+def test_a_state_file_of_one_object_as_written_before_still_loads(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    video = {"id": "v1", "name": "Old", "status": "IDLE", "moments": []}
+    state.write_text(json.dumps({"version": 1, "videos": {"v1": video}}, indent=2))
+    assert Emulator(EmulatorSettings(state_file=state)).videos == {"v1": video}
+
+
+def test_a_damaged_change_before_the_last_line_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text('{"version": 1, "videos": {}}\n{"id": "v1", "vid\n{"id": "v2"}\n')
+    with pytest.raises(StateFileError, match=r"state\.json"):
+        Emulator(EmulatorSettings(state_file=state))
+
+
+def count_rewrites(monkeypatch: pytest.MonkeyPatch, state: Path) -> list[Path]:
+    """Each time ``state`` is written whole (in its place, by a rename)."""
+    rewrites: list[Path] = []
+    real = os.replace
+
+    def replace(src: Any, dst: Any, **kwargs: Any) -> None:
+        real(src, dst, **kwargs)
+        if Path(dst) == state:
+            rewrites.append(state)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return rewrites
 
 
 def test_stats_endpoint_needs_no_key(emulator: EmulatorServer) -> None:

@@ -476,12 +476,14 @@ def test_an_output_that_fails_at_the_end_keeps_the_journal_and_a_re_run_writes_i
         made = {v["extras"]["argilBatchKey"]: vid for vid, v in server.emulator.videos.items()}
         assert {key: r.video_id for key, r in records.items()} == made and len(made) == 30
 
-        # A re-run with a writable output writes the full sheet and sends nothing.
+        # A re-run with a writable output writes the full sheet and sends nothing (one read
+        # checks the key).
         elsewhere = output.with_name("elsewhere.csv")
         requests = server.emulator.stats.requests
         files = {**files, "output": elsewhere}
         assert run_cli(files, server) == 0
-        assert server.emulator.stats.requests == requests
+        assert server.emulator.stats.requests == requests + 1
+        assert server.emulator.stats.creates == 30
         assert_exactly_once(server, elsewhere, 30)
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import httpx
 import pytest
 from adverse_api import pace
 from test_client import VIDEO, FakeTime, make_client
+from virtual_time import VirtualTimeLoop, run_virtual
 
-from pipeline.argil.client import RateLimited
+from pipeline.argil.client import ArgilClient, RateLimited
 from pipeline.argil.gate import RateGate
 from pipeline.argil.limit_headers import Announced, parse_announced
 
@@ -60,6 +62,38 @@ def test_reads_are_paced_at_the_read_rate_and_writes_at_theirs() -> None:
     # did not queue behind the writes.
     assert 0.04 < reads < 0.1
     assert writes >= 2 * 0.1 * 0.9
+
+
+def test_the_client_paces_its_first_write_after_the_last_runs_by_the_wall_clock() -> None:
+    # The journal keeps wall-clock times; the gate paces on its own clock and the event
+    # loop's. A write sent by the last run a quarter of a second ago, at 60 a minute: the
+    # first write waits the rest of its interval, the reads do not.
+    async def main(loop: VirtualTimeLoop) -> dict[str, list[float]]:
+        times: dict[str, list[float]] = {"GET": [], "POST": []}
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            times[request.method].append(loop.time())
+            return httpx.Response(201 if request.method == "POST" else 200, json=VIDEO)
+
+        client = ArgilClient(
+            "sk-test",
+            "https://api.test/v1",
+            rpm=60,
+            read_rpm=600,
+            transport=httpx.MockTransport(handler),
+            clock=loop.time,
+            prior_sends=[time.time() - 0.25],
+        )
+        async with client:
+            await client.get_video("v")
+            await client.create_video({"name": "x"})
+            await client.create_video({"name": "y"})
+        return times
+
+    times = run_virtual(main)
+    assert times["GET"] == [pytest.approx(0.0, abs=0.01)]
+    interval = 60 / 59.4
+    assert times["POST"] == pytest.approx([interval - 0.25, 2 * interval - 0.25], abs=0.01)
 
 
 # --- how a 429 is taken -------------------------------------------------------------------------

@@ -370,6 +370,82 @@ def test_without_a_429_there_is_nothing_to_climb_to() -> None:
     assert g.current_rpm == pytest.approx(594)
 
 
+def test_a_lone_429_is_forgotten_after_a_quiet_window() -> None:
+    # At Argil's 60 a minute (a window of 60 s), one 429 (someone else's requests filled the
+    # window) once held the rate a step under the limit for five minutes: a whole re-run.
+    g, ft = gate(60)
+    refused_at = ft.now
+    g.on_rate_limited(retry_after=1)
+    low = g.current_rpm
+    assert low == pytest.approx(59.4 * 0.92)
+    ft.now = refused_at + 55
+    quiet(g, ft, 20)
+    assert g.current_rpm == low, "within the window: no climb past the refused rate"
+    ft.now = refused_at + 60
+    quiet(g, ft, 20)
+    assert g.current_rpm == pytest.approx(59.4), "a quiet window later: back to the limit"
+
+
+def test_a_lone_429_is_remembered_a_minute_however_short_the_window() -> None:
+    # 600 a minute: a window of 6 s. Climbing back is a probe that may meet the next 429;
+    # once a minute at most keeps what that costs small.
+    for forget_lone_after, back in ((60.0, 60.0), (20.0, 20.0), (2.0, 6.0)):
+        g, ft = gate(600, forget_lone_after=forget_lone_after)
+        refused_at = ft.now
+        g.on_rate_limited(retry_after=1)
+        low = g.current_rpm
+        ft.now = refused_at + back - 5  # the last quiet stretch before
+        quiet(g, ft, 20)
+        assert g.current_rpm == low, forget_lone_after
+        ft.now = refused_at + back
+        quiet(g, ft, 20)
+        assert g.current_rpm == pytest.approx(594), forget_lone_after
+
+
+def test_a_second_lone_429_within_five_minutes_is_remembered_five_minutes() -> None:
+    g, ft = gate(60)
+    g.on_rate_limited(retry_after=1)
+    ft.now += 60
+    quiet(g, ft, 20)
+    assert g.current_rpm == pytest.approx(59.4)
+    ft.now += 60
+    g.on_rate_limited(retry_after=1)  # the limit is lower after all
+    again = ft.now
+    ft.now = again + 295
+    quiet(g, ft, 20)
+    assert g.current_rpm == pytest.approx(59.4 * 0.92)
+    ft.now = again + 300
+    quiet(g, ft, 20)
+    assert g.current_rpm == pytest.approx(59.4)
+
+
+def test_a_lone_429_does_not_shorten_what_a_repeated_one_left() -> None:
+    g, ft = twice_refused()
+    refused_at = ft.now
+    ft.now += 60
+    g.on_rate_limited(retry_after=1)  # lone, 60 s after the others
+    low = g.current_rpm
+    ft.now = refused_at + 295
+    quiet(g, ft, 20)
+    assert g.current_rpm <= low * 1.02 * 1.02
+    assert g.current_rpm < 594 * 0.92, "still a step under the rate refused twice"
+
+
+def test_a_429_while_the_last_runs_requests_fill_the_window_costs_no_step() -> None:
+    # A re-run at 60 a minute, 1 s after the last run's last request: the window (60 s) holds
+    # that run's requests for another 59 s. A 429 there says they filled it, not that this
+    # run's pace is too fast: it costs its pause, which the client takes, and nothing more.
+    g, ft = gate(60, prior_sends=[1024 - 30.0, 1024 - 1.0])
+    g.on_rate_limited(retry_after=1)
+    assert g.current_rpm == pytest.approx(59.4)
+    ft.now = 1024 - 1.0 + 59.5
+    g.on_rate_limited(retry_after=1)
+    assert g.current_rpm == pytest.approx(59.4), "the last of them still in the window"
+    ft.now = 1024 - 1.0 + 60
+    g.on_rate_limited(retry_after=1)
+    assert g.current_rpm == pytest.approx(59.4 * 0.92), "gone: a 429 is this run's again"
+
+
 def test_auto_probes_a_step_above_its_estimate() -> None:
     g, ft = gate(None)
     for _ in range(4):
@@ -744,6 +820,40 @@ def test_a_late_turn_is_reckoned_from_when_it_was_due() -> None:
     first, late, next_one = run_virtual(main)
     assert late == pytest.approx(first + 1.25, abs=1e-3)
     assert next_one == pytest.approx(first + 2, abs=1e-3), "due one interval after the last due"
+
+
+def test_the_last_runs_requests_take_their_place_in_the_window() -> None:
+    # Sixty sent over the last 2 s at a limit of 60 a minute: the window (60 s) has room for
+    # 59 (at a headroom of 1). The first request waits for the oldest of them to leave, the
+    # next ones for the pace and for room, as if the gate had sent them itself; their times
+    # are on the gate's clock, whatever the event loop's.
+    def departures(prior: list[float]) -> list[float]:
+        async def main(loop: VirtualTimeLoop) -> list[float]:
+            def clock() -> float:
+                return loop.time() + 1000.0
+
+            g = RateGate(
+                60,
+                1,
+                clock=clock,
+                max_headroom=1.0,
+                prior_sends=[clock() + at for at in prior],
+            )
+            times = []
+            for _ in range(3):
+                async with g:
+                    times.append(loop.time())
+            return times
+
+        return run_virtual(main)
+
+    burst = [-2 + 2 * n / 59 for n in range(60)]
+    assert departures(burst) == pytest.approx([58.0, 59.0, 60.0], abs=1e-3)
+    # A few, a quarter of a second ago: the first leaves one interval after the last of them.
+    assert departures([-0.75, -0.25]) == pytest.approx([0.75, 1.75, 2.75], abs=1e-3)
+    assert departures([]) == pytest.approx([0.0, 1.0, 2.0], abs=1e-3)
+    # A run of long ago holds nothing back.
+    assert departures([-3000.0, -120.0]) == pytest.approx([0.0, 1.0, 2.0], abs=1e-3)
 
 
 def test_an_announced_limit_paces_from_the_first_request_on() -> None:

@@ -468,3 +468,56 @@ def test_the_journal_can_be_used_from_another_thread(tmp_path: Path) -> None:
         assert pool.submit(lambda: journal.all()["k"].state).result() == j.IN_FLIGHT
         pool.submit(journal.mark_failed, "k", "refused").result()
     assert journal.counts() == {j.FAILED: 1}
+
+
+# --- when requests were sent: a re-run's first pace ----------------------------------------
+
+
+def test_the_journal_keeps_when_creates_and_renders_were_sent(tmp_path: Path) -> None:
+    journal = j.Journal(tmp_path / "s.state", target="t")
+    try:
+        before = time.time()
+        journal.mark_many_in_flight([j.InFlight(f"k{n}", n, "h", 1, 0) for n in range(4)])
+        journal.mark_video("k0", j.CREATED, j.VideoFields("v0", "IDLE"))  # its answer
+        journal.mark_failed("k1", "refused")  # a 400 counts in the window too
+        journal.mark_pending("k2", "never sent")  # committed ahead, put back: no send
+        journal.mark_render_requested("k0")  # a second write of the same row
+        # k3 stays in flight: a run stopped before its answer came; its commit counts.
+        sends = j.recent_sends(journal.all().values(), 60)
+        assert len(sends) == 4 and sends == sorted(sends)
+        assert all(before <= at <= time.time() for at in sends)
+        assert j.recent_sends(journal.all().values(), 0) == []
+        # A status read back is no send.
+        journal.mark_video("k0", j.RENDERING, j.VideoFields("v0", "GENERATING_VIDEO"))
+        assert j.recent_sends(journal.all().values(), 60) == sends
+    finally:
+        journal.close()
+
+
+def test_a_state_file_from_before_send_times_opens_and_counts_no_send(tmp_path: Path) -> None:
+    state = tmp_path / "old.state"
+    with sqlite3.connect(state) as db:
+        db.executescript(
+            """CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+               INSERT INTO meta VALUES ('schema_version', '1'), ('target', 't');
+               CREATE TABLE rows (
+                 key TEXT PRIMARY KEY, row INTEGER NOT NULL, payload_hash TEXT NOT NULL,
+                 state TEXT NOT NULL, generation INTEGER NOT NULL DEFAULT 0, video_id TEXT,
+                 status TEXT, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+                 moments INTEGER, preview_url TEXT, video_url TEXT, duration REAL,
+                 render_requested INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
+                 updated_at TEXT NOT NULL, field_digests TEXT);
+               INSERT INTO rows (key, row, payload_hash, state, video_id, created_at,
+                                 updated_at)
+                 VALUES ('k', 2, 'h', 'created', 'vid-1', 'a', 'b');"""
+        )
+    db.close()
+    journal = j.Journal(state, target="t")
+    try:
+        assert j.recent_sends(journal.all().values(), 3600) == []
+        record = journal.get("k")
+        assert record is not None and record.video_id == "vid-1"
+        journal.mark_in_flight("k2", 3, "h", 1, 0)
+        assert len(j.recent_sends(journal.all().values(), 60)) == 1
+    finally:
+        journal.close()

@@ -27,7 +27,7 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from types import TracebackType
@@ -95,6 +95,7 @@ KEEPALIVE_EXPIRY = 4.0
 MAX_QUOTED_CHARS = 300
 # A server that keeps announcing more pages must not keep a run paging forever.
 MAX_PAGES = 10_000
+MIN_READ_CONCURRENCY = 8
 # A Video is a few kB, a page of 100 of them well under a MiB: an answer far past that is a
 # broken or hostile server's, and reading one whole once took 2.7 GB of memory. Bodies are
 # streamed and given up at these sizes.
@@ -253,10 +254,13 @@ class ArgilClient:
         deadline: float = DEFAULT_DEADLINE,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
+        prior_sends: Sequence[float] = (),
     ) -> None:
         """``max_retry_after`` caps every wait a server's header asks for (Retry-After, a
         reset, a policy's window); ``deadline`` is the most seconds one request may take, from
-        connecting to the last byte of its answer."""
+        connecting to the last byte of its answer. ``prior_sends``: the wall-clock times
+        (``time.time()``) of the writes the last run sent lately (its journal keeps them): the
+        server's window may still count them, and the write gate paces as if it had sent them."""
         self.base_url = check_base_url(base_url)
         key = api_key.strip()
         # The transport would refuse such a header value; say why here, without quoting it.
@@ -281,17 +285,23 @@ class ArgilClient:
         # Creates and renders go through `gate`, reads through `read_gate`: each paces and adapts
         # to its own 429s, so that polling statuses never slows the creates. Without a read
         # rate, reads share the pace of the writes.
+        # On the gate's clock: as long ago as the wall clock says, never in the future.
+        now, wall = clock(), time.time()
         self.gate = RateGate(
             None if rpm == "auto" else float(rpm),
             concurrency,
             clock=clock,
             sleep=sleep,
             max_wait=max_retry_after,
+            prior_sends=[now - max(0.0, wall - sent) for sent in prior_sends],
         )
         self.read_gate = (
             RateGate(
                 read_rpm,
-                concurrency,
+                # The reads a run makes before its first create (the catalogue, the batch's
+                # listing, a few rows looked for in another batch) go out in one round trip
+                # even at a small --concurrency: the read rate, not the slots, bounds them.
+                max(concurrency, MIN_READ_CONCURRENCY),
                 name="reads",
                 clock=clock,
                 sleep=sleep,
@@ -388,6 +398,7 @@ class ArgilClient:
         """
         wanted = dict(extras_filter)
         found: list[Video] = []
+        listed = 0
         page = 1
         while page <= MAX_PAGES:
             result = await self.list_videos(page=page, limit=page_size, extras_filter=wanted)
@@ -405,7 +416,10 @@ class ArgilClient:
                 for video in result.videos
                 if all((video.extras or {}).get(key) == value for key, value in wanted.items())
             )
-            if not result.videos or page >= result.total_pages:
+            listed += len(result.videos)
+            # As for a batch's listing: a page count the server inflates is not followed past
+            # the first empty page or the videos it says it holds.
+            if not result.videos or page >= result.total_pages or listed >= result.total_items:
                 break
             page += 1
         return found

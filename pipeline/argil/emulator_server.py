@@ -128,6 +128,8 @@ class EmulatorServer:
         if thread.is_alive():
             server.force_exit = True
             thread.join(timeout)
+        # Its state file as one snapshot again, for the next start (or anyone) to read.
+        self.emulator.close()
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
@@ -186,5 +188,9 @@ def serve(
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         on_listening(f"http://{shown}:{bound}/v1")
-    config = _config(create_app(settings), host, port, log_config=uvicorn.config.LOGGING_CONFIG)
-    uvicorn.Server(config).run(sockets=[sock])
+    app = create_app(settings)
+    config = _config(app, host, port, log_config=uvicorn.config.LOGGING_CONFIG)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        app.state.emulator.close()

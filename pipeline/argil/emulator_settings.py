@@ -90,7 +90,9 @@ class EmulatorSettings:
     render_seconds: float = 3.0  # IDLE -> GENERATING_AUDIO -> GENERATING_VIDEO -> final
     render_fail_rate: float = 0.0  # probability a render ends FAILED
     credits: int | None = None  # creates allowed, then 402
-    state_file: Path | None = None  # videos kept across restarts (rewritten on every change)
+    # Videos kept across restarts and crashes: each change appended as it happens, the file
+    # rewritten whole now and then and at a stop.
+    state_file: Path | None = None
     seed: int | None = None  # for the random knobs
     clock: Callable[[], float] = time.monotonic  # render progress and the rate window
     transcript_chars: int = DEFAULT_TRANSCRIPT_CHARS  # per moment, UTF-16 code units

@@ -38,6 +38,19 @@ Which rate:
   far below, never past the limit's headroom and never past a step under the rate last
   refused (a step above the estimate with ``auto``, which probes so), until that is forgotten
   (``forget_after`` seconds without a 429), so that a limit that was raised is found again.
+  A *lone* 429 at a set limit (no other within ``repeat_within`` before it, no estimate from
+  it, none lone either over the last ``forget_after``) is forgotten after a quiet window, or
+  ``forget_lone_after`` seconds if longer: a burst of someone else's requests says nothing of
+  the limit, and five minutes a step under it cost a whole re-run 8% of its rate. Not sooner:
+  climbing back is a probe that costs a pause and a step when the 429 was the gate's own
+  (jittered arrivals bunching in a window shorter than the one assumed), and once a minute
+  keeps that to a few percent. A second lone 429 within ``forget_after`` confirms the first,
+  and is remembered as long as repeated ones.
+- **The last run's requests** (``prior_sends``: a re-run right after a stop, whose requests
+  the server's window still counts) take their place in the window as if this gate had sent
+  them, and the first request leaves one interval after the last of them. A 429 that comes
+  while the window still holds them costs its pause, not a step: it says that they filled
+  the window, not that this gate's pace is too fast.
 """
 
 from __future__ import annotations
@@ -47,12 +60,12 @@ import collections
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 
 from pipeline.argil.limit_headers import MAX_ASKED_WAIT, Announced
 
-__all__ = ["Clock", "RateGate", "Sleep", "jitter_share"]
+__all__ = ["PRIOR_SPAN", "Clock", "RateGate", "Sleep", "jitter_share"]
 
 logger = logging.getLogger("pipeline.argil.gate")
 
@@ -77,6 +90,9 @@ JITTER_SIGMAS = 3.75
 # At 1.5 no uniform run met one and 8% of normal ones did.
 WORST_SPREAD = 1.5
 CAPPED_WARNING = 10  # requests held back by the concurrency before saying so
+# Seconds back that an earlier run's requests may still count: the longest window the gate
+# assumes, ``window_requests`` (60) at the floor of one a minute.
+PRIOR_SPAN = 3600.0
 
 
 def jitter_share(limit_rpm: float, window: float, jitter: float) -> float:
@@ -142,12 +158,15 @@ class RateGate:
         increase_after: int = 20,
         increase_every: float = 5.0,
         forget_after: float = 300.0,
+        forget_lone_after: float = 60.0,
         window_requests: int = 60,
         max_headroom: float = 0.99,
         max_wait: float = MAX_ASKED_WAIT,
+        prior_sends: Sequence[float] = (),
     ) -> None:
         """``rpm`` None: ``auto``, find the limit. ``max_wait``: the longest a pause or an
-        announced window may last, whatever the server says."""
+        announced window may last, whatever the server says. ``prior_sends``: when another
+        process (the last run) sent requests the server may still count, on ``clock``."""
         if rpm is not None and not (rpm > 0 and math.isfinite(rpm)):
             raise ValueError("rpm must be a positive number")
         if concurrency < 1:
@@ -166,6 +185,7 @@ class RateGate:
         self.increase_after = increase_after
         self.increase_every = increase_every
         self.forget_after = forget_after
+        self.forget_lone_after = forget_lone_after
         self.window_requests = window_requests
         self.max_headroom = max_headroom
         self.max_wait = max_wait
@@ -182,7 +202,7 @@ class RateGate:
         self._in_flight = 0  # sent, not yet answered
         self._first_slot: float | None = None  # event-loop time the first request left
         # (event-loop time, sequence number) of the requests sent over the last window, less
-        # those refused: what the server counts.
+        # those refused: what the server counts. The last run's have number 0.
         self._sends: collections.deque[tuple[float, int]] = collections.deque()
         now = clock()
         self._last_change = self._quiet_since = now
@@ -193,7 +213,12 @@ class RateGate:
         self._estimate: float | None = None  # rpm: the limit as 429s showed it
         self._held: float | None = None  # rpm: the highest rate that went without a 429
         self._refused: float | None = None  # rpm: a step under the rate last refused
-        self._refused_at = -math.inf
+        self._forget_at = -math.inf  # clock time: when the refused rate is forgotten
+        self._lone_at = -math.inf  # clock time of the last lone 429 (see the module's docstring)
+        # The last run's sends, on ``clock``: seeded into the window (on the event loop's clock)
+        # at the first turn, when that clock is known.
+        self._prior = sorted(prior_sends)
+        self._prior_seeded = not self._prior
         self._ramping = self.auto
         self._rtts: collections.deque[float] = collections.deque(maxlen=_RTT_SAMPLES)
         # Seconds each request left after its turn was due (a busy loop's timers run late).
@@ -357,7 +382,7 @@ class RateGate:
         self._quiet_answers = 0
         self._quiet_since = now
         self._held = max(self._held or 0.0, rate)
-        if self._refused is not None and now - self._refused_at >= self.forget_after:
+        if self._refused is not None and now >= self._forget_at:
             # Long without a 429: the limit may have been raised.
             self._refused = self._estimate = None
             self._strikes = 0
@@ -378,7 +403,8 @@ class RateGate:
         seq: int | None = None,
     ) -> None:
         """A 429 (after :meth:`pause` with its wait): a step down, deeper when repeated, or down
-        to the estimated limit when the window is overloaded."""
+        to the estimated limit when the window is overloaded; nothing more while the last
+        run's requests may still fill the window."""
         now = self._clock()
         if seq is not None:
             for index, (_, number) in enumerate(self._sends):
@@ -388,6 +414,9 @@ class RateGate:
         self._quiet_answers = 0
         self._quiet_since = now
         if sent_at is not None and sent_at < self._last_change and not self._ramping:
+            return
+        if self._holds_prior(now):
+            logger.debug("%s 429 while the last run's requests fill the window", self.name)
             return
         rate = self.current_rpm
         if self._ramping and retry_after is not None:
@@ -400,10 +429,12 @@ class RateGate:
         self._last_429 = now
         step = min(MAX_STEP, self.step * 2 ** (self._strikes - 1))
         new = rate * (1 - step)
+        estimated = False
         estimate = None if retry_after is None else self._estimate_limit(now, retry_after)
         if estimate is not None and estimate < rate:
             if retry_after is not None and retry_after >= self.overload_after:
                 self._estimate = estimate
+                estimated = True
                 new = min(new, estimate * self.headroom(estimate))
             elif self._strikes > 1:
                 # What got through, pauses included, is a floor a deeper cut need not pass.
@@ -417,9 +448,42 @@ class RateGate:
         refused = rate * (1 - self.step)
         if self._estimate is not None and self._estimate < rate:
             refused = min(refused, self._estimate * (1 + self.step))
+        memory = self.forget_after
+        limit = self.limit_rpm
+        # With ``auto`` the refused rate is the limit found: forgetting it sends the gate
+        # searching again, which a lone 429 does not justify.
+        if (
+            limit is not None
+            and not self.auto
+            and not estimated
+            and self._strikes == 1
+            and now - self._lone_at >= self.forget_after
+        ):
+            memory = min(memory, max(self.forget_lone_after, self.window(limit)))
+            self._lone_at = now
+        # A lone 429 never shortens what an earlier, confirmed one made the gate remember.
+        remembered = self._forget_at if self._refused is not None else -math.inf
+        self._forget_at = max(remembered, now + memory)
         self._refused = max(self._rate, refused)
-        self._refused_at = now
         self._update(now, decided=True)
+
+    def _holds_prior(self, now: float) -> bool:
+        """Whether the server's window (as the gate knows it) still holds requests of the
+        last run."""
+        if not self._prior:
+            return False
+        limit = self.limit_rpm or self.current_rpm
+        return self._prior[-1] > now - self.window(limit)
+
+    def _seed_prior(self, loop_now: float) -> None:
+        """The last run's sends into the window, on the event loop's clock (the pace's), and
+        the pace as if the last of them were this gate's own last request."""
+        self._prior_seeded = True
+        offset = loop_now - self._clock()
+        seeded = [(min(t + offset, loop_now), 0) for t in self._prior]
+        # Older than any request of this gate's: the window forgets from its left.
+        self._sends.extendleft(reversed(seeded))
+        self._last_slot = max(self._last_slot, seeded[-1][0])
 
     def _estimate_limit(self, now: float, retry_after: float) -> float | None:
         """rpm: the answers accepted since the last 429 (over a minute at most) spread over that
@@ -504,6 +568,8 @@ class RateGate:
         """
         loop = asyncio.get_running_loop()
         async with self._slot:
+            if not self._prior_seeded:
+                self._seed_prior(loop.time())
             ready = -math.inf  # when the last wait was to end
             while True:
                 now = loop.time()

@@ -15,7 +15,9 @@ from click.testing import CliRunner
 from xlsx_parts import xlsx_parts
 
 from pipeline.cli import main
-from pipeline.sheets import read_sheet
+from pipeline.sheets import read_sheet, write_output
+
+FIXTURES = Path(__file__).parent / "fixtures" / "sheets"
 
 CONFIG = """\
 input: {key: email}
@@ -96,6 +98,25 @@ def test_the_fix_works_a_workbook_saved_by_libreoffice_reads_whole(tmp_path: Pat
     sheet = read_sheet(tmp_path / "saved" / "leads.xlsx")
     assert sheet.notes == []
     assert sheet.rows[0].values["greeting"] == "Hi Lead 2!"
+    # And it lasts: the run's output keeps the saved values for the run after it.
+    out = tmp_path / "leads.argil.xlsx"
+    write_output(sheet, {2: {"argil_status": "DONE"}}, out)
+    again = read_sheet(out)
+    assert again.notes == []
+    assert [r.values["greeting"] for r in again.rows] == [r.values["greeting"] for r in sheet.rows]
+
+
+def test_an_output_keeps_the_saved_values_so_the_next_run_reads_them(tmp_path: Path) -> None:
+    sheet = read_sheet(FIXTURES / "types.xlsx")  # B2*C2 saved as 17.5, "A-"&A2 as A-0042, ...
+    out = tmp_path / "types.argil.xlsx"
+    write_output(sheet, {2: {"argil_status": "DONE"}}, out)
+    back = read_sheet(out)
+    assert back.notes == []
+    formulas = ("total", "label")
+    assert [[r.values[c] for c in formulas] for r in back.rows] == [
+        [r.values[c] for c in formulas] for r in sheet.rows
+    ]
+    assert back.rows[0].values["total"] == "17.5" and back.rows[0].values["label"] == "A-0042"
 
 
 def test_validate_prints_the_note_once_per_column(tmp_path: Path) -> None:

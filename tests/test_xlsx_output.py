@@ -1,5 +1,6 @@
 """The XLSX output on real files: the user's workbook handed back whole, typed result columns,
-formula safety, what cannot be carried over named, and LibreOffice reading the same cells."""
+formula safety, nothing left out that needs a note, and LibreOffice reading the same cells.
+tests/test_workbook_whole.py holds what a machine reads of a workbook handed back whole."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import datetime as dt
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -131,12 +133,16 @@ def test_a_previous_output_as_input_keeps_its_result_columns_in_place(tmp_path: 
     assert ws.cell(2, header.index("argil_video_id") + 1).value == "vid-1"
 
 
-def test_what_openpyxl_cannot_carry_over_is_named_in_a_note(tmp_path: Path) -> None:
-    sheet = read_sheet(user_workbook(tmp_path / "charted.xlsx", chart=True))
+def test_charts_and_drawings_come_back_as_they_are_and_need_no_note(tmp_path: Path) -> None:
+    source = user_workbook(tmp_path / "charted.xlsx", chart=True)
+    sheet = read_sheet(source)
     out = tmp_path / "out.xlsx"
-    [note] = output_notes(sheet, out)
-    assert "charted.xlsx has charts" in note and "argil_*" in note
-    assert output_notes(sheet, tmp_path / "out.csv") == []
+    assert output_notes(sheet, out) == []
+    assert write_output(sheet, {2: RESULT}, out) == []
+    with zipfile.ZipFile(source) as before, zipfile.ZipFile(out) as after:
+        kept = [n for n in before.namelist() if n.startswith(("xl/charts/", "xl/drawings/"))]
+        assert kept and all(before.read(n) == after.read(n) for n in kept)
+    assert len(openpyxl.load_workbook(out)["Leads"]._charts) == 1
     assert output_notes(read_sheet(user_workbook(tmp_path / "plain.xlsx")), out) == []
 
 
@@ -229,50 +235,28 @@ def test_the_run_says_where_the_output_went_and_in_what_format(tmp_path: Path) -
     assert "Jürgen".encode("cp1252") in data
 
 
-def test_what_openpyxl_drops_while_loading_is_a_note_not_a_warning(
+def test_an_extension_openpyxl_would_drop_comes_back_as_it_is(
     tmp_path: Path, recwarn: pytest.WarningsRecorder
 ) -> None:
-    import io
-    import zipfile
+    from xlsx_parts import xlsx_bytes
 
-    from xlsx_parts import xlsx_parts
-
+    extension = (
+        '<extLst><ext uri="{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}"><x14:dataValidations '
+        'count="0"/></ext></extLst>'
+    )
     sheet_xml = (
         '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
         'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main">'
         '<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>name</t></is></c></row>'
         '<row r="2"><c r="A2" t="inlineStr"><is><t>Ann</t></is></c></row></sheetData>'
-        '<extLst><ext uri="{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}"><x14:dataValidations '
-        'count="0"/></ext></extLst></worksheet>'
+        f"{extension}</worksheet>"
     )
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, content in xlsx_parts("Sheet1"):
-            archive.writestr(name, content)
-        archive.writestr("xl/worksheets/sheet1.xml", sheet_xml)
     source = tmp_path / "validated.xlsx"
-    source.write_bytes(buffer.getvalue())
+    source.write_bytes(xlsx_bytes(sheet_xml))
     output = OutputFile(read_sheet(source), tmp_path / "out.xlsx")
     output.write({2: RESULT})
-    [note] = output.notes
-    assert note.startswith("validated.xlsx: openpyxl, which writes the output workbook, left out")
-    assert "Data Validation extension" in note
+    assert output.notes == []
+    with zipfile.ZipFile(tmp_path / "out.xlsx") as archive:
+        written = archive.read("xl/worksheets/sheet1.xml").decode()
+    assert written.endswith(f"{extension}</worksheet>")
     assert not [w for w in recwarn if "openpyxl" in str(w.filename)]
-
-
-def test_a_workbook_too_large_to_hold_gives_its_data_sheet_in_a_new_workbook(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from pipeline.sheets import xlsx_output
-
-    monkeypatch.setattr(xlsx_output, "MAX_WHOLE_WORKBOOK_XML", 100)
-    sheet = read_sheet(user_workbook(tmp_path / "big.xlsx"))
-    out = tmp_path / "out.xlsx"
-    [note] = output_notes(sheet, out)
-    assert note.startswith("big.xlsx is too large to hand back whole")
-    output = OutputFile(sheet, out)
-    output.write({2: RESULT})
-    book = openpyxl.load_workbook(out)
-    assert book.sheetnames == ["Leads"]
-    assert header_of(book["Leads"]) == ["name", "price", "qty", "total", "script", *OUTPUT_COLUMNS]
-    assert output.describe() == "XLSX, a new workbook with the data sheet's values"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -60,3 +63,19 @@ def xlsx_parts(title: str) -> list[tuple[str, str]]:
             "</cellStyles></styleSheet>",
         ),
     ]
+
+
+def xlsx_bytes(
+    sheet_xml: str, title: str = "Sheet1", extra: Sequence[tuple[str, str | bytes]] = ()
+) -> bytes:
+    """A whole package around ``sheet_xml`` (its worksheet part), with ``extra`` parts added
+    or replacing the fixed ones (a sheet's relationships, a table, another styles part)."""
+    replaced = dict(extra)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in xlsx_parts(title):
+            archive.writestr(name, replaced.pop(name, content))
+        archive.writestr("xl/worksheets/sheet1.xml", sheet_xml)
+        for name, content in replaced.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()

@@ -1,35 +1,52 @@
-"""The XLSX output through openpyxl: the user's workbook handed back whole, or a fresh one.
+"""The XLSX output: the user's workbook handed back whole, or a fresh one.
 
-A workbook input is loaded once, whole (other sheets, formulas, number formats, widths, cell
-types), and each write sets only the result columns of its data sheet before saving it again;
-the user's own cells are never rewritten. Any other input (CSV, ODS, a DataFrame, a workbook
-too large to hold) becomes a fresh workbook, streamed in openpyxl's write-only mode.
+A workbook input (``.xlsx``, ``.xlsm``) comes back as itself: only the tool's own cells, the
+``argil_*`` columns and their header, are written into its data sheet's XML, and every other
+part of the package is copied as it is (``workbook_parts``, ``worksheet_xml``). The user's
+cells keep their formulas and the values their program last computed, so pandas, calamine
+and the next run read those values; other sheets, charts, pivot tables, images and an
+``.xlsm``'s macros come back too (an ``.xlsx`` output cannot hold macros: they are left out,
+with a note before the run).
 
-Cells that came in as text stay text: openpyxl would store a string starting with "=" as a
-formula, so such a cell is typed as a string (with Excel's quote prefix, so that editing it
-keeps it text). A CSV cell whose text is exactly how a number shows (``5``, ``12.5``, not
-``0042``, ``1.50`` or ``-5``) becomes that number, so prices and counts sum and sort.
+Why this and not a library's round trip, as measured (``benchmarks/output_write.py``, a
+planner of 100,000 rows with a VLOOKUP and a CONCAT on each): openpyxl, which wrote it
+before, saves formulas without their values, so calamine and pandas read 0 of the 200,000
+(a re-run of a 37-row planner found 0 valid rows), drops what it does not model (charts,
+pivot tables, images, macros) and took 27.4 s, 1,013 MB. Computing the values instead (the
+``formulas`` package, after that round trip) got them right but took 483 s and 12.3 GB,
+and openpyxl still could not store them beside their formulas. Writing the result cells into
+the XML took 6.0 s and 444 MB (a re-run on that output, rewriting its own columns, 11.3 s and
+641 MB), and every reader sees the 200,000 values.
+
+Any other input (CSV, ODS, a DataFrame) becomes a fresh workbook, streamed in openpyxl's
+write-only mode. Cells that came in as text stay text: openpyxl would store a string
+starting with "=" as a formula, so such a cell is typed as a string (with Excel's quote
+prefix, so that editing it keeps it text). A CSV cell whose text is exactly how a number
+shows (``5``, ``12.5``, not ``0042``, ``1.50`` or ``-5``) becomes that number, so prices and
+counts sum and sort.
+
+Both ways type the result columns alike (:func:`_typed`): numbers, a UTC date-time, links,
+coloured statuses, a bold header; a result that starts like a formula is text.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 import re
-import warnings
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from pipeline.sheets.base import OUTPUT_COLUMNS, Sheet, SheetError
 from pipeline.sheets.workbook_input import _cell_text
+from pipeline.sheets.workbook_parts import PartError, ResultCell, SheetChanges, WorkbookPackage
 
 XLSX_MAX_ROWS = 1_048_576
 XLSX_MAX_COLUMNS = 16_384
 XLSX_MAX_CELL = 32_767
-# The sheets' XML (uncompressed) above which a workbook is not loaded whole: openpyxl holds
-# about ten times that in memory (a 100,000-row, 14-column sheet of 70 MB took 700 MB).
-MAX_WHOLE_WORKBOOK_XML = 150 << 20
 
 # XML 1.0 cannot hold these at all (lone surrogates cannot even be encoded).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -38,6 +55,7 @@ _NUMBER_TEXT = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?")
 _NUMERIC_RESULTS = frozenset({"argil_moments", "argil_duration"})
 _LINK_RESULTS = frozenset({"argil_preview_url", "argil_video_url"})
 _WIDTH_SAMPLE = 2_000
+_TIME_FORMAT = 'yyyy-mm-dd hh:mm:ss "UTC"'
 _MAX_WIDTH = 60
 
 # Status colours: the fills of Excel's Good / Bad / Neutral cell styles. The names are the
@@ -46,69 +64,42 @@ _DONE = frozenset({"DONE"})
 _FAILED = frozenset({"FAILED", "CONTENT_MODERATED", "INVALID"})
 _GOING = frozenset({"IDLE", "GENERATING_AUDIO", "GENERATING_VIDEO", "PENDING", "IN_DOUBT"})
 
-# Parts of a workbook that openpyxl reads partly or not at all, and what to call them.
-_FRAGILE_PARTS = (
-    ("xl/charts/", "charts"),
-    ("xl/media/", "images"),
-    ("xl/drawings/", "drawings"),
-    ("xl/pivotTables/", "pivot tables"),
-    ("xl/slicers/", "slicers"),
-    ("xl/timelines/", "timelines"),
-    ("xl/ctrlProps/", "form controls"),
-    ("xl/vbaProject.bin", "macros"),
-)
+_WORKBOOKS = ("xlsx", "xlsm")
 
 
-def carry_over_notes(sheet: Sheet) -> list[str]:
-    """What the output cannot carry over from the input workbook, as one note (or none)."""
-    if not _whole(sheet):
-        if sheet.kind in ("xlsx", "xlsm"):
-            return [
-                f"{sheet.path.name} is too large to hand back whole; the output workbook holds "
-                "its data sheet only, values without formulas or formats"
-            ]
+def carry_over_notes(sheet: Sheet, path: Path | None = None) -> list[str]:
+    """What the output at ``path`` (an ``.xlsx`` when None) cannot carry over from the input
+    workbook, as one note (or none): only macros, which an ``.xlsx`` cannot hold."""
+    if sheet.kind not in _WORKBOOKS or _keeps_macros(path):
         return []
     try:
         with zipfile.ZipFile(sheet.path) as archive:
             names = archive.namelist()
     except (OSError, zipfile.BadZipFile):
         return []  # the read succeeded moments ago; a later write reports what went wrong
-    found = [what for prefix, what in _FRAGILE_PARTS if any(n.startswith(prefix) for n in names)]
-    if ("charts" in found or "images" in found) and "drawings" in found:
-        found.remove("drawings")  # what the drawings hold is named already
-    if not found:
+    if not any(name.lower().endswith("vbaproject.bin") for name in names):
         return []
-    listed = ", ".join(found)
     return [
-        f"{sheet.path.name} has {listed}: openpyxl, which writes the output workbook, may drop "
-        "or simplify them; check the output, or copy the argil_* columns into the original"
+        f"{sheet.path.name} has macros, which an .xlsx workbook cannot hold: the output "
+        "leaves them out (and keeps everything else); keep the original for them, or copy the "
+        "argil_* columns into it"
     ]
 
 
-def _whole(sheet: Sheet) -> bool:
-    """True when the output is the input workbook itself with the result columns added."""
-    if sheet.kind not in ("xlsx", "xlsm"):
-        return False
-    try:
-        with zipfile.ZipFile(sheet.path) as archive:
-            size = sum(
-                info.file_size
-                for info in archive.infolist()
-                if info.filename.startswith(("xl/worksheets/", "xl/sharedStrings"))
-            )
-    except (OSError, zipfile.BadZipFile):
-        return True  # loading it then says what is wrong
-    return size <= MAX_WHOLE_WORKBOOK_XML
+def _keeps_macros(path: Path | None) -> bool:
+    return path is not None and path.suffix.lower() == ".xlsm"
 
 
 class XlsxOutput:
-    """Writes the XLSX output of ``sheet``; the loaded input workbook is kept between writes."""
+    """Writes the XLSX output of ``sheet`` (to ``path``, which says whether macros may stay);
+    the input workbook's parts are read once and kept between writes."""
 
-    def __init__(self, sheet: Sheet) -> None:
+    def __init__(self, sheet: Sheet, path: Path | None = None) -> None:
         self.sheet = sheet
-        self.whole = _whole(sheet)
+        self.path = path
+        self.whole = sheet.kind in _WORKBOOKS
         self.notes: list[str] = []
-        self._book: Any = None
+        self._package: WorkbookPackage | None = None
 
     def write(self, results: Mapping[int, Mapping[str, str]], f: BinaryIO) -> None:
         if self.whole:
@@ -116,22 +107,17 @@ class XlsxOutput:
         else:
             _write_fresh(self.sheet, results, f)
 
-    def load(self) -> None:
-        if self.whole and self._book is None:
-            self._book, dropped = _load(self.sheet)
-            if dropped:
-                self.notes.append(
-                    f"{self.sheet.path.name}: openpyxl, which writes the output workbook, left "
-                    f"out what it does not support: {'; '.join(dropped)}"
-                )
+    def load(self) -> WorkbookPackage | None:
+        """Read and check the input workbook's parts now, so that one that cannot be handed
+        back is refused before a run sends anything; None for a fresh workbook."""
+        if self.whole and self._package is None:
+            self._package = _load(self.sheet, self.path)
+        return self._package
 
     def _write_whole(self, results: Mapping[int, Mapping[str, str]], f: BinaryIO) -> None:
-        from openpyxl.styles import Font
-
         sheet = self.sheet
-        self.load()
-        book = self._book
-        ws = book[sheet.sheet_name] if sheet.sheet_name else book.worksheets[0]
+        package = self.load()
+        assert package is not None
         top = sheet.header_row
         positions = sheet.columns or {h: i for i, h in enumerate(sheet.headers)}
         width = max(positions.values(), default=-1) + 1
@@ -139,63 +125,70 @@ class XlsxOutput:
         where = {**positions, **{c: width + k for k, c in enumerate(added)}}
         if width + len(added) > XLSX_MAX_COLUMNS:
             raise SheetError("the result columns do not fit beside the sheet's columns")
-        bold = Font(bold=True)
-        for column in added:
-            cell = ws.cell(top, where[column] + 1, column)
-            cell.font = bold
-        styles = _Styles(ws)
+        own = sorted((where[c], c) for c in OUTPUT_COLUMNS)
+        header = [(where[c], ResultCell(c, "header")) for c in added]
         nothing: Mapping[str, str] = {}
-        for row in sheet.rows:
-            got = results.get(row.number, nothing)
-            for column in OUTPUT_COLUMNS:
-                value = got.get(column)
-                if value is None and column in positions:
-                    continue  # a previous output's column, and nothing newer: kept as it is
-                cell = ws.cell(row.number, where[column] + 1)
-                _set_result(cell, column, value or "", styles)
-        last = max(where.values()) + 1
-        first = min(positions.values(), default=0) + 1
-        if ws.freeze_panes is None:
-            ws.freeze_panes = f"A{top + 1}"
-        if not ws.auto_filter.ref and not ws.tables:
-            bottom = max(top + 1, sheet.rows[-1].number if sheet.rows else top)
-            ws.auto_filter.ref = f"{_letter(first)}{top}:{_letter(last)}{bottom}"
-        for column in added:
-            sample = sheet.rows[:_WIDTH_SAMPLE]
-            samples = (results.get(r.number, nothing).get(column, "") for r in sample)
-            ws.column_dimensions[_letter(where[column] + 1)].width = _fit(column, samples)
-        # openpyxl saves the user's formulas without the values Excel last computed: have
-        # Excel compute them on opening (LibreOffice does anyway).
-        if book.calculation is None:
-            from openpyxl.workbook.properties import CalcProperties
 
-            book.calculation = CalcProperties()
-        book.calculation.fullCalcOnLoad = True
-        book.save(f)
+        def cells(number: int) -> Sequence[tuple[int, ResultCell | None]]:
+            if number == top:
+                return header
+            got = results.get(number, nothing)
+            if not got:
+                return ()
+            # A column with no value for the row is left as it is (a previous output's).
+            return [(i, _typed(c, got[c])) for i, c in own if got.get(c) is not None]
+
+        sample = sheet.rows[:_WIDTH_SAMPLE]
+        widths = {
+            where[column]: _fit(
+                column, (results.get(r.number, nothing).get(column, "") for r in sample)
+            )
+            for column in added
+        }
+        numbers = sorted(row.number for row in sheet.rows if row.number != top)
+        changes = SheetChanges(
+            header_row=top,
+            rows=[top, *numbers],
+            cells=cells,
+            link_columns=frozenset(where[c] for c in _LINK_RESULTS),
+            added={where[c]: c for c in added},
+            widths=widths,
+            first_column=min(positions.values(), default=0),
+            last_input_column=width - 1,
+            last_column=max(where.values()),
+            bottom=max(top + 1, numbers[-1] if numbers else top),
+            add_filter=not package.tables,
+            styles=package.styles,
+            date1904=package.date1904,
+        )
+        try:
+            package.write(changes, f, keep_macros=_keeps_macros(self.path))
+        except PartError as exc:
+            raise SheetError(_cannot(sheet, self.path, str(exc))) from None
 
 
-def _load(sheet: Sheet) -> tuple[Any, list[str]]:
-    """The workbook, and what openpyxl said it drops (its warnings, which must not print)."""
-    from openpyxl import load_workbook
-
+def _load(sheet: Sheet, path: Path | None) -> WorkbookPackage:
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            # Formulas as written (not their cached values), so the user's formulas stay theirs.
-            book = load_workbook(sheet.path, keep_links=True)
-    except Exception as exc:  # openpyxl raises many types; all mean "cannot load this file"
-        text = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise SheetError(
-            f"{sheet.path} cannot be loaded to hand it back as a workbook ({text}); "
-            f"write the output as .csv instead (-o {sheet.path.with_suffix('.csv').name})"
-        ) from None
-    dropped = []
-    for warning in caught:
-        text = " ".join(str(warning.message).split()).rstrip(".")
-        # "... is not supported and will be removed"; not the notices about defaults applied.
-        if "removed" in text or "not supported" in text:
-            dropped.append(text)
-    return book, list(dict.fromkeys(dropped))
+        data = sheet.path.read_bytes()
+    except OSError as exc:
+        raise SheetError(f"cannot read {sheet.path}: {exc.strerror or exc}") from None
+    try:
+        return WorkbookPackage(data, sheet.sheet_name)
+    except PartError as exc:
+        raise SheetError(_cannot(sheet, path, str(exc))) from None
+
+
+def _cannot(sheet: Sheet, path: Path | None, reason: str) -> str:
+    # output imports this module: the other way round only here, when it is needed.
+    from pipeline.sheets.output import default_output_path, unused_path
+
+    text = " ".join(reason.split())[:200]
+    target = path if path is not None else default_output_path(sheet.path)
+    instead = unused_path(target.with_suffix(".csv")).name
+    return (
+        f"{sheet.path} cannot be handed back as a workbook ({text}); write the output as "
+        f".csv instead (-o {instead})"
+    )
 
 
 def _write_fresh(sheet: Sheet, results: Mapping[int, Mapping[str, str]], f: BinaryIO) -> None:
@@ -244,9 +237,7 @@ def _write_fresh(sheet: Sheet, results: Mapping[int, Mapping[str, str]], f: Bina
         for column, value in zip(
             OUTPUT_COLUMNS, merged(values, results.get(row.number, nothing)), strict=True
         ):
-            cell = WriteOnlyCell(ws)
-            _set_result(cell, column, value, styles)
-            line.append(cell)
+            line.append(_fresh_cell(ws, _typed(column, value), styles))
         ws.append(line)
     book.save(f)
 
@@ -287,9 +278,10 @@ def _input_value(ws: Any, text: str) -> Any:
 
 
 class _Styles:
-    """The result cells' styles, built once per write on cells of ``ws``'s workbook and
-    copied as openpyxl's own style arrays: setting a font or a fill on each cell hashes it
-    anew, which made the styling of 100,000 rows cost more than writing them."""
+    """The result cells' styles in a fresh workbook, built once per write on cells of
+    ``ws``'s workbook and copied as openpyxl's own style arrays: setting a font or a fill on
+    each cell hashes it anew, which made the styling of 100,000 rows cost more than writing
+    them."""
 
     def __init__(self, ws: Any) -> None:
         from openpyxl.cell import Cell
@@ -304,53 +296,71 @@ class _Styles:
         def fill(colour: str) -> PatternFill:
             return PatternFill(fill_type="solid", start_color=colour, end_color=colour)
 
-        self.plain = styled()
-        self.quoted = styled(quotePrefix=True)
-        self.done = styled(fill=fill("C6EFCE"))
-        self.failed = styled(fill=fill("FFC7CE"))
-        self.going = styled(fill=fill("FFEB9C"))
-        self.link = styled(font=Font(color="0563C1", underline="single"))
-        self.moment = styled(number_format='yyyy-mm-dd hh:mm:ss "UTC"')
+        self.by_key = {
+            None: styled(),
+            "quoted": styled(quotePrefix=True),
+            "done": styled(fill=fill("C6EFCE")),
+            "failed": styled(fill=fill("FFC7CE")),
+            "going": styled(fill=fill("FFEB9C")),
+            "link": styled(font=Font(color="0563C1", underline="single")),
+            "moment": styled(number_format=_TIME_FORMAT),
+        }
 
 
-def _set_result(cell: Any, column: str, text: str, styles: _Styles) -> None:
-    """A result column's cell, typed: numbers, a date-time, a link, a coloured status."""
-    value: Any = _clean(text) if text else None
-    style = styles.plain
-    if not text:
-        pass
-    elif column in _NUMERIC_RESULTS:
-        value = _number(text)
-    elif column == "argil_updated_at":
-        moment = _utc(text)
-        if moment is not None:
-            value, style = moment, styles.moment
-    elif column == "argil_status":
-        if text in _DONE:
-            style = styles.done
-        elif text in _FAILED:
-            style = styles.failed
-        elif text in _GOING:
-            style = styles.going
-    elif column in _LINK_RESULTS and text.startswith(("https://", "http://")):
-        style = styles.link
-        cell.hyperlink = text
-    if column in _LINK_RESULTS and style is not styles.link and cell.hyperlink is not None:
-        cell.hyperlink = None
-    if isinstance(value, str):
-        if len(value) > XLSX_MAX_CELL:
-            raise SheetError(
-                f"{column} has {len(value):,} characters, more than an XLSX cell holds "
-                f"({XLSX_MAX_CELL:,}); write the output as .csv"
-            )
-        if value[0] in _FORMULA_START and style is styles.plain:
-            style = styles.quoted
-    cell.value = value
-    if isinstance(value, str):
+def _fresh_cell(ws: Any, typed: ResultCell | None, styles: _Styles) -> Any:
+    from openpyxl.cell import WriteOnlyCell
+
+    if typed is None:
+        return None
+    cell = WriteOnlyCell(ws, typed.value)
+    if isinstance(typed.value, str):
         # openpyxl stores a string starting with "=" as a formula; a value that came in as
         # text (an API answer) must never run as one, whatever it starts with.
         cell.data_type = "s"
-    cell._style = copy.copy(style)
+    if typed.link is not None:
+        cell.hyperlink = typed.link
+    cell._style = copy.copy(styles.by_key[typed.style])
+    return cell
+
+
+def _typed(column: str, text: str) -> ResultCell | None:
+    """A result column's cell, typed: numbers, a date-time, a link, a coloured status; None
+    when blank. A text that starts like a formula is text, quoted as Excel quotes it."""
+    if not text:
+        return None
+    style: str | None = None
+    if column in _NUMERIC_RESULTS:
+        number = _number(text)
+        if number is not None:
+            return ResultCell(number)
+    elif column == "argil_updated_at":
+        moment = _utc(text)
+        if moment is not None:
+            return ResultCell(moment, "moment")
+    elif column == "argil_status":
+        if text in _DONE:
+            style = "done"
+        elif text in _FAILED:
+            style = "failed"
+        elif text in _GOING:
+            style = "going"
+    elif column in _LINK_RESULTS and text.startswith(("https://", "http://")):
+        url = _clean(text)
+        _check_length(column, url)
+        return ResultCell(url, "link", url)
+    value = _clean(text)
+    _check_length(column, value)
+    if style is None and value[0] in _FORMULA_START:
+        style = "quoted"
+    return ResultCell(value, style)
+
+
+def _check_length(column: str, value: str) -> None:
+    if len(value) > XLSX_MAX_CELL:
+        raise SheetError(
+            f"{column} has {len(value):,} characters, more than an XLSX cell holds "
+            f"({XLSX_MAX_CELL:,}); write the output as .csv"
+        )
 
 
 _FORMULA_START = frozenset("=+-@\t\r")
@@ -364,11 +374,13 @@ def _as_text(cell: Any) -> None:
         cell.quotePrefix = True
 
 
-def _number(text: str) -> int | float | str:
+def _number(text: str) -> int | float | None:
     try:
         number = float(text)
     except ValueError:
-        return _clean(text)
+        return None
+    if not math.isfinite(number):
+        return None  # "nan", "inf": no cell holds them as numbers
     return int(number) if number.is_integer() and abs(number) < 1e15 else number
 
 

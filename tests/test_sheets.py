@@ -555,7 +555,7 @@ def test_reading_100k_rows_keeps_every_row_and_its_number(tmp_path: Path) -> Non
     [
         ("in/leads.csv", "in/leads.argil.csv"),
         ("launches.xlsx", "launches.argil.xlsx"),
-        ("macro.xlsm", "macro.argil.xlsx"),
+        ("macro.xlsm", "macro.argil.xlsm"),
         ("sheet.ods", "sheet.argil.xlsx"),
         ("export.tsv", "export.argil.tsv"),
         ("export.txt", "export.argil.csv"),
@@ -572,7 +572,7 @@ def test_output_kind() -> None:
     assert output_kind(Path("a.xlsx")) == "xlsx"
     for bad in ("a.ods", "a.json", "a"):
         message = sheet_error(partial(output_kind, Path(bad)))
-        assert ".csv, .tsv or .xlsx" in message
+        assert ".csv, .tsv, .xlsx or .xlsm" in message
 
 
 # --- writing ----------------------------------------------------------------------------

@@ -437,7 +437,7 @@ def test_the_advice_to_write_a_csv_never_names_an_existing_file(
     named = re.search(r"\(-o ([^)]+)\)", err)
     assert named is not None, err
     assert not (tmp_path / named.group(1)).exists(), f"the advice names the user's {named[1]}"
-    assert named.group(1) == "leads.argil-2.csv"
+    assert named.group(1) == "out.csv"  # beside the -o asked for, and free
     assert "cannot be handed back as a workbook" in err
     assert emulator.emulator.stats.creates == 0
     assert all(path.read_bytes() == data for path, data in users.items())
@@ -446,3 +446,33 @@ def test_the_advice_to_write_a_csv_never_names_an_existing_file(
 def test_no_dtd_is_read() -> None:
     with pytest.raises(PartError, match="DTD"):
         elements(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>')
+
+
+def test_a_macro_workbook_run_comes_back_as_a_macro_workbook(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.argil.emulator import EmulatorServer
+    from pipeline.cli import main
+
+    source = Path(__file__).parent / "fixtures" / "sheets" / "macro_project.xlsm"
+    sheet = tmp_path / "project.xlsm"
+    sheet.write_bytes(source.read_bytes())
+    with zipfile.ZipFile(sheet) as archive:
+        macros = archive.read("xl/vbaProject.bin")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "input: {key: [email]}\nvideo: {name: 'Video for {{ first_name }}'}\n"
+        "moments:\n  - {transcript: 'Hello {{ first_name }}!', avatar_id: avatar-emma}\n",
+        encoding="utf-8",
+    )
+    with EmulatorServer() as server:
+        result = CliRunner().invoke(
+            main,
+            ["run", str(sheet), "-c", str(config), "--base-url", server.base_url, "--no-progress"],
+            env={"ARGIL_API_KEY": "sk-test-macro-0123456789"},
+        )
+    assert result.exit_code == 0, result.stderr
+    output = tmp_path / "project.argil.xlsm"
+    with zipfile.ZipFile(output) as archive:
+        assert archive.read("xl/vbaProject.bin") == macros
+    assert "Note:" not in result.stderr  # no macros said to be left out

@@ -22,14 +22,15 @@ from pipeline.sheets.xlsx_output import (
     carry_over_notes,
 )
 
-_OUTPUT_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".xlsx": "xlsx"}
+_OUTPUT_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
 
 
 def default_output_path(input_path: Path) -> Path:
-    """Beside the input: leads.csv -> leads.argil.csv; .xlsx/.xlsm/.ods -> .argil.xlsx."""
+    """Beside the input: leads.csv -> leads.argil.csv; .xlsx/.ods -> .argil.xlsx; a macro
+    workbook .xlsm -> .argil.xlsm, its macros kept."""
     input_path = Path(input_path)
     suffix = input_path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
+    if suffix in (".csv", ".tsv", ".xlsm"):
         out_suffix = input_path.suffix
     elif suffix == ".txt":
         out_suffix = ".csv"
@@ -46,7 +47,7 @@ def output_kind(path: Path) -> str:
     except KeyError:
         shown = f"'{suffix}'" if suffix else "no extension"
         raise SheetError(
-            f"cannot write output to {path} ({shown}); name it .csv, .tsv or .xlsx"
+            f"cannot write output to {path} ({shown}); name it .csv, .tsv, .xlsx or .xlsm"
         ) from None
 
 
@@ -57,6 +58,12 @@ def check_output_fits(sheet: Sheet, path: Path) -> None:
     bounded and are not the problem."""
     if output_kind(path) != "xlsx":
         return
+    if Path(path).suffix.lower() == ".xlsm" and sheet.kind != "xlsm":
+        # A new workbook has no macros, and Excel refuses an .xlsm that is not one.
+        raise SheetError(
+            f"cannot write output to {path}: an .xlsm output is for a macro workbook input; "
+            "name it .xlsx"
+        )
     outputs = set(OUTPUT_COLUMNS)
     columns = len([h for h in sheet.headers if h not in outputs]) + len(OUTPUT_COLUMNS)
     instead = unused_path(Path(path).with_suffix(".csv")).name
@@ -133,7 +140,7 @@ def _workbook_has_result_columns(path: Path) -> bool:
 def output_notes(sheet: Sheet, path: Path) -> list[str]:
     """What the user should know before the run about the output at ``path``: the parts of
     the input workbook it may not carry over."""
-    return carry_over_notes(sheet) if output_kind(path) == "xlsx" else []
+    return carry_over_notes(sheet, path) if output_kind(path) == "xlsx" else []
 
 
 class OutputFile:
@@ -160,7 +167,7 @@ class OutputFile:
         self.sheet, self.path = sheet, path
         self.notes: list[str] = []
         """Things the user should be told about how the output was written."""
-        self._xlsx = XlsxOutput(sheet) if self.kind == "xlsx" else None
+        self._xlsx = XlsxOutput(sheet, path) if self.kind == "xlsx" else None
         self._csv = _CsvFormat(sheet, path) if self.kind == "csv" else None
 
     def load(self) -> None:

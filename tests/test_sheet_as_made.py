@@ -450,3 +450,28 @@ def test_validate_says_the_lookup_found_nothing(tmp_path: Path) -> None:
         "row 6: column E (Avatar): the cell holds the error #N/A (a formula that found nothing?)"
     ]
     assert lines[-1].startswith("5 rows: 4 valid, 1 invalid, 0 skipped; ")
+
+
+def test_a_new_workbook_keeps_blank_rows_unnamed_columns_and_headers_as_written(
+    tmp_path: Path,
+) -> None:
+    from openpyxl import load_workbook
+
+    from pipeline.sheets import write_output
+
+    path = tmp_path / "leads.csv"
+    path.write_bytes(b"Email ,script,,\r\na@x.test,Hello,,\r\n,,,\r\nb@x.test,Hi,,\r\n")
+    sheet = read_sheet(path)
+    write_output(
+        sheet, {2: {"argil_status": "IDLE"}, 4: {"argil_status": "DONE"}}, tmp_path / "o.xlsx"
+    )
+    table = [
+        [cell.value for cell in row]
+        for row in load_workbook(tmp_path / "o.xlsx").active.iter_rows()
+    ]
+    assert table[0][:5] == ["Email ", "script", None, None, "argil_row_key"]
+    assert table[1][:4] == ["a@x.test", "Hello", None, None]
+    assert all(value is None for value in table[2]), "the blank row stays row 3"
+    assert table[3][:4] == ["b@x.test", "Hi", None, None]
+    status = table[0].index("argil_status")
+    assert (table[1][status], table[3][status]) == ("IDLE", "DONE")

@@ -192,54 +192,64 @@ def _cannot(sheet: Sheet, path: Path | None, reason: str) -> str:
 
 
 def _write_fresh(sheet: Sheet, results: Mapping[int, Mapping[str, str]], f: BinaryIO) -> None:
+    """A new workbook of the sheet (a CSV, ODS or DataFrame input): every row where the input
+    has it (title rows, blank rows), every column (an unnamed one too), headers as written."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    outputs = set(OUTPUT_COLUMNS)
-    kept = [h for h in sheet.headers if h not in outputs]
-    header = [*kept, *OUTPUT_COLUMNS]
-    if len(header) > XLSX_MAX_COLUMNS:
-        raise SheetError(f"{len(header):,} columns do not fit in an XLSX sheet")
-    if len(sheet.rows) + 1 > XLSX_MAX_ROWS:
-        raise SheetError(f"{len(sheet.rows):,} rows do not fit in an XLSX sheet")
+    # output imports this module: the other way round only here, when it is needed.
+    from pipeline.sheets.output import output_lines
+
+    lines = list(output_lines(sheet, results))
+    header = next(line for line in lines if line.number == sheet.header_row)
+    width = len(header.cells) + len(OUTPUT_COLUMNS)
+    if width > XLSX_MAX_COLUMNS:
+        raise SheetError(f"{width:,} columns do not fit in an XLSX sheet")
+    if lines[-1].number > XLSX_MAX_ROWS:
+        raise SheetError(f"{lines[-1].number:,} rows do not fit in an XLSX sheet")
     _check_lengths(sheet, results)
     book = Workbook(write_only=True)
     ws = book.create_sheet(_sheet_title(sheet.sheet_name))
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{_letter(len(header))}{len(sheet.rows) + 1}"
-    nothing: Mapping[str, str] = {}
-
-    def merged(row_values: Mapping[str, str], got: Mapping[str, str]) -> Iterator[str]:
-        for column in OUTPUT_COLUMNS:
-            value = got.get(column)
-            yield row_values.get(column, "") if value is None else value
-
-    sample = sheet.rows[:_WIDTH_SAMPLE]
-    for index, name in enumerate(header):
-        if name in outputs:
-            texts = (results.get(r.number, nothing).get(name, "") for r in sample)
-        else:
-            texts = (r.values.get(name, "") for r in sample)
+    ws.freeze_panes = f"A{sheet.header_row + 1}"
+    ws.auto_filter.ref = f"A{sheet.header_row}:{_letter(width)}{lines[-1].number}"
+    sample = [line for line in lines if line.number > sheet.header_row][:_WIDTH_SAMPLE]
+    names = [*header.cells, *OUTPUT_COLUMNS]
+    for index, name in enumerate(names):
+        texts = (_cell_of(line, index) for line in sample)
         ws.column_dimensions[_letter(index + 1)].width = _fit(name, texts)
     bold = Font(bold=True)
-    cells = []
-    for name in header:
-        cell = WriteOnlyCell(ws, _clean(name))
-        cell.data_type = "s"
-        cell.font = bold
-        cells.append(cell)
-    ws.append(cells)
     styles = _Styles(ws)
-    for row in sheet.rows:
-        values = row.values
-        line: list[Any] = [_input_value(ws, values.get(h, "")) for h in kept]
-        for column, value in zip(
-            OUTPUT_COLUMNS, merged(values, results.get(row.number, nothing)), strict=True
-        ):
-            line.append(_fresh_cell(ws, _typed(column, value), styles))
-        ws.append(line)
+    at = lines[0].number
+    for _ in range(1, at):
+        ws.append([])  # an ODS or DataFrame input starts on row 1; this keeps any offset
+    for line in lines:
+        if line is header:
+            cells = []
+            for name in names:
+                cell = WriteOnlyCell(ws, _clean(name))
+                cell.data_type = "s"
+                cell.font = bold
+                cells.append(cell)
+            ws.append(cells)
+            continue
+        row: list[Any] = [_input_value(ws, text) for text in line.cells]
+        if line.results is not None and line.number > sheet.header_row:
+            row += [
+                _fresh_cell(ws, _typed(column, value), styles)
+                for column, value in zip(OUTPUT_COLUMNS, line.results, strict=True)
+            ]
+        ws.append(row)
     book.save(f)
+
+
+def _cell_of(line: Any, index: int) -> str:
+    cells = line.cells
+    if index < len(cells):
+        return str(cells[index])
+    results = line.results or []
+    at = index - len(cells)
+    return str(results[at]) if at < len(results) else ""
 
 
 def _check_lengths(sheet: Sheet, results: Mapping[int, Mapping[str, str]]) -> None:

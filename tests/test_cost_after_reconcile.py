@@ -101,8 +101,9 @@ def test_over_the_budget_after_the_listing_nothing_is_created(
         f"Error: this run would send 10 videos, about {rest / 180:,.1f} min of video, "
     )
     assert emulator.emulator.stats.creates == creates
-    # The listing alone (one page): not even the pre-flight.
-    assert emulator.emulator.stats.reads - reads == 1
+    # Reads only, all before the estimate: the listing (one page), the pre-flight's catalogue,
+    # and at most three rows looked for in another batch.
+    assert 1 <= emulator.emulator.stats.reads - reads <= 1 + 2 + 3
 
 
 def test_on_a_terminal_the_question_counts_only_the_new_rows(

@@ -77,11 +77,20 @@ def test_the_notes_reach_the_run_before_and_after(tmp_path: Path) -> None:
         "    avatar_id: avatar-emma\n",
         encoding="utf-8",
     )
+    # Its own kind by default: a macro workbook comes back as one, and nothing is left out.
     result = CliRunner().invoke(main, ["run", str(source), "-c", str(config), "--sandbox"])
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
-    assert lines[0].startswith("Note: macro_project.xlsm has macros, which an .xlsx workbook")
+    assert not any("macros" in line for line in lines)
     assert lines[-1] == (
-        f"Output: {tmp_path / 'macro_project.sandbox.argil.xlsx'} "
+        f"Output: {tmp_path / 'macro_project.sandbox.argil.xlsm'} "
         "(XLSX, the input workbook with the result columns added)"
     )
+    # An .xlsx asked for cannot hold them: said before the run, and again at its end.
+    output = tmp_path / "plain.xlsx"
+    args = ["run", str(source), "-c", str(config), "--sandbox", "-o", str(output)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("Note: macro_project.xlsm has macros, which an .xlsx workbook")
+    assert lines[-1] == f"Output: {output} (XLSX, the input workbook with the result columns added)"

@@ -242,9 +242,9 @@ def test_preflight_refuses_unknown_catalogue_names_with_a_suggestion(
     with server_for(fake, paths) as server:
         outcome = run_job(spec(paths, server, fake))
         # The catalogue, the batch's listing (before the creates, and after them to settle
-        # any second video) and, this batch being new, its one row asked for in another
-        # batch: a few requests in all, not one per row.
-        assert server.emulator.stats.requests == 3 + 1 + 1 + 1 + 1
+        # any second video) and, this batch having no video yet, its first three rows asked
+        # for in another batch, then the create: a few requests in all, not one per row.
+        assert server.emulator.stats.requests == 3 + 1 + 1 + 3 + 1
     assert outcome.exit_code == 1
     rows = read_output(paths["output"])
     assert rows["good"]["argil_status"] == "IDLE"

@@ -224,10 +224,13 @@ class Runner:
                         raise OtherBatch(found)
             finally:
                 for task in (catalogue, elsewhere):
-                    if task is not None and not task.done():
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
+                    if task is None:
+                        continue
+                    # Not needed after all (every row adopted, the batch not new): cancelled,
+                    # or its failure read here, which nothing then depends on.
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, ArgilError):
+                        await task
             if self._before_send is not None:
                 # After the pre-flight: the estimate and the question count only the rows
                 # that will be sent. A stopped run sends nothing, and has nothing to ask.

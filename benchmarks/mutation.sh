@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mutation score of one module against its own test files, with mutmut 3:
-#   benchmarks/mutation.sh pipeline/chunking.py tests/test_chunking.py
+#   benchmarks/mutation.sh pipeline/chunking.py tests/unit/test_chunking.py
 # Each run starts afresh in out/mutation/NAME (a copy of pipeline/ and tests/), so modules can
 # be measured one after the other without stale results, and the work tree is never touched.
 # Hypothesis runs with seed 0 and no example database, so a score can be measured again.
@@ -14,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$#" -lt 2 ]; then
-    echo "usage: $0 MODULE.py TEST_FILE... (e.g. pipeline/chunking.py tests/test_chunking.py)" >&2
+    echo "usage: $0 MODULE.py TEST_FILE..." >&2
+    echo "  e.g. $0 pipeline/chunking.py tests/unit/test_chunking.py" >&2
     exit 2
 fi
 module="$1"

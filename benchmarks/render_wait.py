@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 from sheet import write_sheet
 
-from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
-from pipeline.job import JobSpec, run_job
-from pipeline.runner import RunOptions
+from pipeline.emulator import EmulatorServer, EmulatorSettings
+from pipeline.engine import run_job
+from pipeline.settings import JobSpec, RunOptions
 
 HERE = Path(__file__).resolve().parent
 RATE = 10.0  # per second, writes and reads each

@@ -373,7 +373,7 @@ def rerun_figure(work: Path, sheet: Path, rows: int, limit: float, quick: bool) 
     window (60 requests, L=100 +- 50 ms before the count) still holds the first's requests.
     Its efficiency over its own creates, and its 429s. (Here the restart, a second or two,
     is ten times longer against the window than at Argil's 60 a minute: most of the first
-    run's requests have left it. ``tests/test_rerun_pace.py`` holds the window full.)"""
+    run's requests have left it. ``tests/e2e/test_rerun_pace.py`` holds the window full.)"""
     output, state = work / f"{RERUN}.argil.csv", work / f"{RERUN}.state"
     knobs: dict[str, Any] = {
         "rpm": limit * 60,

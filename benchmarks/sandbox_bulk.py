@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE))
 
 from run import API_KEY, PYTHON, emulator, machine, run_measured  # noqa: E402
 
-from pipeline.job_spec import SANDBOX_RPM  # noqa: E402
+from pipeline.settings import SANDBOX_RPM  # noqa: E402
 
 CONFIG = ROOT / "configs" / "leads.yaml"
 EXAMPLE = ROOT / "input_examples" / "leads.csv"

@@ -9,14 +9,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pipeline.api import run, validate
     from pipeline.config import ConfigError
-    from pipeline.job import JobError, OutputError, OverBudget, RunStopped
-    from pipeline.journal import LockedError
+    from pipeline.errors import (
+        ArgilBatchError,
+        JobError,
+        LockedError,
+        NotConfirmed,
+        OutputError,
+        OverBudget,
+        RunStopped,
+    )
     from pipeline.sheets import SheetError
 
 __all__ = [
+    "ArgilBatchError",
     "ConfigError",
     "JobError",
     "LockedError",
+    "NotConfirmed",
     "OutputError",
     "OverBudget",
     "RunStopped",
@@ -25,14 +34,17 @@ __all__ = [
     "run",
     "validate",
 ]
-# The exceptions a caller of run() and validate() may catch, by the module that raises them.
+# The exceptions a caller of run() and validate() may catch (all under ArgilBatchError), by
+# the module that defines them.
 _ERRORS = {
+    "ArgilBatchError": "pipeline.errors",
+    "JobError": "pipeline.errors",
+    "LockedError": "pipeline.errors",
+    "NotConfirmed": "pipeline.errors",
+    "OutputError": "pipeline.errors",
+    "OverBudget": "pipeline.errors",
+    "RunStopped": "pipeline.errors",
     "ConfigError": "pipeline.config",
-    "JobError": "pipeline.job",
-    "OutputError": "pipeline.job",
-    "OverBudget": "pipeline.job",
-    "RunStopped": "pipeline.job",
-    "LockedError": "pipeline.journal",
     "SheetError": "pipeline.sheets",
 }
 

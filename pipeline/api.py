@@ -8,25 +8,27 @@
 returns the output sheet as a DataFrame: the input columns, then the ``argil_*`` columns,
 every cell text. pandas is imported only where a DataFrame is involved.
 
-Exceptions are the library's own, never ``SystemExit``: :class:`~pipeline.job.JobError` (the
-run cannot start: input, config, state, an output path holding a file that is not an
-output; nothing was sent), :class:`~pipeline.journal.LockedError` (another run holds the
-state file, or writes the output), :class:`~pipeline.job.OutputError` (the output sheet
-could not be written; the journal holds every row), and for ``validate``
-:class:`~pipeline.sheets.SheetError` and :class:`~pipeline.config.ConfigError`.
+Exceptions are the library's own, never ``SystemExit``, all under
+:class:`~pipeline.errors.ArgilBatchError` (each with the ``exit_code`` the command line would
+end with): :class:`~pipeline.errors.JobError` (the run cannot start: input, config, state, an
+output path holding a file that is not an output; nothing was sent; its kinds
+:class:`~pipeline.config.ConfigError` and :class:`~pipeline.sheets.SheetError` are raised by
+``validate`` and ``run`` alike), :class:`~pipeline.errors.LockedError` (another run holds the
+state file, or writes the output), :class:`~pipeline.errors.OutputError` (the output sheet
+could not be written; the journal holds every row) and :class:`~pipeline.errors.RunStopped`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config, load_config
-from pipeline.job import JobError, JobOutcome, JobSpec, RunStopped, prepare, run_job
-from pipeline.runner import Progress, RunOptions
+from pipeline.engine import JobOutcome, open_run, prepare
+from pipeline.errors import JobError, RunStopped
+from pipeline.progress import Progress
+from pipeline.settings import WAIT_TIMEOUT, JobSpec, RunOptions, resolve, run_in_loop
 from pipeline.sheets import Sheet, output_rows, read_sheet
 from pipeline.validation import ValidationReport, validate_rows
 
@@ -70,7 +72,7 @@ def run(
     sandbox: bool = False,
     render: bool = False,
     wait: bool = False,
-    wait_timeout: float = 3600.0,
+    wait_timeout: float = WAIT_TIMEOUT,
     rows: str | None = None,
     retry_failed: bool = False,
     resend_changed: bool = False,
@@ -95,13 +97,13 @@ def run(
     runs against a local emulator instead (its output beside the state is then
     ``NAME.sandbox.argil.csv``, never the real run's). A file already at the output path is
     replaced only if it is an output of argil-batch (its state file records writing it, or
-    its header has the ``argil_*`` columns), else :class:`~pipeline.job.JobError` before
+    its header has the ``argil_*`` columns), else :class:`~pipeline.errors.JobError` before
     anything is sent, unless ``overwrite``. ``max_credits`` is a budget: over it,
-    :class:`~pipeline.job.OverBudget` and nothing is sent. The other keywords are the ``run``
+    :class:`~pipeline.errors.OverBudget` and nothing is sent. The other keywords are the ``run``
     command's flags.
 
     A run that stops before its end (the key or the credits refused, the budget reached, the
-    API out of reach: the command line's exit 3) raises :class:`~pipeline.job.RunStopped`,
+    API out of reach: the command line's exit 3) raises :class:`~pipeline.errors.RunStopped`,
     whose ``frame`` is the output sheet as far as it got.
 
     The frame's index is the input frame's (blank rows are left out), or for a file the row
@@ -146,7 +148,7 @@ def run(
         max_credits=max_credits,
         rows=rows,
         options=RunOptions(
-            render=render or wait,
+            render=render,
             wait=wait,
             wait_timeout=wait_timeout,
             retry_failed=retry_failed,
@@ -156,10 +158,17 @@ def run(
             callback_url=callback_url,
         ),
     )
-    prepared = prepare(spec)
-    outcome = _in_own_loop(lambda: run_job(spec, prepared=prepared, on_progress=on_progress))
+    # Every check the command line makes, made here by the same function.
+    job = prepare(resolve(spec))
+
+    def whole_run() -> JobOutcome:
+        with open_run(job, on_progress=on_progress) as going:
+            going.plan()
+            return going.send()
+
+    outcome: JobOutcome = run_in_loop(whole_run)
     index = list(getattr(source, "index", ())) if frame_source else None
-    frame = _frame(prepared.sheet, outcome, index)
+    frame = _frame(job.sheet, outcome, index)
     if (outcome.summary.stopped or outcome.error) and not outcome.interrupted:
         # What the command line ends with exit 3 is an exception here, never a frame that
         # looks like a result: the output is written, and the exception carries it.
@@ -177,17 +186,6 @@ def _is_frame(source: Any) -> bool:
     if isinstance(source, pandas.DataFrame):
         return True
     raise JobError(f"source must be a path or a pandas.DataFrame, not {type(source).__name__}")
-
-
-def _in_own_loop(call: Callable[[], JobOutcome]) -> JobOutcome:
-    """A notebook already runs an event loop in this thread, where asyncio.run cannot start:
-    the run then goes in a thread of its own."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return call()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(call).result()
 
 
 def _frame(sheet: Sheet, outcome: JobOutcome, index: list[Any] | None) -> pandas.DataFrame:

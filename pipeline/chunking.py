@@ -47,11 +47,12 @@ from functools import partial
 import regex
 
 from pipeline.argil.models import utf16_len
+from pipeline.errors import ArgilBatchError
 
 __all__ = ["ChunkingError", "TooManyPieces", "split_transcript"]
 
 
-class ChunkingError(ValueError):
+class ChunkingError(ArgilBatchError, ValueError):
     """The text cannot be split into pieces within the limit."""
 
 

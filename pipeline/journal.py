@@ -4,13 +4,13 @@ A row's record is committed as ``in_flight`` *before* its ``POST /videos`` is se
 as soon as the answer comes, so a crash at any instant leaves either a known video id or an
 in-flight row that the next run resolves by looking the video up (never by a blind resend).
 
-Exceptions:
+Exceptions (under :mod:`pipeline.errors`' root):
     JournalError          the state file cannot be used (corrupt, damaged, another API,
-    │                     unwritable)
-    ├── LockedError       another live run holds a lock (the state file's or the output
-    │                     sheet's); ``holder`` says who
+    │                     unwritable): a JobError, exit 2
     └── JournalWriteError a write failed mid-run (a full disk, a read-only file): the run
                           must stop sending, since a row it cannot record must not be sent
+    LockedError           (pipeline.errors) another live run holds a lock (the state file's
+                          or the output sheet's); ``holder`` says who
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline.errors import EXIT_STOPPED, JobError, LockedError
+
 SCHEMA_VERSION = 1
 
 PENDING = "pending"
@@ -41,20 +43,15 @@ STATES = (PENDING, IN_FLIGHT, CREATED, RENDERING, DONE, FAILED)
 HAS_VIDEO = frozenset({CREATED, RENDERING, DONE})
 
 
-class JournalError(Exception):
+class JournalError(JobError):
     """The state file cannot be used."""
 
 
-class LockedError(JournalError):
-    """Another run holds the lock on this state file."""
-
-    def __init__(self, message: str, holder: str) -> None:
-        super().__init__(message)
-        self.holder = holder
-
-
 class JournalWriteError(JournalError):
-    """A write to the state file failed; what was committed before it still holds."""
+    """A write to the state file failed; what was committed before it still holds. The run
+    stops sending (a row it cannot record must not be sent)."""
+
+    exit_code = EXIT_STOPPED
 
 
 @dataclass(frozen=True)

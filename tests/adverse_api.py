@@ -1,5 +1,5 @@
 """An Argil-like ``POST /videos`` on virtual time with the world's adversity: the emulator's own
-rate limits (``pipeline.argil.ratelimit``: sliding or fixed windows, announced or not), latency
+rate limits (``pipeline.emulator.ratelimit``: sliding or fixed windows, announced or not), latency
 and jitter spent before the request is counted, and a client run through it as a batch is."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import httpx
 from virtual_time import VirtualTimeLoop, run_virtual
 
 from pipeline.argil.client import ArgilClient
-from pipeline.argil.ratelimit import (
+from pipeline.emulator.ratelimit import (
     Budget,
     Limiter,
     WindowKind,

@@ -1,13 +1,24 @@
-"""Shared fixtures: the Argil emulator served on a free loopback port."""
+"""Shared fixtures: the Argil emulator served on a free loopback port, the command line run
+in-process, and the leads config written to a file."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
+from support import leads_config
 
-from pipeline.argil.emulator import EmulatorServer, EmulatorSettings
+from pipeline.emulator import EmulatorServer, EmulatorSettings
+
+# The helpers of hostile input: their asserts were a test module's, and are rewritten to fail a
+# test with the same detail (imported by the test modules, after this).
+pytest.register_assert_rewrite("hostile_files")
+
+# A key the tests can look for in what is printed and logged: it must never show.
+CLI_KEY = "sk-test-cli-0123456789"
 
 
 @pytest.fixture
@@ -32,3 +43,43 @@ def make_emulator() -> Iterator[Callable[..., EmulatorServer]]:
 def emulator(make_emulator: Callable[..., EmulatorServer]) -> EmulatorServer:
     """A running emulator with default settings (any non-empty key, no limits, no faults)."""
     return make_emulator()
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """Run ``argil-batch`` in-process: ``cli("validate", sheet, "-c", config)`` gives click's
+    Result (exit_code, stdout and stderr apart, exception).
+
+    ARGIL_API_KEY is ``key`` (CLI_KEY unless given; None: no key at all); ``env`` adds to or
+    overrides the environment (a value of None unsets a variable); ``input`` is fed to stdin.
+    """
+
+    def invoke(
+        *args: str | Path,
+        key: str | None = CLI_KEY,
+        env: dict[str, str | None] | None = None,
+        input: str | bytes | None = None,
+    ) -> Result:
+        from click.testing import CliRunner
+
+        # Imported when called: the command line imports the whole run, which tests of the
+        # lower floors never need.
+        from pipeline.cli import main
+
+        environment: dict[str, str | None] = {"ARGIL_API_KEY": key, **(env or {})}
+        return CliRunner().invoke(main, [str(arg) for arg in args], env=environment, input=input)
+
+    return invoke
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Callable[..., Path]:
+    """Write the leads config (``support.leads_config``), with changes, to a file in tmp_path:
+    ``config()`` is ``tmp_path / "c.yaml"``; ``config("fr.yaml", api={"rpm": "auto"})``."""
+
+    def write(name: str = "c.yaml", /, **changes: Any) -> Path:
+        path = tmp_path / name
+        path.write_text(leads_config(**changes), encoding="utf-8")
+        return path
+
+    return write

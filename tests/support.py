@@ -1,5 +1,5 @@
-"""Helpers shared by the end-to-end tests: a sheet of leads, its output, the exactly-once
-check, and a clock that jumps forward when slept on."""
+"""Helpers shared by the tests: where the project's files are, a sheet of leads and the config
+made for it, its output, the exactly-once check, and a clock that jumps forward when slept on."""
 
 from __future__ import annotations
 
@@ -13,9 +13,40 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from pipeline.argil.emulator import EmulatorServer
+import yaml
+
+from pipeline.emulator import EmulatorServer
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+SHEETS = FIXTURES / "sheets"
 
 LEAD_HEADERS = ["email", "first_name", "company", "script"]
+# The config the lead sheets above are made for: one moment of the lead's script, said by one
+# avatar, each lead known by their email.
+LEADS_CONFIG: dict[str, Any] = {
+    "input": {"key": ["email"]},
+    "video": {"name": "Intro for {{ first_name }} at {{ company }}"},
+    "moments": [{"transcript": "{{ script }}", "avatar_id": "avatar-emma"}],
+    "api": {"rpm": 60000, "concurrency": 4},
+}
+
+
+def leads_config(**changes: Any) -> str:
+    """The leads config as YAML, with ``changes`` by top-level section: a mapping is merged
+    into the section (a value of None drops that setting), anything else replaces it, None
+    drops the section. ``leads_config(api={"concurrency": 1}, limits={"transcript_chars": 200})``
+    """
+    document: dict[str, Any] = {}
+    for section in [*LEADS_CONFIG, *(name for name in changes if name not in LEADS_CONFIG)]:
+        value = LEADS_CONFIG.get(section)
+        change = changes.get(section, value)
+        if isinstance(value, dict) and isinstance(change, dict):
+            merged = {**value, **change}
+            change = {name: setting for name, setting in merged.items() if setting is not None}
+        if change is not None:
+            document[section] = change
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)
 
 
 def lead(i: int, script: str | None = None) -> list[str]:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from pipeline.errors import JobError
+
 __all__ = ["InsecureURLError", "check_base_url"]
 
 
-class InsecureURLError(ValueError):
+class InsecureURLError(JobError, ValueError):
     """The base URL is refused before any connection is made."""
 
 

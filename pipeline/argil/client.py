@@ -44,6 +44,14 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from pipeline.argil.answers import (
+    error_body,
+    read_capped,
+    retryable,
+    seconds,
+    tls_failure,
+    truncate,
+)
 from pipeline.argil.base_url import InsecureURLError, check_base_url
 from pipeline.argil.errors import (
     ArgilError,
@@ -121,7 +129,6 @@ _M = TypeVar("_M", Video, VideoPage, Avatar, Voice, SubtitleStylePage)
 _ACCOUNT_REFUSAL = re.compile(
     r"credit|\bplans?\b|subscription|billing|payment|insufficient (?:funds|balance)", re.IGNORECASE
 )
-_RETRIED_SERVER_STATUSES = frozenset({500, 502, 503, 504})
 # Failures before any byte of the request left: retrying cannot duplicate anything.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -154,17 +161,6 @@ class _CappedAsks:
     asked: float = 0.0
 
 
-# Server text ends up on a terminal (the "Error: the run stopped:" line) and in a spreadsheet
-# cell: control characters (escape sequences) and bidirectional overrides would act there, so
-# they are shown as U+FFFD instead.
-_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _truncate(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
-    text = " ".join(_UNSAFE_CHARS.sub("\ufffd", text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 @contextlib.asynccontextmanager
 async def _turn(gate: RateGate, method: str, path: str) -> AsyncIterator[int]:
     """The gate's turn for one request (its sequence number); NotSent when the gate closed
@@ -181,58 +177,6 @@ async def _turn(gate: RateGate, method: str, path: str) -> AsyncIterator[int]:
         await gate.__aexit__(type(exc), exc, exc.__traceback__)
         raise
     await gate.__aexit__(None, None, None)
-
-
-def _retryable(exc: BaseException) -> bool:
-    # ServerError is raised only for idempotent calls; a create's 5xx is InDoubt instead.
-    if isinstance(exc, ServerError):
-        return exc.status in _RETRIED_SERVER_STATUSES
-    if isinstance(exc, CertificateError):
-        return False  # the same certificate would be met again
-    return isinstance(exc, RateLimited | TransportError)
-
-
-async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
-    """The answer's body, or None as soon as it passes ``limit`` bytes (the rest is never
-    read, so a huge answer costs no more memory than the limit and one chunk)."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    # Decoded bytes are counted: a small compressed answer may inflate to any size.
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS error behind a connect failure, if that is what it was (httpx wraps it)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _seconds(value: float) -> str:
-    """Seconds as a server asked for them, whole when they are (999999, not 1e+06)."""
-    return f"{value:.0f}" if value >= 1 or value == 0 else f"{value:.2f}"
-
-
-def _message_of(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and value:
-        # Validation frameworks often send one message per field.
-        return "; ".join(str(item) for item in value)
-    return None
 
 
 class ArgilClient:
@@ -482,7 +426,7 @@ class ArgilClient:
         if self._api_key:
             for form in {self._api_key, quote(self._api_key, safe=""), quote(self._api_key)}:
                 text = text.replace(form, "***")
-        return _truncate(text)
+        return truncate(text, MAX_QUOTED_CHARS)
 
     async def _call(
         self,
@@ -500,7 +444,7 @@ class ArgilClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(retryable),
             sleep=self._sleep,
             before_sleep=self._before_sleep,
             reraise=True,
@@ -566,7 +510,7 @@ class ArgilClient:
                     try:
                         # An error's body only ever gives a message: no more than an object's.
                         cap = limit if response.is_success else min(limit, MAX_OBJECT_BYTES)
-                        body = await _read_capped(response, cap)
+                        body = await read_capped(response, cap)
                     finally:
                         await response.aclose()
             except _NOT_SENT as exc:
@@ -642,7 +586,7 @@ class ArgilClient:
     def _connect_error(self, exc: httpx.HTTPError, method: str, path: str) -> TransportError:
         """What a connect failure was, said so that the user can act on it: an untrusted
         certificate above all (httpx only says ConnectError)."""
-        failure = _tls_failure(exc)
+        failure = tls_failure(exc)
         if isinstance(failure, ssl.SSLCertVerificationError):
             reason = failure.verify_message or failure.reason or "untrusted"
             return CertificateError(
@@ -707,9 +651,9 @@ class ArgilClient:
     ) -> Stalled:
         asks = self._capped[gate.name]
         return Stalled(
-            f"the API asks to wait {_seconds(asks.asked)} s before each request "
+            f"the API asks to wait {seconds(asks.asked)} s before each request "
             f"({asks.header}, {asks.count} answers in a row); stopped rather than crawl at one "
-            f"request every {_seconds(self.max_retry_after)} s; run again later",
+            f"request every {seconds(self.max_retry_after)} s; run again later",
             asked=asks.asked,
             header=asks.header,
             status=status,
@@ -725,15 +669,15 @@ class ArgilClient:
         if paused > LONG_PAUSE:
             why = f"{announced.reset_from} says the quota is used up until then"
             if header and header == announced.reset_from:
-                why = f"{header} says the quota is used up for {_seconds(asked)} s (capped)"
-            logger.info("all %s wait %s s: %s", gate.name, _seconds(paused), why)
+                why = f"{header} says the quota is used up for {seconds(asked)} s (capped)"
+            logger.info("all %s wait %s s: %s", gate.name, seconds(paused), why)
         rpm = gate.announced_rpm
         if rpm and rpm != policy_rpm and 60.0 / rpm > LONG_PAUSE:
             why = "as RateLimit-Policy announces"
             if header == "RateLimit-Policy":
-                why = f"RateLimit-Policy allows one every {_seconds(asked)} s (capped)"
+                why = f"RateLimit-Policy allows one every {seconds(asked)} s (capped)"
             logger.info(
-                "all %s wait %s s between requests: %s", gate.name, _seconds(60.0 / rpm), why
+                "all %s wait %s s between requests: %s", gate.name, seconds(60.0 / rpm), why
             )
 
     # --- refusals -----------------------------------------------------------------------
@@ -752,7 +696,7 @@ class ArgilClient:
         seq: int,
     ) -> NoReturn:
         status = response.status_code
-        code, message = self._error_body(response, body)
+        code, message = error_body(response, body, self._safe)
 
         def error(cls: type[_E], text: str = message) -> _E:
             return cls(text, status=status, code=code, method=method, path=path)
@@ -793,7 +737,7 @@ class ArgilClient:
             )
             why = source
             if over is not None:
-                why = f"{over[0]} asked for {_seconds(over[1])} s, capped"
+                why = f"{over[0]} asked for {seconds(over[1])} s, capped"
             logger.info(
                 "%s /%s -> HTTP 429, pausing all workers %.2f s (%s)",
                 method,
@@ -815,26 +759,3 @@ class ArgilClient:
                 f"{message}; the request may have been done: look it up before resending",
             )
         raise error(ServerError)
-
-    def _error_body(self, response: httpx.Response, body: bytes | None) -> tuple[int | None, str]:
-        """``(code, message)`` from an ``{code, message}`` body, or a generic message (also when
-        the body was too large to read)."""
-        generic = f"the server answered {response.status_code} {response.reason_phrase}".strip()
-        if body is None:
-            return None, generic
-        try:
-            data = json.loads(body)
-        except ValueError:
-            try:
-                text = body.decode(response.encoding or "utf-8", errors="replace").strip()
-            except LookupError:  # a charset Python does not know
-                text = body.decode("utf-8", errors="replace").strip()
-            content_type = response.headers.get("content-type", "")
-            if text and "html" not in content_type and not text.startswith("<"):
-                return None, self._safe(f"{generic}: {text}")
-            return None, generic
-        if not isinstance(data, dict):
-            return None, generic
-        code = data.get("code") if isinstance(data.get("code"), int) else None
-        message = _message_of(data.get("message")) or _message_of(data.get("error"))
-        return code, self._safe(message) if message else generic

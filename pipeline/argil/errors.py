@@ -23,7 +23,7 @@ Exceptions (every message is safe to print: it never contains the API key)::
     │                           unreadable or oversized 2xx): it may have happened. Never
     │                           resend blindly: look the video up.
     └── NotSent                 the request never left: the gate was closed (a stopping run)
-    InsecureURLError(ValueError)  a base URL that is not https (plain http only on loopback),
+    InsecureURLError(JobError)    a base URL that is not https (plain http only on loopback),
                                   or that is not a usable base URL at all
 """
 
@@ -31,9 +31,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.errors import EXIT_STOPPED, ArgilBatchError
 
-class ArgilError(Exception):
+
+class ArgilError(ArgilBatchError):
     """Base of every error of this module; ``message`` is safe to show to a user."""
+
+    exit_code = EXIT_STOPPED
 
     def __init__(
         self,

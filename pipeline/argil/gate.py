@@ -64,6 +64,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 
 from pipeline.argil.limit_headers import MAX_ASKED_WAIT, Announced
+from pipeline.errors import ArgilBatchError
 
 __all__ = ["PRIOR_SPAN", "Clock", "RateGate", "Sleep", "jitter_share"]
 
@@ -134,7 +135,7 @@ def _spread(samples: collections.deque[float]) -> float:
     return (high - low) / 0.8
 
 
-class GateClosed(Exception):
+class GateClosed(ArgilBatchError):
     """The gate was closed (the run is stopping): this request was not sent."""
 
 

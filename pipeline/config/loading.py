@@ -304,6 +304,5 @@ def parse_config(text: str, *, source: str = "config") -> Config:
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
-    config._source = source
-    config._lines = lines
+    config.read_from(source, lines)
     return config

@@ -13,9 +13,10 @@ from datetime import date, datetime
 from typing import Any
 
 from pipeline.argil.models import UUID_PATTERN
+from pipeline.errors import JobError
 
 
-class ConfigError(Exception):
+class ConfigError(JobError):
     """The config cannot be used. ``problems`` holds one located line per problem."""
 
     def __init__(self, problems: Sequence[str]) -> None:

@@ -240,11 +240,15 @@ class LimitsConfig(_Section):
     max_moments: Annotated[StrictInt, Field(ge=1)] | None = DEFAULT_MAX_MOMENTS
 
 
+# Reads a minute: the read limit Argil documents for its newer API, beside 60 writes.
+DEFAULT_READ_RPM = 600.0
+
+
 class ApiConfig(_Section):
     rpm: Rpm = 60.0
     # Reads (status polls, listings, the catalogue) have a gate of their own, so that they never
     # slow the creates; Argil documents 600 reads a minute beside 60 writes for its newer API.
-    read_rpm: PositiveNumber = 600.0
+    read_rpm: PositiveNumber = DEFAULT_READ_RPM
     concurrency: Annotated[StrictInt, Field(ge=1)] = 4
     max_credits: Annotated[float, PlainValidator(_plain_number), Field(ge=0)] | None = None
 
@@ -279,3 +283,8 @@ class Config(_Section):
     def locate(self, loc: Sequence[str | int]) -> str:
         """``file:line: yaml.path`` for a place in this config, as errors show it."""
         return _located(self._source, self._lines, tuple(loc))
+
+    def read_from(self, source: str, lines: dict[tuple[str | int, ...], int]) -> None:
+        """Where the config was read: its file, and the line of each of its places."""
+        self._source = source
+        self._lines = lines

@@ -48,6 +48,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, generate_lorem_ipsum
 
+from pipeline.errors import ArgilBatchError
+
 # The longest value a config renders is a transcript before it is split into moments: 25,000
 # characters at the defaults (limits.max_moments 50 x limits.transcript_chars 500); a name, an
 # id, a URL or an extra is far shorter. 64 Ki leaves room for a raised transcript_chars and is
@@ -74,7 +76,7 @@ _WRITES_TOO_MUCH = (
 )
 
 
-class TemplateLimitError(SecurityError):
+class TemplateLimitError(SecurityError, ArgilBatchError):
     """A render passed one of the bounds above: the template's doing more than the row's."""
 
 

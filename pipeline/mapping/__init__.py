@@ -28,34 +28,9 @@ Exceptions: ``map_row`` raises none; :class:`Mapper` raises
 :class:`~pipeline.config.ConfigError` when the config names columns the sheet lacks.
 """
 
-# The public names are in __all__; the underscored helpers of the parts stay importable from
-# here, as they were before the package was split.
-from pipeline.mapping.body import _BROLL_LOOKUP as _BROLL_LOOKUP
-from pipeline.mapping.body import _LOOKUPS as _LOOKUPS
-from pipeline.mapping.body import _put as _put
-from pipeline.mapping.columns import _JINJA_WORDS as _JINJA_WORDS
-from pipeline.mapping.columns import _NON_WORD as _NON_WORD
-from pipeline.mapping.columns import _ambiguous_names as _ambiguous_names
-from pipeline.mapping.columns import _bare_column as _bare_column
-from pipeline.mapping.columns import _is_row as _is_row
-from pipeline.mapping.columns import _row_lookups as _row_lookups
-from pipeline.mapping.columns import _template_names as _template_names
 from pipeline.mapping.columns import snake_case
-from pipeline.mapping.compiled import _COLUMN as _COLUMN
-from pipeline.mapping.compiled import _CONST as _CONST
-from pipeline.mapping.compiled import _DYNAMIC as _DYNAMIC
-from pipeline.mapping.compiled import _TEMPLATE as _TEMPLATE
-from pipeline.mapping.compiled import _Broll as _Broll
-from pipeline.mapping.compiled import _constant as _constant
-from pipeline.mapping.compiled import _Leaf as _Leaf
-from pipeline.mapping.compiled import _Moment as _Moment
-from pipeline.mapping.compiled import _Row as _Row
-from pipeline.mapping.compiled import _Zoom as _Zoom
-from pipeline.mapping.mapper import _KEY_HEX as _KEY_HEX
 from pipeline.mapping.mapper import KEY_PREFIX, Mapper
 from pipeline.mapping.plan import INVALID, SKIPPED, VALID, FieldError, RowPlan, canonical_json
-from pipeline.mapping.plan import _field_errors as _field_errors
-from pipeline.mapping.plan import _wire_path as _wire_path
 
 __all__ = [
     "INVALID",

@@ -10,9 +10,9 @@ and converts them (text, choice, number, flag), recording each problem as a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipeline.config import (
     TemplateLimitError,
@@ -25,8 +25,8 @@ from pipeline.config import (
 )
 from pipeline.mapping.plan import FieldError
 
-if TYPE_CHECKING:
-    from pipeline.mapping.mapper import Mapper
+# A row's cells to the Jinja2 context its templates render in (the mapper's).
+ContextOf = Callable[[Mapping[str, str]], dict[str, Any]]
 
 # --- compiled templates ------------------------------------------------------------------
 
@@ -54,10 +54,10 @@ class _Leaf:
 class _Row:
     """Per-row evaluation state: the cells, a lazily built Jinja2 context, the errors."""
 
-    __slots__ = ("context", "errors", "mapper", "values")
+    __slots__ = ("context", "context_of", "errors", "values")
 
-    def __init__(self, mapper: Mapper, values: Mapping[str, str]) -> None:
-        self.mapper = mapper
+    def __init__(self, context_of: ContextOf, values: Mapping[str, str]) -> None:
+        self.context_of = context_of
         self.values = values
         self.context: dict[str, Any] | None = None
         self.errors: list[FieldError] = []
@@ -74,7 +74,7 @@ class _Row:
             self.errors.append(FieldError(leaf.wire, leaf.refused, config=leaf.where))
             return None
         if self.context is None:
-            self.context = self.mapper._context(self.values)
+            self.context = self.context_of(self.values)
         try:
             return render(leaf.value, self.context).strip()
         except TemplateLimitError as exc:

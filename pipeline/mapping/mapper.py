@@ -163,7 +163,7 @@ class Mapper(BodyBuilder):
         """(None, value) for a part of the body that no row changes, else (build, None)."""
         if not _constant(*parts):
             return build, None
-        probe = _Row(self, {})
+        probe = _Row(self.template_context, {})
         value = build(probe)
         return (build, None) if probe.errors else (None, value)
 
@@ -246,7 +246,7 @@ class Mapper(BodyBuilder):
             )
         zoom_plan = _Zoom(frames)
         if _constant(frames):
-            probe = _Row(self, {})
+            probe = _Row(self.template_context, {})
             value = self._build_zoom(probe, zoom_plan)
             if not probe.errors:
                 zoom_plan.static = value
@@ -277,7 +277,7 @@ class Mapper(BodyBuilder):
         zoom = self._compile_zoom(broll.zoom, (*loc, "zoom")) if broll.zoom else None
         broll_plan = _Broll(self._leaf(broll.type, (*loc, "type")), fields, zoom)
         if _constant(broll_plan.type, [leaf for _, leaf, _ in fields], zoom):
-            probe = _Row(self, {})
+            probe = _Row(self.template_context, {})
             value = self._build_broll(probe, broll_plan)
             if not probe.errors:
                 broll_plan.static = value
@@ -306,7 +306,7 @@ class Mapper(BodyBuilder):
             broll_on_all=moment.broll_on == "all",
         )
 
-    def _context(self, values: Mapping[str, str]) -> dict[str, Any]:
+    def template_context(self, values: Mapping[str, str]) -> dict[str, Any]:
         names = self._names
         context = self._context_base.copy()
         for name in self._context_names:
@@ -341,7 +341,7 @@ class Mapper(BodyBuilder):
             verb = "is" if len(blank) == 1 else "are"
             reason = f"{', '.join(blank)} {verb} blank"
             return RowPlan(row.number, self.row_key(values), SKIPPED, None, None, reason=reason)
-        r = _Row(self, values)
+        r = _Row(self.template_context, values)
         if self._row_when is not None:
             when = r.raw(self._row_when)
             if r.errors:

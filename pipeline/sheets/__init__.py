@@ -16,15 +16,12 @@ from pipeline.sheets.base import (
     Sheet,
     SheetError,
 )
+from pipeline.sheets.lines import OutputLine, default_output_path, output_lines, output_rows
 from pipeline.sheets.output import (
     OutputFile,
-    OutputLine,
     check_output_fits,
-    default_output_path,
     output_kind,
-    output_lines,
     output_notes,
-    output_rows,
     write_output,
 )
 from pipeline.sheets.reading import read_sheet, workbook_sheets

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from pipeline.errors import JobError
+
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "argil_row_key",
     "argil_video_id",
@@ -51,7 +53,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
-class SheetError(Exception):
+class SheetError(JobError):
     """A problem with an input or output sheet; the message is one line for the user."""
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
+from pipeline.errors import ArgilBatchError
+
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 STRICT_MAIN_NS = "http://purl.oclc.org/ooxml/spreadsheetml/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -31,7 +33,7 @@ _NAME = re.compile(rb"[^\s/>]+")
 _CELL_REF = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,7})")
 
 
-class PartError(Exception):
+class PartError(ArgilBatchError):
     """A part cannot be parsed, or declares a DTD; the message says which and why."""
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pipeline.sheets.base import OUTPUT_COLUMNS, Sheet, SheetError
+from pipeline.sheets.lines import default_output_path, output_lines, unused_path
 from pipeline.sheets.workbook_input import _cell_text
 from pipeline.sheets.workbook_parts import PartError, ResultCell, SheetChanges, WorkbookPackage
 
@@ -179,9 +180,6 @@ def _load(sheet: Sheet, path: Path | None) -> WorkbookPackage:
 
 
 def _cannot(sheet: Sheet, path: Path | None, reason: str) -> str:
-    # output imports this module: the other way round only here, when it is needed.
-    from pipeline.sheets.output import default_output_path, unused_path
-
     text = " ".join(reason.split())[:200]
     target = path if path is not None else default_output_path(sheet.path)
     instead = unused_path(target.with_suffix(".csv")).name
@@ -197,9 +195,6 @@ def _write_fresh(sheet: Sheet, results: Mapping[int, Mapping[str, str]], f: Bina
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
-
-    # output imports this module: the other way round only here, when it is needed.
-    from pipeline.sheets.output import output_lines
 
     lines = list(output_lines(sheet, results))
     header = next(line for line in lines if line.number == sheet.header_row)

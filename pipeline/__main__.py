@@ -4,6 +4,9 @@ import os
 import signal
 import sys
 
+# Small and without imports of its own: loaded before anything a Ctrl-C could interrupt.
+from pipeline.errors import EXIT_INTERRUPTED
+
 
 def main() -> None:
     # Importing the command line takes a noticeable moment (pandas, pydantic): a Ctrl-C then
@@ -16,7 +19,7 @@ def main() -> None:
         # Not sys.exit: an interrupt that passed through an extension's module setup can leave
         # CPython's "unhandled KeyboardInterrupt" flag set, and the interpreter would then end
         # by the signal (-2) despite the handler. Nothing is open yet, so nothing is lost.
-        os._exit(130)
+        os._exit(EXIT_INTERRUPTED)
     try:
         cli()
     finally:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.argil.client import DEFAULT_BASE_URL, ArgilClient, InsecureURLError, check_base_url
-from pipeline.config import Config, load_config
+from pipeline.config import ApiConfig, Config, load_config
 from pipeline.errors import JobError
 from pipeline.sheets import Sheet, default_output_path
 
@@ -33,6 +33,8 @@ SANDBOX_KEY = "sandbox-key"
 # The sandbox has no rate limit to respect: a bulk tryout of thousands of rows takes seconds
 # (5,000 rows in about 13 s), not the minutes a made-up limit would cost.
 SANDBOX_RPM = 600_000.0
+# The config's api section as it is when the config says nothing: the defaults, written once.
+API_DEFAULTS = ApiConfig()
 # How long --wait follows renders at most, unless told.
 WAIT_TIMEOUT = 3600.0
 
@@ -293,7 +295,7 @@ def make_client(
 ) -> ArgilClient:
     """The API client of a run (its rates, waits and clock from ``settings``), or of a few
     reads (``settings`` None: the rates given)."""
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"prior_sends": prior_sends}
     if settings is not None:
         rpm, read_rpm, concurrency = settings.rpm, settings.read_rpm, settings.concurrency
         if settings.sleep is not None:
@@ -304,10 +306,10 @@ def make_client(
     return ArgilClient(
         api_key,
         base_url,
-        rpm=rpm if rpm is not None else 60.0,
+        rpm=rpm if rpm is not None else as_rpm(API_DEFAULTS.rpm),
         read_rpm=read_rpm,
-        concurrency=concurrency or 4,
-        prior_sends=prior_sends,
+        concurrency=concurrency or API_DEFAULTS.concurrency,
+        # The settings' client options last: a test or an embedding may set any of these.
         **extra,
     )
 

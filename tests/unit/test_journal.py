@@ -833,6 +833,21 @@ def test_a_loop_of_links_is_left_as_named_for_the_open_to_refuse(tmp_path: Path)
         j.Journal(loop, target="t")
 
 
+def test_a_journal_used_after_its_close_is_a_bug_not_damage_nor_the_disk(tmp_path: Path) -> None:
+    journal = j.Journal(tmp_path / "s", target="t")
+    journal.mark_in_flight("k", 2, "h", 1, 0)
+    journal.close()
+    for use in (
+        lambda: journal.get("k"),
+        lambda: journal.all(),
+        lambda: journal.meta(),
+        lambda: journal.mark_failed("k", "refused"),
+        lambda: journal.set_meta({"output": "o"}),
+    ):
+        with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+            use()
+
+
 # --- the output a run recorded, read without opening the journal ----------------------------
 
 

@@ -28,7 +28,8 @@ name="$(basename "$module" .py)"
 work="out/mutation/$name"
 rm -rf "$work"
 mkdir -p "$work"
-cp -r pipeline tests pyproject.toml "$work/"
+# The tests read the shipped examples too (the natural cuts are checked on them).
+cp -r pipeline tests pyproject.toml input_examples configs "$work/"
 find "$work" -name __pycache__ -prune -exec rm -rf {} +
 
 # One module, its own tests: narrow the shared [tool.mutmut] table of the copy.

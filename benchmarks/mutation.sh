@@ -14,17 +14,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$#" -lt 2 ]; then
-    echo "usage: $0 MODULE.py TEST_FILE..." >&2
+    echo "usage: $0 MODULE.py|PACKAGE_FOLDER TEST_FILE..." >&2
     echo "  e.g. $0 pipeline/chunking.py tests/unit/test_chunking.py" >&2
+    echo "       $0 pipeline/mapping tests/unit/mapping/test_mapping.py" >&2
     exit 2
 fi
 module="$1"
 shift
 for path in "$module" "$@"; do
-    [ -f "$path" ] || { echo "no such file: $path" >&2; exit 2; }
+    [ -e "$path" ] || { echo "no such file: $path" >&2; exit 2; }
 done
 
 name="$(basename "$module" .py)"
+# A package is measured whole: every module of its folder.
+pattern="$module"
+[ -d "$module" ] && pattern="${module%/}/*"
 work="out/mutation/$name"
 rm -rf "$work"
 mkdir -p "$work"
@@ -34,7 +38,7 @@ find "$work" -name __pycache__ -prune -exec rm -rf {} +
 
 # One module, its own tests: narrow the shared [tool.mutmut] table of the copy.
 quote() { printf '"%s", ' "$@"; }
-sed -i "/^\[tool.mutmut\]/a only_mutate = [\"$module\"]\npytest_add_cli_args_test_selection = [$(quote "$@")]\ntimeout_multiplier = ${MUTATION_TIMEOUT:-3}" \
+sed -i "/^\[tool.mutmut\]/a only_mutate = [\"$pattern\"]\npytest_add_cli_args_test_selection = [$(quote "$@")]\ntimeout_multiplier = ${MUTATION_TIMEOUT:-3}" \
     "$work/pyproject.toml"
 # Deterministic Hypothesis: no database of past failures, no deadline (mutmut's trampolines
 # slow every call), no shrinking (it changes nothing about whether a test fails).

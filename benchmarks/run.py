@@ -172,6 +172,41 @@ class EmulatorProcess:
         self._log.close()
 
 
+class IndependentServer:
+    """``tests/mixed_up_api.py`` limiting writes: its answers as the emulator's stats give them."""
+
+    def __init__(self, scenario: Scenario, limit: float) -> None:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from mixed_up_api import MixedUpApi
+
+        latency = scenario.latency_ms / 1000
+        self.api = MixedUpApi(
+            limit=scenario.window_requests,
+            window=scenario.window_requests / limit,
+            latency=latency,
+            jitter=latency / 2,
+        )
+        self.base_url = self.api.base_url
+
+    def stats(self) -> dict[str, Any]:
+        keys: dict[str, int] = {}
+        for key in self.api.holders().values():
+            keys[key] = keys.get(key, 0) + 1
+        return {
+            "create_times": list(self.api.create_times),
+            "creates": len(self.api.create_times),
+            "rate_limited": self.api.rate_limited,
+            "count_by_batch_key": keys,
+        }
+
+
+@contextmanager
+def independent(scenario: Scenario, limit: float) -> Iterator[IndependentServer]:
+    server = IndependentServer(scenario, limit)
+    with server.api:
+        yield server
+
+
 @contextmanager
 def emulator(log: Path, **knobs: Any) -> Iterator[EmulatorProcess]:
     server = EmulatorProcess(log, **knobs)
@@ -216,6 +251,15 @@ class Scenario:
     announce: bool = False
     efficiency: float = 0.95
     share_429: float | None = 0.01
+    # "independent": tests/mixed_up_api.py, a server written apart from the project (on
+    # http.server, importing nothing of pipeline), limiting writes the same way.
+    server: str = "emulator"
+    # The run as a whole's goal, its reads before the first create included: this share of the
+    # limit over the run's own time (None: not measured).
+    whole: float | None = None
+    # A long window needs a longer run for the steady state to outweigh the search: rows
+    # times this.
+    rows_factor: int = 1
 
 
 SCENARIOS = [
@@ -228,9 +272,44 @@ SCENARIOS = [
         share_429=0.02,
     ),
     Scenario("double", "`--rpm` twice too high", rpm_factor=2, efficiency=0.90, share_429=None),
-    Scenario("latency-1s", "latency 1 s ± 0.5 s", latency_ms=1000, efficiency=0.85, share_429=0.02),
+    Scenario(
+        "latency-1s",
+        "latency 1 s ± 0.5 s",
+        latency_ms=1000,
+        efficiency=0.85,
+        share_429=0.02,
+        # One round trip of reads (1.5 s at most) before the first create: 0.83 over 300 rows.
+        whole=0.83,
+    ),
     Scenario("announced", "announced limit, `--rpm` 4x too high", rpm_factor=4, announce=True),
-    Scenario("auto", "`--rpm auto`, unannounced", auto=True, efficiency=0.85, share_429=0.05),
+    Scenario("auto", "`--rpm auto`, unannounced", auto=True, efficiency=0.85, share_429=0.02),
+    Scenario(
+        "auto-independent",
+        "`--rpm auto`, unannounced, a server the project did not write",
+        auto=True,
+        efficiency=0.85,
+        share_429=0.02,
+        server="independent",
+    ),
+    Scenario(
+        "auto-60s",
+        "`--rpm auto`, unannounced, a window of 60 s",
+        window_requests=600,
+        auto=True,
+        efficiency=0.85,
+        share_429=0.02,
+        rows_factor=6,
+    ),
+    Scenario(
+        "auto-60s-independent",
+        "`--rpm auto`, unannounced, a window of 60 s, a server the project did not write",
+        window_requests=600,
+        auto=True,
+        efficiency=0.85,
+        share_429=0.02,
+        server="independent",
+        rows_factor=6,
+    ),
 ]
 
 
@@ -245,6 +324,12 @@ class RateResult:
     once: bool  # every row's batch key on exactly one video at the server
     with_id: int  # output rows that carry a video id
     found_rpm: float | None
+    # The run as a whole as the server saw it: (N-1)/R over the span from the first request it
+    # counted (a read) to the last create, and the seconds from that first request to the
+    # first create (the reads before it, one round trip when they go together, and the
+    # create's own way in).
+    whole: float = math.nan
+    lead: float = math.nan
 
 
 def concurrency_for(limit: float, latency_ms: float) -> int:
@@ -282,13 +367,20 @@ def rate_scenario(
     }
     if scenario.announce:
         knobs["ratelimit_headers"] = True
-    with emulator(work / f"{scenario.label}.emulator.log", **knobs) as server:
+    serving = (
+        independent(scenario, limit)
+        if scenario.server == "independent"
+        else emulator(work / f"{scenario.label}.emulator.log", **knobs)
+    )
+    with serving as server:
         cmd = [
             PYTHON, "-m", "pipeline", "run", str(sheet), "-c", str(CONFIG), "-o", str(output),
             "--state", str(state), "--base-url", server.base_url, "--rpm", rpm,
             "--concurrency", str(concurrency_for(limit, scenario.latency_ms)),
             "--json", "--no-progress",
         ]  # fmt: skip
+        if scenario.server == "independent":
+            cmd.append("--no-preflight")  # it keeps no catalogue of avatars, voices, styles
         finished = run_measured(cmd, timeout=rows / limit * 4 + 60, env={"ARGIL_API_KEY": API_KEY})
         stats = server.stats()
     if finished.code not in (0, 1) or not finished.stdout.strip():
@@ -311,18 +403,29 @@ def rate_scenario(
         once=len(counts) == rows and all(n == 1 for n in counts.values()),
         with_id=with_id,
         found_rpm=summary.get("found_rpm"),
+        **_whole(stats, times, limit),
     )
+
+
+def _whole(stats: dict[str, Any], times: list[float], limit: float) -> dict[str, float]:
+    first = stats.get("first_request_time")
+    if first is None or len(times) < 2:
+        return {}
+    return {"whole": (len(times) - 1) / limit / (times[-1] - first), "lead": times[0] - first}
 
 
 def rate_figures(
     work: Path, rows: int, limit: float, quick: bool, only: Sequence[str] = ()
 ) -> list[Figure]:
-    sheet = write_sheet(work / f"rate-{rows}.csv", rows, seed=11)
     figures: list[Figure] = []
     for scenario in SCENARIOS:
         if only and scenario.label not in only:
             continue
-        r = rate_scenario(work, scenario, sheet=sheet, rows=rows, limit=limit)
+        count = rows * scenario.rows_factor
+        sheet = work / f"rate-{count}.csv"
+        if not sheet.exists():
+            write_sheet(sheet, count, seed=11)
+        r = rate_scenario(work, scenario, sheet=sheet, rows=count, limit=limit)
         top, paced = ceiling(scenario, limit), gate_share(scenario, limit)
         share = r.rate_limited / max(1, r.requests)
         found = f", found {r.found_rpm:.0f} rpm" if r.found_rpm else ""
@@ -338,7 +441,7 @@ def rate_figures(
         conc = concurrency_for(limit, scenario.latency_ms)
         where = (
             f"{scenario.what}; L={scenario.latency_ms:g}±{scenario.latency_ms / 2:g} ms before "
-            f"the count, concurrency {conc}"
+            f"the count, concurrency {conc}{f', {count} rows' if count != rows else ''}"
         )
         target = f">= {scenario.efficiency:.2f}"
         if scenario.share_429 is not None:
@@ -361,6 +464,17 @@ def rate_figures(
                 judged,
             )
         )
+        if scenario.whole is not None:
+            figures.append(
+                Figure(
+                    f"The run as a whole, its reads before the first create included ({where})",
+                    f">= {scenario.whole:.2f}",
+                    f"{r.whole:.3f} of the limit from the first request the server counted to "
+                    f"the last create; the first create counted {r.lead:.2f} s after that "
+                    "first request",
+                    None if quick else r.whole >= scenario.whole,
+                )
+            )
     return figures
 
 

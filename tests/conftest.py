@@ -9,16 +9,13 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from support import leads_config
+from support import CLI_KEY, leads_config
 
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 
 # The helpers of hostile input: their asserts were a test module's, and are rewritten to fail a
 # test with the same detail (imported by the test modules, after this).
 pytest.register_assert_rewrite("hostile_files")
-
-# A key the tests can look for in what is printed and logged: it must never show.
-CLI_KEY = "sk-test-cli-0123456789"
 
 
 @pytest.fixture
@@ -52,6 +49,7 @@ def cli() -> Callable[..., Result]:
 
     ARGIL_API_KEY is ``key`` (CLI_KEY unless given; None: no key at all); ``env`` adds to or
     overrides the environment (a value of None unsets a variable); ``input`` is fed to stdin.
+    An exception the command line lets through fails the test, whatever the exit code.
     """
 
     def invoke(
@@ -67,7 +65,10 @@ def cli() -> Callable[..., Result]:
         from pipeline.cli import main
 
         environment: dict[str, str | None] = {"ARGIL_API_KEY": key, **(env or {})}
-        return CliRunner().invoke(main, [str(arg) for arg in args], env=environment, input=input)
+        result = CliRunner().invoke(main, [str(arg) for arg in args], env=environment, input=input)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise AssertionError(f"uncaught {result.exception!r}") from result.exception
+        return result
 
     return invoke
 

@@ -1,12 +1,16 @@
 """An Argil-like server written apart from the project's emulator, on the standard library's
 ``http.server``, that mixes up its answers: a share of creates, renders and reads are answered
 with some other video than the one asked about (a cache on the way, a load balancer mixing
-up connections). Nothing of ``pipeline`` is imported, so it cannot share the emulator's or
-the client's assumptions."""
+up connections). It may also limit the writes it takes, as a server the project did not write
+would: ``limit`` writes in any ``window`` seconds (a sliding window, never announced), each
+write delayed on its way in by ``latency`` seconds, give or take ``jitter``, before it counts,
+and refused with 429 and a ``Retry-After`` in whole seconds past the limit. Nothing of
+``pipeline`` is imported, so it cannot share the emulator's or the client's assumptions."""
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -28,6 +32,10 @@ class MixedUpApi:
         claim_items: int | None = None,
         same_page: bool = False,
         read_delay: float = 0.0,
+        limit: int | None = None,
+        window: float = 60.0,
+        latency: float = 0.0,
+        jitter: float = 0.0,
     ) -> None:
         self.stale_creates = stale_creates
         self.stale_reads = stale_reads  # renders and GET /videos/{id}
@@ -46,6 +54,13 @@ class MixedUpApi:
         self.renders: list[str] = []
         self.deleted: list[str] = []
         self.mixed_answers = 0
+        self.limit, self.window = limit, window
+        self.latency, self.jitter = latency, jitter
+        # When each write of the last window was counted (monotonic seconds); when each create
+        # was; how many writes were refused.
+        self.counted: list[float] = []
+        self.create_times: list[float] = []
+        self.rate_limited = 0
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         api = self
@@ -59,7 +74,15 @@ class MixedUpApi:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 parts = urlsplit(self.path).path.strip("/").split("/")
-                if parts == ["v1", "videos"]:
+                wait = api.admit()
+                if wait is not None:
+                    raw = json.dumps({"error": "Too many requests"}).encode()
+                    self.send_response(429)
+                    self.send_header("retry-after", str(wait))
+                    self.send_header("content-length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                elif parts == ["v1", "videos"]:
                     self._send(*api.create(body))
                 elif len(parts) == 4 and parts[3] == "render":
                     self._send(*api.render(parts[2]))
@@ -110,6 +133,23 @@ class MixedUpApi:
         self._server.shutdown()
         self._server.server_close()
 
+    def admit(self) -> int | None:
+        """Count a write once its latency has passed: None when the window has room, else the
+        whole seconds to wait (the Retry-After)."""
+        if self.latency or self.jitter:
+            with self._lock:
+                delay = self.latency + self._rng.uniform(-self.jitter, self.jitter)
+            time.sleep(max(0.0, delay))
+        with self._lock:
+            now = time.monotonic()
+            # Only the window's writes are kept: what it counts is all it needs.
+            self.counted = [t for t in self.counted if t > now - self.window]
+            if self.limit is not None and len(self.counted) >= self.limit:
+                self.rate_limited += 1
+                return max(1, math.ceil(self.counted[-self.limit] + self.window - now))
+            self.counted.append(now)
+            return None
+
     def _other(self, video_id: str) -> dict[str, Any] | None:
         # One of the latest few: at concurrency, likely a video whose create answer its own
         # client has not read yet.
@@ -132,6 +172,7 @@ class MixedUpApi:
             }
             self.videos[video_id] = video
             self.order.append(video_id)
+            self.create_times.append(time.monotonic())
             answer = video
             if self._rng.random() < self.stale_creates:
                 answer = self._other(video_id) or video

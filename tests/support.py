@@ -1,10 +1,13 @@
 """Helpers shared by the tests: where the project's files are, a sheet of leads and the config
-made for it, its output, the exactly-once check, and a clock that jumps forward when slept on."""
+made for it, its output, the exactly-once check, the command line in a process of its own, and a
+clock that jumps forward when slept on."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -20,6 +23,9 @@ from pipeline.emulator import EmulatorServer
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 SHEETS = FIXTURES / "sheets"
+
+# A key the tests can look for in what is printed and logged: it must never show.
+CLI_KEY = "sk-test-cli-0123456789"
 
 LEAD_HEADERS = ["email", "first_name", "company", "script"]
 # The config the lead sheets above are made for: one moment of the lead's script, said by one
@@ -47,6 +53,13 @@ def leads_config(**changes: Any) -> str:
         if change is not None:
             document[section] = change
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)
+
+
+# The leads config with its avatar's voice named and no api section: the pace is the defaults,
+# or what a test sets (an api section appended, the JobSpec's own rpm).
+UNPACED_LEADS_CONFIG = leads_config(
+    moments=[{**LEADS_CONFIG["moments"][0], "voice_id": "voice-emma"}], api=None
+)
 
 
 def lead(i: int, script: str | None = None) -> list[str]:
@@ -98,6 +111,25 @@ def assert_exactly_once(server: EmulatorServer, output: Path, expected_rows: int
     by_key = {v["extras"]["argilBatchKey"]: vid for vid, v in server.emulator.videos.items()}
     for row in rows:
         assert row["argil_video_id"] == by_key[row["argil_row_key"]], row
+
+
+def spawn(
+    *args: str | Path,
+    key: str = CLI_KEY,
+    stdout: int = subprocess.PIPE,
+    stderr: int = subprocess.PIPE,
+    cwd: Path = ROOT,
+) -> subprocess.Popen[str]:
+    """``argil-batch *args`` in a process of its own, for what in-process runs cannot show:
+    signals, a kill -9, locks held by another process. ARGIL_API_KEY is ``key``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *(str(arg) for arg in args)],
+        env={**os.environ, "ARGIL_API_KEY": key},
+        stdout=stdout,
+        stderr=stderr,
+        text=True,
+        cwd=cwd,
+    )
 
 
 class VirtualTime:

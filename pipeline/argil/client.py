@@ -247,6 +247,7 @@ class ArgilClient:
                 # even at a small --concurrency: the read rate, not the slots, bounds them.
                 max(concurrency, MIN_READ_CONCURRENCY),
                 name="reads",
+                burst=MIN_READ_CONCURRENCY,
                 clock=clock,
                 sleep=sleep,
                 max_wait=max_retry_after,

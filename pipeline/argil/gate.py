@@ -164,10 +164,14 @@ class RateGate:
         max_headroom: float = 0.99,
         max_wait: float = MAX_ASKED_WAIT,
         prior_sends: Sequence[float] = (),
+        burst: int = 0,
     ) -> None:
         """``rpm`` None: ``auto``, find the limit. ``max_wait``: the longest a pause or an
         announced window may last, whatever the server says. ``prior_sends``: when another
-        process (the last run) sent requests the server may still count, on ``clock``."""
+        process (the last run) sent requests the server may still count, on ``clock``.
+        ``burst``: the first this many requests leave together, unspaced (a run's first reads,
+        independent of one another: one round trip, not one interval each); a window of
+        ``window_requests`` has room for them, so at most half of that is taken."""
         if rpm is not None and not (rpm > 0 and math.isfinite(rpm)):
             raise ValueError("rpm must be a positive number")
         if concurrency < 1:
@@ -190,6 +194,7 @@ class RateGate:
         self.window_requests = window_requests
         self.max_headroom = max_headroom
         self.max_wait = max_wait
+        self._burst = min(max(0, burst), window_requests // 2)
         self._clock = clock
         self._sleep = sleep
         self._semaphore = asyncio.Semaphore(concurrency)
@@ -572,9 +577,10 @@ class RateGate:
             if not self._prior_seeded:
                 self._seed_prior(loop.time())
             ready = -math.inf  # when the last wait was to end
+            spacing = 60.0 / self.current_rpm if self.sent >= self._burst else 0.0
             while True:
                 now = loop.time()
-                wait = max(self._last_slot + 60.0 / self.current_rpm - now, self._window_wait(now))
+                wait = max(self._last_slot + spacing - now, self._window_wait(now))
                 if wait <= 0 or (closable and self.closed):
                     break
                 ready = now + wait

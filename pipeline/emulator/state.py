@@ -158,6 +158,8 @@ class Emulator:
         with self._lock:
             self.stats.requests += 1
             self.stats.reads += read
+            if self.stats.first_request_time is None:
+                self.stats.first_request_time = self.settings.clock()
 
     def authenticate(self, api_key: str | None) -> str:
         """The key to count the request against; 401 when missing or not the expected one."""

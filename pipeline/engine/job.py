@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pipeline import journal as j
 from pipeline.argil.client import ArgilClient
@@ -51,6 +51,7 @@ from pipeline.settings import JobSpec, Settings, api_endpoint, make_client, reso
 from pipeline.validation import row_ranges
 
 OnProgress = Callable[[Progress], None]
+T = TypeVar("T")
 # Progress is shown also between events: a wait for renders or a long pause still moves.
 PROGRESS_TICK = 1.0
 
@@ -150,7 +151,8 @@ class Run:
         """The reads before the first create; the forecast of the rows the run will send
         (not the videos it found and adopts). OverBudget when over the budget; OtherBatch when
         its rows have videos in another batch."""
-        going = self._loop.run(self._interruptible(self.engine.read(), lambda: []))
+        reading = _guarded(self.state, self.engine.read(), list, self._received, self._on_progress)
+        going: list[RowPlan] = self._loop.run(reading)
         self._going = going
         self.forecast = _forecast(self.settings, going)
         return self.forecast
@@ -176,24 +178,14 @@ class Run:
     async def _send(self) -> JobOutcome:
         state, writer = self.state, self.writer
         flusher = asyncio.create_task(writer.every(self.settings.flush_interval, state))
-        ticker = asyncio.create_task(_tick(state)) if self._on_progress else None
         try:
-            summary = await self._interruptible(self.engine.send(), self.engine.abandon)
+            sending = self.engine.send()
+            summary = await _guarded(
+                state, sending, self.engine.abandon, self._received, self._on_progress
+            )
             return await _written(self.job, state, writer, summary, self._received)
         finally:
-            for task in (flusher, ticker):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-
-    async def _interruptible(self, work: Any, abandon: Callable[[], Any]) -> Any:
-        future = asyncio.ensure_future(work)
-        install_signal_handlers(self.state.stop, future, self._received)
-        try:
-            return await settled(future, abandon)
-        finally:
-            remove_signal_handlers()
+            await _cancel(flusher)
 
 
 # --- the other two paths ----------------------------------------------------------------------
@@ -234,21 +226,10 @@ def refresh(job: Prepared, *, on_progress: OnProgress | None = None) -> JobOutco
 
         async def work() -> JobOutcome:
             received: list[int] = []
-            ticker = asyncio.create_task(_tick(state)) if on_progress else None
-            try:
-                async with client:
-                    future = asyncio.ensure_future(engine.refresh())
-                    install_signal_handlers(state.stop, future, received)
-                    try:
-                        summary = await settled(future, state.summarise)
-                    finally:
-                        remove_signal_handlers()
-                return await _written(job, state, writer, summary, received)
-            finally:
-                if ticker is not None:
-                    ticker.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await ticker
+            async with client:
+                refreshing = engine.refresh()
+                summary = await _guarded(state, refreshing, state.summarise, received, on_progress)
+            return await _written(job, state, writer, summary, received)
 
         return asyncio.run(work())
 
@@ -357,6 +338,33 @@ def refusal_lines(refused: dict[int, list[FieldError]]) -> dict[int, list[str]]:
         where = f"row {rows[0]}" if len(rows) == 1 else f"rows {row_ranges(rows)}"
         lines.setdefault(rows[0], []).append(f"{where}: {message}")
     return dict(sorted(lines.items()))
+
+
+async def _guarded(
+    state: RunState,
+    work: Coroutine[Any, Any, T],
+    abandon: Callable[[], T],
+    received: list[int],
+    on_progress: OnProgress | None,
+) -> T:
+    """``work`` with Ctrl-C and SIGTERM turned into a clean stop (see
+    :mod:`~pipeline.engine.interrupts`), and the progress shown every second meanwhile: a long
+    listing, a wait for renders or a long pause still moves."""
+    ticker = asyncio.create_task(_tick(state)) if on_progress else None
+    future = asyncio.ensure_future(work)
+    install_signal_handlers(state.stop, future, received)
+    try:
+        return await settled(future, abandon)
+    finally:
+        remove_signal_handlers()
+        await _cancel(ticker)
+
+
+async def _cancel(task: asyncio.Task[Any] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _tick(state: RunState) -> None:

@@ -80,10 +80,9 @@ def status_of(record: j.Record) -> str:
     return ""
 
 
-def result_from_record(plan: RowPlan, record: j.Record | None, *, default: str = "") -> RowResult:
-    """A row's result as the journal knows it (``default``: the status of a row it does not
-    know)."""
-    result = RowResult(key=plan.key, status=default, moments=plan.moments if plan.body else None)
+def result_from_record(plan: RowPlan, record: j.Record | None) -> RowResult:
+    """A row's result as the journal knows it."""
+    result = RowResult(key=plan.key, moments=plan.moments if plan.body else None)
     if record is not None:
         result.video_id = record.video_id or ""
         result.status = status_of(record)

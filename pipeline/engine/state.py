@@ -246,16 +246,10 @@ class RunState:
         self._faults.add(plan.row)
         self.results[plan.row].error = error
 
-    def has_fault(self, plan: RowPlan) -> bool:
-        return plan.row in self._faults
-
     def gone(self, plan: RowPlan) -> None:
         """The API no longer knows the row's video (404): failed, and not polled again."""
         self._gone.add(plan.row)
         self.fault(plan, "the video no longer exists on the API")
-
-    def is_gone(self, plan: RowPlan) -> bool:
-        return plan.row in self._gone
 
     def journal_failed(self, plan: RowPlan, exc: j.JournalWriteError) -> None:
         """Nothing more is sent once the journal cannot record it. The row at hand: sent or

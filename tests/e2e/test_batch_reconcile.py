@@ -7,56 +7,35 @@ too (``stats.reads``, every GET).
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
-from support import ROOT, VirtualTime, read_output, write_leads
+from click.testing import Result
+from support import CLI_KEY, VirtualTime, read_output, spawn, write_leads
 
 from pipeline import journal as j
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 from pipeline.engine import run_job
 from pipeline.errors import JobError
 from pipeline.settings import JobSpec, RunOptions
 
-KEY = "sk-test-reconcile-0123456789"
-
-CONFIG = """\
-input:
-  key: [email]
-video:
-  name: "Intro for {{ first_name }} at {{ company }}"
-  extras: {campaign: spring}
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 60000, concurrency: 8}
-"""
-
 
 @pytest.fixture
-def work(tmp_path: Path) -> dict[str, Path]:
-    config = tmp_path / "leads.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
-    return {"sheet": tmp_path / "leads.csv", "config": config, "folder": tmp_path}
+def work(tmp_path: Path, config: Callable[..., Path]) -> dict[str, Path]:
+    leads = config("leads.yaml", api={"concurrency": 8})
+    return {"sheet": tmp_path / "leads.csv", "config": leads, "folder": tmp_path}
 
 
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), env={"ARGIL_API_KEY": KEY})
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, result.stderr
-
-
-def run(work: dict[str, Path], server: EmulatorServer, *extra: str) -> tuple[int, str]:
-    sheet, config = str(work["sheet"]), str(work["config"])
+def run(
+    cli: Callable[..., Result], work: dict[str, Path], server: EmulatorServer, *extra: str
+) -> Result:
+    sheet, config = work["sheet"], work["config"]
     return cli("run", sheet, "-c", config, "--base-url", server.base_url, "--no-progress", *extra)
 
 
@@ -80,7 +59,7 @@ def spec(work: dict[str, Path], server: EmulatorServer, **changes: Any) -> JobSp
         "sheet": work["sheet"],
         "config": work["config"],
         "base_url": server.base_url,
-        "api_key": KEY,
+        "api_key": CLI_KEY,
         "options": RunOptions(doubt_delay=0),
     }
     values.update(changes)
@@ -92,24 +71,25 @@ def spec(work: dict[str, Path], server: EmulatorServer, **changes: Any) -> JobSp
 
 def test_three_runs_with_a_new_output_then_a_lost_state_make_one_video_per_row(
     work: dict[str, Path],
+    cli: Callable[..., Result],
 ) -> None:
     write_leads(work["sheet"], 120)
     default = work["folder"] / "leads.argil.csv"
     moved = work["folder"] / "out" / "leads.argil.csv"
     moved.parent.mkdir()
     with EmulatorServer() as server:
-        assert run(work, server)[0] == 0
+        assert run(cli, work, server).exit_code == 0
         first = ids_by_row(default)
         reads = server.emulator.stats.reads
 
         # A new -o is a new, empty state file beside it: the API still knows every video.
-        code, err = run(work, server, "-o", str(moved))
-        assert code == 0, err
-        assert "120 adopted" in err and "0 created" in err
+        result = run(cli, work, server, "-o", str(moved))
+        assert result.exit_code == 0, result.stderr
+        assert "120 adopted" in result.stderr and "0 created" in result.stderr
         forget(Path(f"{default}.state"))
-        code, err = run(work, server)
-        assert code == 0, err
-        assert "120 adopted" in err
+        result = run(cli, work, server)
+        assert result.exit_code == 0, result.stderr
+        assert "120 adopted" in result.stderr
 
         assert server.emulator.stats.created == 120
         one_video_per_row(server, 120)
@@ -121,6 +101,7 @@ def test_three_runs_with_a_new_output_then_a_lost_state_make_one_video_per_row(
 
 def test_a_crash_between_a_create_and_its_record_then_a_lost_state_still_one_video_per_row(
     work: dict[str, Path],
+    cli: Callable[..., Result],
 ) -> None:
     write_leads(work["sheet"], 20)
     output = work["folder"] / "leads.argil.csv"
@@ -129,16 +110,10 @@ def test_a_crash_between_a_create_and_its_record_then_a_lost_state_still_one_vid
     # answered lands between the create and the journal's record of it.
     settings = EmulatorSettings(latency_ms=1000)
     with EmulatorServer(settings) as server:
-        args = [sys.executable, "-m", "pipeline", "run", str(work["sheet"])]
-        args += ["-c", str(work["config"]), "--base-url", server.base_url]
+        args = ["run", str(work["sheet"]), "-c", str(work["config"])]
+        args += ["--base-url", server.base_url]
         args += ["--no-progress", "--no-preflight", "--concurrency", "4"]
-        process = subprocess.Popen(
-            args,
-            env={**os.environ, "ARGIL_API_KEY": KEY},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
+        process = spawn(*args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while server.emulator.stats.created < 3:
             assert process.poll() is None and time.monotonic() < deadline
@@ -153,12 +128,12 @@ def test_a_crash_between_a_create_and_its_record_then_a_lost_state_still_one_vid
 
         forget(state)
         settings.latency_ms = 0
-        code, err = run(work, server)
-        assert code == 0, err
+        result = run(cli, work, server)
+        assert result.exit_code == 0, result.stderr
         # Every video made before the kill is adopted (a create still in the socket when the
         # process died may have landed since: at least those seen).
-        recovered = re.search(r"(\d+) adopted", err)
-        assert recovered and int(recovered[1]) >= made >= 3, err
+        recovered = re.search(r"(\d+) adopted", result.stderr)
+        assert recovered and int(recovered[1]) >= made >= 3, result.stderr
         assert server.emulator.stats.created == 20
         one_video_per_row(server, 20)
 
@@ -268,10 +243,12 @@ def test_a_row_changed_since_its_video_and_a_row_removed_are_reported(
         assert [rows[emails[0]]["argil_video_id"]] == newest
 
 
-def test_another_campaign_over_the_same_leads_is_another_batch(work: dict[str, Path]) -> None:
+def test_another_campaign_over_the_same_leads_is_another_batch(
+    work: dict[str, Path], config: Callable[..., Path]
+) -> None:
     write_leads(work["sheet"], 3)
-    other = work["folder"] / "leads-fr.yaml"
-    other.write_text(CONFIG.replace("Intro for", "Bonjour"), encoding="utf-8")
+    french_name = {"name": "Bonjour {{ first_name }} at {{ company }}"}
+    other = config("leads-fr.yaml", video=french_name, api={"concurrency": 8})
     with EmulatorServer() as server:
         first = run_job(spec(work, server, output=work["folder"] / "en.csv"))
         french = {"config": other, "output": work["folder"] / "fr.csv"}
@@ -310,68 +287,68 @@ def test_wait_follows_the_batch_with_a_page_per_sweep_not_a_read_per_video(
 
 def test_a_sandbox_run_after_a_real_one_leaves_the_real_output_as_it_was(
     work: dict[str, Path],
+    cli: Callable[..., Result],
 ) -> None:
     write_leads(work["sheet"], 5)
     real = work["folder"] / "leads.argil.csv"
     with EmulatorServer() as server:
-        assert run(work, server)[0] == 0
+        assert run(cli, work, server).exit_code == 0
     before = real.read_bytes()
-    code, err = cli("run", str(work["sheet"]), "-c", str(work["config"]), "--sandbox")
-    assert code == 0, err
+    result = cli("run", str(work["sheet"]), "-c", str(work["config"]), "--sandbox")
+    assert result.exit_code == 0, result.stderr
     sandbox = work["folder"] / "leads.sandbox.argil.csv"
-    assert f"Output: {sandbox}" in err
+    assert f"Output: {sandbox}" in result.stderr
     assert real.read_bytes() == before
     assert ids_by_row(sandbox).keys() == ids_by_row(real).keys()
     assert set(ids_by_row(sandbox).values()).isdisjoint(ids_by_row(real).values())
 
     # The sandbox's own status, by the flag or by what its state file records.
-    code, err = cli("status", str(real), "--sandbox")
-    assert code == 0, err
-    assert f"Output: {sandbox}" in err
-    code, err = cli("status", str(sandbox))
-    assert code == 0, err
+    result = cli("status", str(real), "--sandbox")
+    assert result.exit_code == 0, result.stderr
+    assert f"Output: {sandbox}" in result.stderr
+    result = cli("status", str(sandbox))
+    assert result.exit_code == 0, result.stderr
     assert real.read_bytes() == before
 
     # A sandbox run told to write the real output is refused before anything runs.
-    code, err = cli(
-        "run", str(work["sheet"]), "-c", str(work["config"]), "--sandbox", "-o", str(real)
-    )
-    assert code == 2 and "is not a sandbox run's output" in err
-    code, err = cli("status", str(f"{real}.state"), "--sandbox")
-    assert code == 2 and "drop --sandbox" in err
+    result = cli("run", str(work["sheet"]), "-c", str(work["config"]), "--sandbox", "-o", str(real))
+    assert result.exit_code == 2 and "is not a sandbox run's output" in result.stderr
+    result = cli("status", str(f"{real}.state"), "--sandbox")
+    assert result.exit_code == 2 and "drop --sandbox" in result.stderr
     assert real.read_bytes() == before
 
     # The same when the real run's state is elsewhere (--state), or lost: the file is not
     # the sandbox's, so it is not written.
     (work["folder"] / "leads.argil.csv.state").rename(work["folder"] / "moved.state")
-    code, err = cli(
-        "run", str(work["sheet"]), "-c", str(work["config"]), "--sandbox", "-o", str(real)
-    )
-    assert code == 2 and "is not a sandbox run's output" in err
+    result = cli("run", str(work["sheet"]), "-c", str(work["config"]), "--sandbox", "-o", str(real))
+    assert result.exit_code == 2 and "is not a sandbox run's output" in result.stderr
     assert real.read_bytes() == before
     # The sandbox's own output, named with -o, is its to rewrite.
-    code, err = cli(
+    result = cli(
         "run", str(work["sheet"]), "-c", str(work["config"]), "--sandbox", "-o", str(sandbox)
     )
-    assert code == 0, err
+    assert result.exit_code == 0, result.stderr
 
 
 def test_status_takes_the_state_file_of_a_run_and_a_held_lock_names_real_options(
     work: dict[str, Path],
+    cli: Callable[..., Result],
 ) -> None:
     write_leads(work["sheet"], 2)
     state = work["folder"] / "elsewhere" / "leads.state"
     state.parent.mkdir()
     output = work["folder"] / "leads.argil.csv"
     with EmulatorServer() as server:
-        assert run(work, server, "--state", str(state))[0] == 0
-        code, err = cli("status", str(output), "--state", str(state), "--base-url", server.base_url)
-        assert code == 0, err
+        assert run(cli, work, server, "--state", str(state)).exit_code == 0
+        result = cli("status", str(output), "--state", str(state), "--base-url", server.base_url)
+        assert result.exit_code == 0, result.stderr
         with j.run_lock(state):
-            code, err = cli("status", str(output), "--state", str(state))
-    assert code == 4 and "wait for it to finish, then run status again" in err
-    status_help = CliRunner().invoke(main, ["status", "--help"]).output
+            result = cli("status", str(output), "--state", str(state))
+    assert result.exit_code == 4 and "wait for it to finish, then run status again" in result.stderr
+    status_help = cli("status", "--help").output
     named = [
-        word for word in err.replace(",", " ").replace(";", " ").split() if word.startswith("--")
+        word
+        for word in result.stderr.replace(",", " ").replace(";", " ").split()
+        if word.startswith("--")
     ]
-    assert all(option in status_help for option in named), err
+    assert all(option in status_help for option in named), result.stderr

@@ -8,11 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from support import VirtualTime, assert_exactly_once, read_output, write_leads
+from click.testing import Result
+from support import CLI_KEY, VirtualTime, assert_exactly_once, read_output, write_leads
 
-from pipeline.cli import main
-from pipeline.cli import run as cli
+from pipeline.cli import run as cli_run
 from pipeline.config import load_config
 from pipeline.cost import estimate_body
 from pipeline.emulator import EmulatorServer, EmulatorSettings
@@ -26,46 +25,31 @@ from pipeline.validation import validate_rows
 # What a first run reads before the cost is shown: the batch's listing, avatars and voices,
 # and three rows looked for in another batch.
 READS_BEFORE = 1 + 2 + 3
-KEY = "sk-test-budget-0123456789"
-CONFIG = """\
-input:
-  key: [email]
-video:
-  name: "Intro for {{ first_name }} at {{ company }}"
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 60, concurrency: 4}
-"""
-
 MakeEmulator = Callable[..., EmulatorServer]
 
 
 @pytest.fixture
-def files(tmp_path: Path) -> dict[str, Path]:
-    config = tmp_path / "leads.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
+def files(tmp_path: Path, config: Callable[..., Path]) -> dict[str, Path]:
     return {
         "sheet": tmp_path / "leads.csv",
-        "config": config,
+        "config": config("leads.yaml", api={"rpm": 60}),
         "output": tmp_path / "out.csv",
         "state": tmp_path / "out.state",
     }
 
 
 def run(
-    files: dict[str, Path], server: EmulatorServer | None, *args: str, answer: str | None = None
+    cli: Callable[..., Result],
+    files: dict[str, Path],
+    server: EmulatorServer | None,
+    *args: str,
+    answer: str | None = None,
 ) -> Result:
     where = ["--sandbox"] if server is None else ["--base-url", server.base_url]
     argv = ["run", str(files["sheet"]), "-c", str(files["config"]), "-o", str(files["output"])]
     # The sandbox rate is the emulator's own: no --rpm, so the line tells the real run's time.
     pace = [] if server is None else ["--rpm", "60000"]
-    return CliRunner().invoke(
-        main,
-        [*argv, *where, *pace, "--no-progress", *args],
-        env={"ARGIL_API_KEY": KEY},
-        input=answer,
-    )
+    return cli(*argv, *where, *pace, "--no-progress", *args, input=answer)
 
 
 def estimate_line(result: Result) -> str:
@@ -81,10 +65,10 @@ def sheet_credits(files: dict[str, Path]) -> float:
 
 
 def test_over_the_budget_nothing_is_sent_and_the_line_says_why(
-    files: dict[str, Path], emulator: EmulatorServer
+    files: dict[str, Path], emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 120)
-    result = run(files, emulator, "--max-credits", "10")
+    result = run(cli, files, emulator, "--max-credits", "10")
     assert result.exit_code == 2, result.stderr
     credits = sheet_credits(files)
     assert result.stderr == (
@@ -100,17 +84,17 @@ def test_over_the_budget_nothing_is_sent_and_the_line_says_why(
 
 
 def test_a_dry_run_over_the_budget_says_so_and_the_library_raises(
-    files: dict[str, Path], emulator: EmulatorServer
+    files: dict[str, Path], emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 120)
-    dry = run(files, emulator, "--dry-run", "--max-credits", "10")
+    dry = run(cli, files, emulator, "--dry-run", "--max-credits", "10")
     assert dry.exit_code == 2 and "credits: over --max-credits 10;" in dry.stderr
     spec = JobSpec(
         sheet=files["sheet"],
         config=files["config"],
         output=files["output"],
         base_url=emulator.base_url,
-        api_key=KEY,
+        api_key=CLI_KEY,
         max_credits=10,
     )
     assert emulator.emulator.stats.requests == 0, "a dry run asks the API nothing"
@@ -121,24 +105,28 @@ def test_a_dry_run_over_the_budget_says_so_and_the_library_raises(
 
 
 def test_the_config_budget_applies_and_the_flag_overrides_it(
-    files: dict[str, Path], emulator: EmulatorServer
+    files: dict[str, Path],
+    emulator: EmulatorServer,
+    cli: Callable[..., Result],
+    config: Callable[..., Path],
 ) -> None:
     write_leads(files["sheet"], 20)
-    files["config"].write_text(CONFIG.replace("concurrency: 4", "max_credits: 5"), "utf-8")
-    refused = run(files, emulator)
+    config("leads.yaml", api={"rpm": 60, "concurrency": None, "max_credits": 5})
+    refused = run(cli, files, emulator)
     assert refused.exit_code == 2 and "credits: over api.max_credits 5;" in refused.stderr
     assert emulator.emulator.stats.creates == 0
-    allowed = run(files, emulator, "--max-credits", "100000")
+    allowed = run(cli, files, emulator, "--max-credits", "100000")
     assert allowed.exit_code == 0, allowed.stderr
     assert emulator.emulator.stats.created == 20
 
 
 def test_the_estimate_line_comes_before_sending_with_the_real_runs_time(
     files: dict[str, Path],
+    cli: Callable[..., Result],
 ) -> None:
     write_leads(files["sheet"], 120)
     credits = sheet_credits(files)
-    result = run(files, None, "--max-credits", "100000")
+    result = run(cli, files, None, "--max-credits", "100000")
     assert result.exit_code == 0, result.stderr
     assert estimate_line(result) == (
         f"To send: 120 videos, about {credits / 180:,.1f} min of video, about {credits:,.0f} "
@@ -147,16 +135,16 @@ def test_the_estimate_line_comes_before_sending_with_the_real_runs_time(
     )
     assert result.stderr.index("To send: ") < result.stderr.index("120 rows: 120 created")
     # A second run has nothing to send: no line.
-    again = run(files, None, "--json")
+    again = run(cli, files, None, "--json")
     assert again.exit_code == 0 and "To send: " not in again.stderr
     assert json.loads(again.stdout)["estimate"]["videos"] == 0
 
 
 def test_the_json_summary_carries_the_estimate(
-    files: dict[str, Path], emulator: EmulatorServer
+    files: dict[str, Path], emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 30)
-    result = run(files, emulator, "--json", "--render")
+    result = run(cli, files, emulator, "--json", "--render")
     assert result.exit_code == 0, result.stderr
     estimate = json.loads(result.stdout)["estimate"]
     assert estimate["videos"] == 30 and estimate["requests"] == 60
@@ -165,23 +153,23 @@ def test_the_json_summary_carries_the_estimate(
 
 
 def test_the_estimate_counts_only_what_this_run_sends(
-    files: dict[str, Path], emulator: EmulatorServer
+    files: dict[str, Path], emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 10)
-    first = run(files, emulator, "--rows", "2-4")
+    first = run(cli, files, emulator, "--rows", "2-4")
     assert estimate_line(first).startswith("To send: 3 videos, ")
-    rest = run(files, emulator, "--max-credits", str(sheet_credits(files) * 0.8))
+    rest = run(cli, files, emulator, "--max-credits", str(sheet_credits(files) * 0.8))
     assert rest.exit_code == 0, rest.stderr
     assert estimate_line(rest).startswith("To send: 7 videos, ")
     assert emulator.emulator.stats.created == 10
 
 
 def test_off_a_terminal_a_costly_run_never_asks(
-    files: dict[str, Path], emulator: EmulatorServer
+    files: dict[str, Path], emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 120)
-    assert sheet_credits(files) > cli.CONFIRM_ABOVE_CREDITS
-    result = run(files, emulator)  # CliRunner's stdin is not a terminal
+    assert sheet_credits(files) > cli_run.CONFIRM_ABOVE_CREDITS
+    result = run(cli, files, emulator)  # CliRunner's stdin is not a terminal
     assert result.exit_code == 0, result.stderr
     assert "Send it?" not in result.stderr
     assert "sending at 60000 requests a minute takes about 1 s." in estimate_line(result)
@@ -190,16 +178,16 @@ def test_off_a_terminal_a_costly_run_never_asks(
 
 @pytest.fixture
 def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    monkeypatch.setattr(cli_run, "_interactive", lambda: True)
 
 
 @pytest.mark.usefixtures("terminal")
 @pytest.mark.parametrize("answer", ["n\n", "\n", ""])
 def test_on_a_terminal_a_costly_run_asks_and_a_no_sends_nothing(
-    files: dict[str, Path], emulator: EmulatorServer, answer: str
+    files: dict[str, Path], emulator: EmulatorServer, answer: str, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 120)
-    result = run(files, emulator, answer=answer)
+    result = run(cli, files, emulator, answer=answer)
     assert result.exit_code == 2, result.stderr
     assert "Send it? [y/N]" in result.stderr
     assert result.stderr.splitlines()[-1] == (
@@ -210,9 +198,11 @@ def test_on_a_terminal_a_costly_run_asks_and_a_no_sends_nothing(
 
 
 @pytest.mark.usefixtures("terminal")
-def test_on_a_terminal_a_yes_sends(files: dict[str, Path], emulator: EmulatorServer) -> None:
+def test_on_a_terminal_a_yes_sends(
+    files: dict[str, Path], emulator: EmulatorServer, cli: Callable[..., Result]
+) -> None:
     write_leads(files["sheet"], 120)
-    result = run(files, emulator, answer="y\n")
+    result = run(cli, files, emulator, answer="y\n")
     assert result.exit_code == 0, result.stderr
     assert "Send it? [y/N]" in result.stderr
     assert emulator.emulator.stats.created == 120
@@ -220,18 +210,18 @@ def test_on_a_terminal_a_yes_sends(files: dict[str, Path], emulator: EmulatorSer
 
 @pytest.mark.usefixtures("terminal")
 def test_yes_or_a_small_run_or_a_dry_run_does_not_ask(
-    files: dict[str, Path], emulator: EmulatorServer
+    files: dict[str, Path], emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 120)
-    dry = run(files, emulator, "--dry-run")
+    dry = run(cli, files, emulator, "--dry-run")
     assert dry.exit_code == 0 and "Send it?" not in dry.stderr
     assert "To send: 120 videos" in dry.stderr
-    assert run(files, emulator, "--yes").exit_code == 0
+    assert run(cli, files, emulator, "--yes").exit_code == 0
     assert emulator.emulator.stats.created == 120
     write_leads(files["sheet"], 3, start=500)
-    small = run(files, emulator)
+    small = run(cli, files, emulator)
     assert small.exit_code == 0 and "Send it?" not in small.stderr
-    assert sheet_credits(files) < cli.CONFIRM_ABOVE_CREDITS
+    assert sheet_credits(files) < cli_run.CONFIRM_ABOVE_CREDITS
 
 
 def test_a_budget_reached_mid_run_stops_with_exit_3_and_the_next_run_resumes(
@@ -251,7 +241,7 @@ def test_a_budget_reached_mid_run_stops_with_exit_3_and_the_next_run_resumes(
             output=files["output"],
             state=files["state"],
             base_url=server.base_url,
-            api_key=KEY,
+            api_key=CLI_KEY,
             rpm=60_000.0,
             max_credits=budget,
             options=RunOptions(doubt_delay=0),

@@ -4,48 +4,37 @@ are adopted, not counted; a dry run, which asks the API nothing, plans from the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from support import assert_exactly_once, write_leads
 
-from pipeline.cli import main
-from pipeline.cli import run as cli
+from pipeline.cli import run as cli_run
 from pipeline.config import load_config
 from pipeline.cost import estimate_body
 from pipeline.emulator import EmulatorServer
 from pipeline.sheets import read_sheet
 from pipeline.validation import validate_rows
 
-KEY = "sk-test-cost-after-0123456789"
-CONFIG = """\
-input:
-  key: [email]
-video:
-  name: "Intro for {{ first_name }} at {{ company }}"
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 60000, concurrency: 4}
-"""
-
 
 @pytest.fixture
-def files(tmp_path: Path) -> dict[str, Path]:
-    config = tmp_path / "leads.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
-    return {"sheet": tmp_path / "leads.csv", "config": config, "folder": tmp_path}
+def files(tmp_path: Path, config: Callable[..., Path]) -> dict[str, Path]:
+    return {"sheet": tmp_path / "leads.csv", "config": config("leads.yaml"), "folder": tmp_path}
 
 
 def run(
-    files: dict[str, Path], server: EmulatorServer, output: str, *args: str, answer: str = ""
+    cli: Callable[..., Result],
+    files: dict[str, Path],
+    server: EmulatorServer,
+    output: str,
+    *args: str,
+    answer: str = "",
 ) -> Result:
     argv = ["run", str(files["sheet"]), "-c", str(files["config"])]
     argv += ["-o", str(files["folder"] / output), "--base-url", server.base_url]
-    return CliRunner().invoke(
-        main, [*argv, "--no-progress", *args], env={"ARGIL_API_KEY": KEY}, input=answer
-    )
+    return cli(*argv, "--no-progress", *args, input=answer)
 
 
 def estimate_line(result: Result) -> str:
@@ -65,10 +54,10 @@ def lose_state(files: dict[str, Path]) -> None:
 
 
 def test_after_a_lost_state_file_the_estimate_counts_only_rows_not_on_the_api(
-    files: dict[str, Path], emulator: EmulatorServer
+    files: dict[str, Path], emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 30)
-    first = run(files, emulator, "out.csv", "--rows", "2-21")
+    first = run(cli, files, emulator, "out.csv", "--rows", "2-21")
     assert first.exit_code == 0, first.stderr
     assert estimate_line(first).startswith("To send: 20 videos, ")
     lose_state(files)
@@ -78,7 +67,7 @@ def test_after_a_lost_state_file_the_estimate_counts_only_rows_not_on_the_api(
     budget = (rest + whole) / 2
     assert rest < budget < whole
     creates = emulator.emulator.stats.creates
-    second = run(files, emulator, "other.csv", "--max-credits", f"{budget:.0f}")
+    second = run(cli, files, emulator, "other.csv", "--max-credits", f"{budget:.0f}")
     assert second.exit_code == 0, second.stderr
     line = estimate_line(second)
     assert line.startswith(f"To send: 10 videos, about {rest / 180:,.1f} min of video, ")
@@ -89,14 +78,14 @@ def test_after_a_lost_state_file_the_estimate_counts_only_rows_not_on_the_api(
 
 
 def test_over_the_budget_after_the_listing_nothing_is_created(
-    files: dict[str, Path], emulator: EmulatorServer
+    files: dict[str, Path], emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 30)
-    assert run(files, emulator, "out.csv", "--rows", "2-21").exit_code == 0
+    assert run(cli, files, emulator, "out.csv", "--rows", "2-21").exit_code == 0
     lose_state(files)
     rest = credits_of_rows(files, range(22, 32))
     creates, reads = emulator.emulator.stats.creates, emulator.emulator.stats.reads
-    refused = run(files, emulator, "other.csv", "--max-credits", f"{rest / 2:.0f}")
+    refused = run(cli, files, emulator, "other.csv", "--max-credits", f"{rest / 2:.0f}")
     assert refused.exit_code == 2, refused.stderr
     assert refused.stderr.splitlines()[-1].startswith(
         f"Error: this run would send 10 videos, about {rest / 180:,.1f} min of video, "
@@ -108,17 +97,20 @@ def test_over_the_budget_after_the_listing_nothing_is_created(
 
 
 def test_on_a_terminal_the_question_counts_only_the_new_rows(
-    files: dict[str, Path], emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+    files: dict[str, Path],
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    cli: Callable[..., Result],
 ) -> None:
     """All rows but three exist on the API: three rows cost less than the question's
     threshold, so nothing is asked though the whole sheet would have been."""
-    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    monkeypatch.setattr(cli_run, "_interactive", lambda: True)
     write_leads(files["sheet"], 120)
-    assert credits_of_rows(files, range(2, 122)) > cli.CONFIRM_ABOVE_CREDITS
-    assert credits_of_rows(files, range(119, 122)) < cli.CONFIRM_ABOVE_CREDITS
-    assert run(files, emulator, "out.csv", "--rows", "2-118", "--yes").exit_code == 0
+    assert credits_of_rows(files, range(2, 122)) > cli_run.CONFIRM_ABOVE_CREDITS
+    assert credits_of_rows(files, range(119, 122)) < cli_run.CONFIRM_ABOVE_CREDITS
+    assert run(cli, files, emulator, "out.csv", "--rows", "2-118", "--yes").exit_code == 0
     lose_state(files)
-    second = run(files, emulator, "other.csv")
+    second = run(cli, files, emulator, "other.csv")
     assert second.exit_code == 0, second.stderr
     assert "Send it?" not in second.stderr
     assert estimate_line(second).startswith("To send: 3 videos, ")
@@ -127,7 +119,7 @@ def test_on_a_terminal_the_question_counts_only_the_new_rows(
     lose_state(files)
     write_leads(files["sheet"], 240)
     creates = emulator.emulator.stats.creates
-    asked = run(files, emulator, "third.csv", answer="n\n")
+    asked = run(cli, files, emulator, "third.csv", answer="n\n")
     assert asked.exit_code == 2, asked.stderr
     assert estimate_line(asked).startswith("To send: 120 videos, ")
     assert "Send it? [y/N]" in asked.stderr
@@ -135,13 +127,13 @@ def test_on_a_terminal_the_question_counts_only_the_new_rows(
 
 
 def test_a_dry_run_plans_from_the_journal_alone_and_says_so(
-    files: dict[str, Path], emulator: EmulatorServer
+    files: dict[str, Path], emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 5)
-    assert run(files, emulator, "out.csv").exit_code == 0
+    assert run(cli, files, emulator, "out.csv").exit_code == 0
     lose_state(files)
     requests = emulator.emulator.stats.requests
-    dry = run(files, emulator, "other.csv", "--dry-run")
+    dry = run(cli, files, emulator, "other.csv", "--dry-run")
     assert dry.exit_code == 0, dry.stderr
     assert estimate_line(dry).startswith("To send: 5 videos, ")
     assert "Nothing was sent; planned from the state file alone, without asking the API" in (

@@ -6,30 +6,16 @@ from __future__ import annotations
 import random
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
-from support import job_files
+from click.testing import Result
+from support import job_files, leads_config
 
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer
 
-KEY = "sk-damaged"
-CONFIG = """\
-input: {key: [email]}
-video: {name: "{{ first_name }}"}
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 60000, concurrency: 8}
-"""
+CONFIG = leads_config(api={"concurrency": 8})
 PAGE = 4096
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), env={"ARGIL_API_KEY": KEY})
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, result.stderr
 
 
 def damage(state: Path) -> None:
@@ -45,7 +31,7 @@ def damage(state: Path) -> None:
 
 
 def test_a_damaged_state_file_is_refused_with_what_to_do_and_nothing_is_sent(
-    tmp_path: Path, emulator: EmulatorServer
+    tmp_path: Path, emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     files = job_files(tmp_path, CONFIG, rows=200)
     run = [
@@ -61,8 +47,8 @@ def test_a_damaged_state_file_is_refused_with_what_to_do_and_nothing_is_sent(
         emulator.base_url,
         "--no-progress",
     ]
-    code, err = cli(*run)
-    assert code == 0, err
+    result = cli(*run)
+    assert result.exit_code == 0, result.stderr
     assert len(emulator.emulator.videos) == 200
     damage(files["state"])
 
@@ -71,18 +57,18 @@ def test_a_damaged_state_file_is_refused_with_what_to_do_and_nothing_is_sent(
         r"move it aside \(keep it for support\) and run again: the run finds this batch's "
         r"videos on the API and adopts them, none is made twice\n"
     )
-    code, err = cli(*run)
-    assert code == 2, err
-    assert refusal.fullmatch(err), err
+    result = cli(*run)
+    assert result.exit_code == 2, result.stderr
+    assert refusal.fullmatch(result.stderr), result.stderr
     assert len(emulator.emulator.videos) == 200, "nothing was sent"
 
     # status reads the same file: the same refusal, not a traceback.
-    code, err = cli("status", str(files["output"]), "--state", str(files["state"]))
-    assert code == 2, err
-    assert refusal.fullmatch(err), err
+    result = cli("status", str(files["output"]), "--state", str(files["state"]))
+    assert result.exit_code == 2, result.stderr
+    assert refusal.fullmatch(result.stderr), result.stderr
 
     # Doing what it says works, and makes nothing twice.
     shutil.move(files["state"], tmp_path / "damaged.state")
-    code, err = cli(*run)
-    assert code == 0, err
+    result = cli(*run)
+    assert result.exit_code == 0, result.stderr
     assert len(emulator.emulator.videos) == 200

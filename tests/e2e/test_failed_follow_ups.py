@@ -4,43 +4,26 @@ argil_error says what went wrong). Real command line, emulator on loopback, real
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
-from support import job_files, read_output
+from click.testing import Result
+from support import job_files, leads_config, read_output
 
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer, EmulatorSettings
-
-KEY = "sk-test-follow-ups-0123456789"
-
-CONFIG = """\
-input:
-  key: [email]
-video:
-  name: "Intro for {{ first_name }}"
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 6000, concurrency: 4}
-"""
 
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
-    return job_files(tmp_path, CONFIG, rows=5)
+    return job_files(tmp_path, leads_config(api={"rpm": 6000}), rows=5)
 
 
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), env={"ARGIL_API_KEY": KEY})
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, result.stderr
-
-
-def run(files: dict[str, Path], server: EmulatorServer, *extra: str) -> tuple[int, str]:
-    return invoke(
+def run(
+    cli: Callable[..., Result], files: dict[str, Path], server: EmulatorServer, *extra: str
+) -> Result:
+    return cli(
         "run",
         str(files["sheet"]),
         "-c",
@@ -62,16 +45,18 @@ def forget(server: EmulatorServer, video_ids: list[str]) -> None:
             del emulator.videos[video_id]
 
 
-def test_a_render_that_cannot_start_is_a_failed_row(files: dict[str, Path]) -> None:
+def test_a_render_that_cannot_start_is_a_failed_row(
+    files: dict[str, Path], cli: Callable[..., Result]
+) -> None:
     with EmulatorServer() as server:
-        code, err = run(files, server)
-        assert code == 0, err
+        result = run(cli, files, server)
+        assert result.exit_code == 0, result.stderr
         rows = read_output(files["output"])
         forget(server, [rows[1]["argil_video_id"], rows[3]["argil_video_id"]])
 
-        code, err = run(files, server, "--render")
-        assert code == 1, err
-        assert "2 failed" in err and "3 renders started" in err
+        result = run(cli, files, server, "--render")
+        assert result.exit_code == 1, result.stderr
+        assert "2 failed" in result.stderr and "3 renders started" in result.stderr
         rows = read_output(files["output"])
         for row in (rows[1], rows[3]):
             assert row["argil_error"].startswith("render not started: "), row
@@ -81,16 +66,18 @@ def test_a_render_that_cannot_start_is_a_failed_row(files: dict[str, Path]) -> N
         ] * 3
 
 
-def test_a_status_that_cannot_be_read_is_a_failed_row(files: dict[str, Path]) -> None:
+def test_a_status_that_cannot_be_read_is_a_failed_row(
+    files: dict[str, Path], cli: Callable[..., Result]
+) -> None:
     with EmulatorServer() as server:
-        code, err = run(files, server, "--render")
-        assert code == 0, err
+        result = run(cli, files, server, "--render")
+        assert result.exit_code == 0, result.stderr
         rows = read_output(files["output"])
         forget(server, [rows[2]["argil_video_id"]])
 
-        code, err = invoke("status", str(files["output"]), "--no-progress")
-        assert code == 1, err
-        assert "1 failed" in err
+        result = cli("status", str(files["output"]), "--no-progress")
+        assert result.exit_code == 1, result.stderr
+        assert "1 failed" in result.stderr
         rows = read_output(files["output"])
         assert rows[2]["argil_error"] == "the video no longer exists on the API"
         assert all(not row["argil_error"] for i, row in enumerate(rows) if i != 2), rows
@@ -98,17 +85,18 @@ def test_a_status_that_cannot_be_read_is_a_failed_row(files: dict[str, Path]) ->
 
 def test_status_wait_does_not_poll_a_video_the_api_no_longer_knows(
     files: dict[str, Path],
+    cli: Callable[..., Result],
 ) -> None:
     with EmulatorServer(EmulatorSettings(render_seconds=3600)) as server:
-        code, err = run(files, server, "--render")
-        assert code == 0, err
+        result = run(cli, files, server, "--render")
+        assert result.exit_code == 0, result.stderr
         missing = read_output(files["output"])[0]["argil_video_id"]
         forget(server, [missing])
-        code, err = invoke(
+        result = cli(
             "status", str(files["output"]), "--wait", "--wait-timeout", "6", "--no-progress"
         )
-        assert code == 1, err
-        assert "1 failed" in err and "4 still rendering" in err
+        assert result.exit_code == 1, result.stderr
+        assert "1 failed" in result.stderr and "4 still rendering" in result.stderr
         # The listing never shows the missing video: it is asked for once, not at every sweep.
         assert server.emulator.stats.video_reads == {missing: 1}
         # /_emulator/stats reports them too.

@@ -17,7 +17,6 @@ import random
 import signal
 import stat
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,38 +25,22 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from support import (
-    ROOT,
+    CLI_KEY,
     VirtualTime,
     assert_exactly_once,
     lead,
     read_output,
+    spawn,
     write_leads,
     write_sheet,
 )
 
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 from pipeline.engine import JobOutcome, run_job
 from pipeline.journal import Journal
 from pipeline.settings import JobSpec, RunOptions
-
-KEY = "sk-test-faults-0123456789"
-
-CONFIG = """\
-input:
-  key: [email]
-video:
-  name: "Intro for {{ first_name }} at {{ company }}"
-  aspect_ratio: "9:16"
-  extras: {campaign: faults}
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-limits: {transcript_chars: 500}
-api: {rpm: 60000, concurrency: 8}
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -86,12 +69,10 @@ def timing(sleep: Any, clock: Any, **client_options: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def files(tmp_path: Path) -> dict[str, Path]:
-    config = tmp_path / "leads.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
+def files(tmp_path: Path, config: Callable[..., Path]) -> dict[str, Path]:
     return {
         "sheet": tmp_path / "leads.csv",
-        "config": config,
+        "config": config(api={"concurrency": 8}),
         "output": tmp_path / "out.csv",
         "state": tmp_path / "out.state",
     }
@@ -104,7 +85,7 @@ def make_spec(files: dict[str, Path], server: EmulatorServer, **changes: Any) ->
         "output": files["output"],
         "state": files["state"],
         "base_url": server.base_url,
-        "api_key": KEY,
+        "api_key": CLI_KEY,
         "options": RunOptions(doubt_delay=0),
     }
     values.update(changes)
@@ -294,16 +275,9 @@ def run_args(
     return [*args, "--base-url", server.base_url, "--no-progress", *extra]
 
 
-def spawn_run(files: dict[str, Path], server: EmulatorServer) -> subprocess.Popen[str]:
-    args = [sys.executable, "-m", "pipeline", *run_args(files, server, "--concurrency", "4")]
-    env = {**os.environ, "ARGIL_API_KEY": KEY}
-    return subprocess.Popen(
-        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT
-    )
-
-
 def test_sigkill_at_random_points_of_several_runs_then_exactly_once(
     files: dict[str, Path],
+    cli: Callable[..., Result],
 ) -> None:
     write_leads(files["sheet"], 90)
     rng = random.Random(20240917)
@@ -311,7 +285,9 @@ def test_sigkill_at_random_points_of_several_runs_then_exactly_once(
         for _ in range(3):
             start = server.emulator.stats.creates
             left = 90 - len(server.emulator.count_by_batch_key())
-            process = spawn_run(files, server)
+            process = spawn(
+                *run_args(files, server, "--concurrency", "4"), stdout=subprocess.DEVNULL
+            )
             # Killed after k more creates reached the API (k = 0: during start-up or the
             # look-ups of the previous run's rows), then a few milliseconds more, so the kill
             # lands anywhere: between the journal's commit and the request, mid-request, after
@@ -325,7 +301,7 @@ def test_sigkill_at_random_points_of_several_runs_then_exactly_once(
             time.sleep(rng.uniform(0, 0.03))  # where exactly the kill lands
             process.send_signal(signal.SIGKILL)
             process.wait()
-        code = run_cli(files, server)
+        code = invoke_run(cli, files, server).exit_code
         assert code == 0
         assert_exactly_once(server, files["output"], 90)
         # No row ever got a second video: the API made exactly one per row, in all the runs.
@@ -333,16 +309,13 @@ def test_sigkill_at_random_points_of_several_runs_then_exactly_once(
 
 
 def invoke_run(
-    files: dict[str, Path], server: EmulatorServer, *extra: str, output: Path | None = None
+    cli: Callable[..., Result],
+    files: dict[str, Path],
+    server: EmulatorServer,
+    *extra: str,
+    output: Path | None = None,
 ) -> Result:
-    args = run_args(files, server, *extra, output=output)
-    result = CliRunner().invoke(main, args, env={"ARGIL_API_KEY": KEY})
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result
-
-
-def run_cli(files: dict[str, Path], server: EmulatorServer, *extra: str) -> int:
-    return invoke_run(files, server, *extra).exit_code
+    return cli(*run_args(files, server, *extra, output=output))
 
 
 # --- credits run out ------------------------------------------------------------------------
@@ -350,10 +323,11 @@ def run_cli(files: dict[str, Path], server: EmulatorServer, *extra: str) -> int:
 
 def test_credits_running_out_stop_with_exit_3_then_a_re_run_finishes(
     files: dict[str, Path],
+    cli: Callable[..., Result],
 ) -> None:
     write_leads(files["sheet"], 100)
     with EmulatorServer(EmulatorSettings(credits=37, latency_ms=5)) as server:
-        result = invoke_run(files, server, "--concurrency", "8")
+        result = invoke_run(cli, files, server, "--concurrency", "8")
         assert result.exit_code == 3, result.stderr
         assert "Error: the run stopped:" in result.stderr and "credits" in result.stderr
         rows = assert_every_row_accounted(files["output"], 100)
@@ -369,7 +343,7 @@ def test_credits_running_out_stop_with_exit_3_then_a_re_run_finishes(
         assert "in_flight" not in states, "a refused create is known not to exist"
 
         server.emulator.set_credits(None)  # credits bought
-        assert run_cli(files, server) == 0
+        assert invoke_run(cli, files, server).exit_code == 0
         assert_exactly_once(server, files["output"], 100)
         assert server.emulator.stats.created == 100
 
@@ -379,11 +353,12 @@ def test_credits_running_out_stop_with_exit_3_then_a_re_run_finishes(
 
 def test_a_sheet_edited_between_runs_keeps_identities_and_reports_changes(
     files: dict[str, Path],
+    cli: Callable[..., Result],
 ) -> None:
     original = [lead(i) for i in range(10)]
     write_sheet(files["sheet"], original)
     with EmulatorServer() as server:
-        assert run_cli(files, server) == 0
+        assert invoke_run(cli, files, server).exit_code == 0
         first = {row["email"]: row for row in read_output(files["output"])}
 
         edited = lead(4, "Hi Lead 4! This script was rewritten after the video was made.")
@@ -391,7 +366,8 @@ def test_a_sheet_edited_between_runs_keeps_identities_and_reports_changes(
         # Reordered (reversed), two rows inserted in the middle, one row edited.
         changed = [*reversed(original[5:]), *new_rows, edited, *reversed(original[:4])]
         write_sheet(files["sheet"], changed)
-        assert run_cli(files, server) == 0  # a changed row is reported, not a failure
+        # A changed row is reported, not a failure.
+        assert invoke_run(cli, files, server).exit_code == 0
         second = read_output(files["output"])
         assert [row["email"] for row in second] == [row[0] for row in changed]
         by_email = {row["email"]: row for row in second}
@@ -410,7 +386,7 @@ def test_a_sheet_edited_between_runs_keeps_identities_and_reports_changes(
         assert set(server.emulator.count_by_batch_key().values()) == {1}
 
         # Asked to, the edited row gets a new video of its own; nothing else is sent.
-        assert run_cli(files, server, "--resend-changed") == 0
+        assert invoke_run(cli, files, server, "--resend-changed").exit_code == 0
         four = {r["email"]: r for r in read_output(files["output"])}["lead4@example.com"]
         assert four["argil_video_id"] != first["lead4@example.com"]["argil_video_id"]
         assert server.emulator.stats.created == 13
@@ -421,14 +397,14 @@ def test_a_sheet_edited_between_runs_keeps_identities_and_reports_changes(
 
 
 def test_an_output_folder_that_is_a_file_is_refused_before_anything_is_sent(
-    files: dict[str, Path], tmp_path: Path
+    files: dict[str, Path], tmp_path: Path, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 5)
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where a folder should be")
     with EmulatorServer() as server:
         for output in (blocker / "out.csv", Path("/proc/argil-out.csv")):
-            result = invoke_run(files, server, output=output)
+            result = invoke_run(cli, files, server, output=output)
             assert result.exit_code == 2, result.stderr
             assert result.stderr.startswith("Error: cannot write the output sheet in ")
         assert server.emulator.stats.requests == 0
@@ -436,7 +412,10 @@ def test_an_output_folder_that_is_a_file_is_refused_before_anything_is_sent(
 
 @pytest.mark.parametrize("failure", ["disk full at flush", "read-only at rename"])
 def test_an_output_that_fails_at_the_end_keeps_the_journal_and_a_re_run_writes_it(
-    failure: str, files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    failure: str,
+    files: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    cli: Callable[..., Result],
 ) -> None:
     write_leads(files["sheet"], 30)
     output = files["output"]
@@ -458,7 +437,7 @@ def test_an_output_that_fails_at_the_end_keeps_the_journal_and_a_re_run_writes_i
                 patched.setattr(os, "fsync", fsync)
             else:
                 patched.setattr(os, "replace", replace)
-            result = invoke_run(files, server, output=output)
+            result = invoke_run(cli, files, server, output=output)
         # An output that cannot be written stops the run like any write that fails (exit 3).
         assert result.exit_code == 3, result.stderr
         message = result.stderr.strip().splitlines()[-1]
@@ -481,19 +460,19 @@ def test_an_output_that_fails_at_the_end_keeps_the_journal_and_a_re_run_writes_i
         elsewhere = output.with_name("elsewhere.csv")
         requests = server.emulator.stats.requests
         files = {**files, "output": elsewhere}
-        assert run_cli(files, server) == 0
+        assert invoke_run(cli, files, server).exit_code == 0
         assert server.emulator.stats.requests == requests + 1
         assert server.emulator.stats.creates == 30
         assert_exactly_once(server, elsewhere, 30)
 
 
 def test_a_state_folder_that_cannot_be_written_is_refused_before_sending(
-    files: dict[str, Path], tmp_path: Path
+    files: dict[str, Path], tmp_path: Path, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 3)
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with EmulatorServer() as server:
         files = {**files, "state": blocker / "run.state"}
-        assert run_cli(files, server) == 2
+        assert invoke_run(cli, files, server).exit_code == 2
         assert server.emulator.stats.requests == 0

@@ -13,37 +13,25 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
-from support import assert_exactly_once, job_files, read_output
+from click.testing import Result
+from support import CLI_KEY, assert_exactly_once, job_files, leads_config, read_output
 
 from pipeline import journal as j
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 from pipeline.engine import run_job
 from pipeline.settings import JobSpec
 
-KEY = "sk-test-disk-0123456789"
 ROWS = 150
-
-CONFIG = """\
-input:
-  key: [email]
-video:
-  name: "Intro for {{ first_name }} at {{ company }}"
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 60000, concurrency: 4}
-"""
 
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
-    return job_files(tmp_path, CONFIG, rows=ROWS)
+    return job_files(tmp_path, leads_config(), rows=ROWS)
 
 
 def fill_after(monkeypatch: pytest.MonkeyPatch, method: str, calls: int) -> None:
@@ -79,12 +67,12 @@ def run_args(files: dict[str, Path], server: EmulatorServer) -> list[str]:
 
 @pytest.mark.parametrize("method", ["mark_many_in_flight", "mark_video"])
 def test_a_full_state_disk_stops_sending_with_one_error_line_and_a_re_run_resumes(
-    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, method: str
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, method: str, cli: Callable[..., Result]
 ) -> None:
     with EmulatorServer(EmulatorSettings(latency_ms=2)) as server:
         with monkeypatch.context() as patched:
             fill_after(patched, method, 5)
-            result = CliRunner().invoke(main, run_args(files, server), env={"ARGIL_API_KEY": KEY})
+            result = cli(*run_args(files, server))
         assert result.exit_code == 3, result.stderr
         assert result.exception is None or isinstance(result.exception, SystemExit)
         assert "Traceback" not in result.stderr
@@ -107,7 +95,7 @@ def test_a_full_state_disk_stops_sending_with_one_error_line_and_a_re_run_resume
         }
 
         # Space freed: the re-run adopts what was made unrecorded and sends the rest, once.
-        result = CliRunner().invoke(main, run_args(files, server), env={"ARGIL_API_KEY": KEY})
+        result = cli(*run_args(files, server))
         assert result.exit_code == 0, result.stderr
         assert_exactly_once(server, files["output"], ROWS)
 
@@ -136,7 +124,7 @@ def test_a_full_output_disk_mid_run_stops_sending(
             output=output,
             state=files["state"],
             base_url=server.base_url,
-            api_key=KEY,
+            api_key=CLI_KEY,
             concurrency=2,
             flush_interval=0.05,
         )

@@ -10,33 +10,24 @@ runner's and the client's waits on a clock that jumps forward when slept on.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
-from support import VirtualTime, job_files, read_output
+from click.testing import Result
+from support import VirtualTime, job_files, leads_config, read_output
 
 import pipeline.emulator as emulator_module
 from pipeline.argil.client import MAX_OBJECT_BYTES
 from pipeline.argil.limit_headers import MAX_ASKED_WAIT
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 from pipeline.engine import run_job
 from pipeline.settings import JobSpec, RunOptions
 
 from ..unit.argil.test_hostile_server import CHUNK, KEY, CountingTransport, Make, start
 
-CONFIG = """\
-input:
-  key: [email]
-video:
-  name: "Intro for {{ first_name }} at {{ company }}"
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 60000, concurrency: 2}
-"""
+CONFIG = leads_config(api={"concurrency": 2})
 
 
 def spec(files: dict[str, Path], server: EmulatorServer, vt: VirtualTime, **client: Any) -> JobSpec:
@@ -122,7 +113,9 @@ def test_a_run_against_a_dripping_api_ends_near_the_deadline(
 # --- the emulator command's hostile options ---------------------------------------------------
 
 
-def test_the_emulator_command_takes_the_hostile_options(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_emulator_command_takes_the_hostile_options(
+    monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Result]
+) -> None:
     served: list[EmulatorSettings] = []
     monkeypatch.setattr(emulator_module, "serve", lambda settings, **_: served.append(settings))
     args = [
@@ -130,7 +123,7 @@ def test_the_emulator_command_takes_the_hostile_options(monkeypatch: pytest.Monk
         *("--redirect-to", "https://elsewhere.test/v1", "--throttle-rate", "1"),
         *("--header", "Retry-After: 999999", "--header", 'RateLimit: "w";r=0;t=1e12'),
     ]
-    result = CliRunner().invoke(main, args)
+    result = cli(*args)
     assert result.exit_code == 0, result.output
     [settings] = served
     assert settings.hostile_on == "writes" and settings.oversize_bytes == 500_000_000
@@ -143,6 +136,8 @@ def test_the_emulator_command_takes_the_hostile_options(monkeypatch: pytest.Monk
     ("header", "said"),
     [("Retry-After 5", "is not 'NAME: VALUE'"), ("Bad Name: 5", "is not a header name")],
 )
-def test_the_emulator_command_refuses_a_header_it_cannot_send(header: str, said: str) -> None:
-    result = CliRunner().invoke(main, ["emulator", "--header", header])
+def test_the_emulator_command_refuses_a_header_it_cannot_send(
+    header: str, said: str, cli: Callable[..., Result]
+) -> None:
+    result = cli("emulator", "--header", header)
     assert result.exit_code == 2 and said in result.output

@@ -9,37 +9,23 @@ times, with varied delays, over real processes.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from support import ROOT, assert_exactly_once, read_output, write_leads
+from click.testing import Result
+from support import assert_exactly_once, leads_config, read_output, spawn, write_leads
 
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 
-KEY = "sk-test-interrupt-0123456789"
 ROWS = 12
 # What "within a few seconds" means once the signal is sent (the grace for requests in
 # flight is 3 s; the rest is process teardown on a busy machine).
 PROMPT = 8.0
-
-CONFIG = """\
-input:
-  key: [email]
-video:
-  name: "Intro for {{ first_name }}"
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 6000, concurrency: 2}
-"""
 
 
 def files(tmp_path: Path, name: str) -> dict[str, Path]:
@@ -47,7 +33,7 @@ def files(tmp_path: Path, name: str) -> dict[str, Path]:
     folder = tmp_path / name
     folder.mkdir()
     config = folder / "c.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
+    config.write_text(leads_config(api={"rpm": 6000, "concurrency": 2}), encoding="utf-8")
     sheet = folder / "s.csv"
     write_leads(sheet, ROWS, start=len(list(tmp_path.iterdir())) * 1000)
     return {"sheet": sheet, "config": config, "output": folder / "out.csv"}
@@ -73,14 +59,7 @@ def interrupt(
     job: dict[str, Path], server: EmulatorServer, ready: object, signals: list[float]
 ) -> tuple[int, str, float]:
     """Start a run, wait for ``ready()``, send SIGINT after each delay in ``signals``."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", *args(job, server)],
-        env={**os.environ, "ARGIL_API_KEY": KEY},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    process = spawn(*args(job, server), stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not ready():  # type: ignore[operator]
         assert process.poll() is None, process.communicate()[1]
@@ -132,7 +111,7 @@ def test_ctrl_c_while_waiting_for_renders_stops_at_once(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("second", [None, 0.0, 0.05, 0.3])
 def test_ctrl_c_while_sending_once_or_twice_stops_cleanly(
-    tmp_path: Path, second: float | None
+    tmp_path: Path, second: float | None, cli: Callable[..., Result]
 ) -> None:
     rng = random.Random(str(second))
     with EmulatorServer(EmulatorSettings(latency_ms=60, render_seconds=3600)) as server:
@@ -150,9 +129,7 @@ def test_ctrl_c_while_sending_once_or_twice_stops_cleanly(
             assert len(read_output(job["output"])) == ROWS
         # Whatever the interrupt cut (an answer lost, rows committed ahead), a re-run makes
         # exactly one video per row.
-        result = CliRunner().invoke(
-            main, [*args(job, server), "--wait-timeout", "0"], env={"ARGIL_API_KEY": KEY}
-        )
+        result = cli(*args(job, server), "--wait-timeout", "0")
         assert result.exit_code == 0, result.stderr
         counts = server.emulator.count_by_batch_key()
         job_keys = {row["argil_row_key"] for row in read_output(job["output"])}
@@ -170,14 +147,16 @@ def test_ctrl_c_while_starting_up_is_an_interrupt_too(tmp_path: Path) -> None:
             check_clean(code, err, took)
 
 
-def test_a_re_run_after_an_interrupt_makes_one_video_per_row(tmp_path: Path) -> None:
+def test_a_re_run_after_an_interrupt_makes_one_video_per_row(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     with EmulatorServer(EmulatorSettings(latency_ms=60, render_seconds=0)) as server:
         job = files(tmp_path, "rerun")
         code, err, took = interrupt(
             job, server, lambda: server.emulator.stats.creates >= 4, [0.0, 0.0]
         )
         check_clean(code, err, took)
-        result = CliRunner().invoke(main, args(job, server), env={"ARGIL_API_KEY": KEY})
+        result = cli(*args(job, server))
         assert result.exit_code == 0, result.stderr
         assert_exactly_once(server, job["output"], ROWS)
 
@@ -189,14 +168,7 @@ def test_ctrl_c_sends_nothing_new_and_leaves_the_unsent_rows_pending(tmp_path: P
         job = files(tmp_path, "paced")
         run = [*args(job, server), "--rpm", "60", "--concurrency", "4"]
         run.remove("--wait")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", *run],
-            env={**os.environ, "ARGIL_API_KEY": KEY},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
+        process = spawn(*run, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while server.emulator.stats.creates < 3:
             assert process.poll() is None and time.monotonic() < deadline

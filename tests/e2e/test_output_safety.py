@@ -7,39 +7,27 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
 import pytest
-from click.testing import CliRunner
-from support import LEAD_HEADERS, job_files, lead, read_output
+from click.testing import Result
+from support import CLI_KEY, LEAD_HEADERS, job_files, lead, leads_config, read_output
 
 import pipeline
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer
 from pipeline.errors import JobError
 
-KEY = "sk-output"
 ROWS = 3
-CONFIG = """\
-input: {key: [email]}
-video: {name: "{{ first_name }}"}
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 60000, concurrency: 8}
-"""
+CONFIG = leads_config(api={"concurrency": 8})
 USERS_FILE = b"name,phone\r\nAnn,+33 6 12 34 56 78\r\n"
 
 
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), env={"ARGIL_API_KEY": KEY})
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, result.stderr
-
-
-def run(files: dict[str, Path], server: EmulatorServer, *extra: str) -> tuple[int, str]:
-    sheet, config = str(files["sheet"]), str(files["config"])
+def run(
+    cli: Callable[..., Result], files: dict[str, Path], server: EmulatorServer, *extra: str
+) -> Result:
+    sheet, config = files["sheet"], files["config"]
     return cli("run", sheet, "-c", config, "--base-url", server.base_url, "--no-progress", *extra)
 
 
@@ -56,7 +44,7 @@ def refused(path: Path) -> str:
 
 @pytest.mark.parametrize("which", ["-o other.csv", "the default output", "-o other.xlsx"])
 def test_a_users_file_at_the_output_path_is_refused_before_anything_is_sent(
-    tmp_path: Path, emulator: EmulatorServer, which: str
+    tmp_path: Path, emulator: EmulatorServer, which: str, cli: Callable[..., Result]
 ) -> None:
     files = job_files(tmp_path, CONFIG, rows=ROWS)
     extra: list[str] = []
@@ -74,34 +62,34 @@ def test_a_users_file_at_the_output_path_is_refused_before_anything_is_sent(
         users.write_bytes(USERS_FILE)
         extra = ["-o", str(users)]
     before = listing(tmp_path)
-    code, err = run(files, emulator, *extra)
-    assert code == 2, err
-    assert err == refused(users)
+    result = run(cli, files, emulator, *extra)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == refused(users)
     assert listing(tmp_path) == before, "the file is as it was, and no state or lock is left"
     assert emulator.emulator.videos == {}
 
     # Told to, the run replaces it.
-    code, err = run(files, emulator, *extra, "--overwrite")
-    assert code == 0, err
+    result = run(cli, files, emulator, *extra, "--overwrite")
+    assert result.exit_code == 0, result.stderr
     assert len(emulator.emulator.videos) == ROWS
     if users.suffix == ".csv":
         assert [row["email"] for row in read_output(users)] == [lead(i)[0] for i in range(ROWS)]
 
 
 def test_an_output_of_the_batch_is_rewritten_by_its_journal_or_its_header(
-    tmp_path: Path, emulator: EmulatorServer
+    tmp_path: Path, emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     files = job_files(tmp_path, CONFIG, rows=ROWS)
     extra = ["-o", str(files["output"]), "--state", str(files["state"])]
-    assert run(files, emulator, *extra)[0] == 0
+    assert run(cli, files, emulator, *extra).exit_code == 0
     # Its journal records writing it: rewritten on the next run.
-    code, err = run(files, emulator, *extra)
-    assert code == 0, err
+    result = run(cli, files, emulator, *extra)
+    assert result.exit_code == 0, result.stderr
     # Its state lost, its header still shows it an output: rewritten, and nothing made twice.
     for end in ("", "-wal", "-shm", ".lock"):
         Path(f"{files['state']}{end}").unlink(missing_ok=True)
-    code, err = run(files, emulator, *extra)
-    assert code == 0, err
+    result = run(cli, files, emulator, *extra)
+    assert result.exit_code == 0, result.stderr
     assert len(emulator.emulator.videos) == ROWS
     assert all(row["argil_video_id"] for row in read_output(files["output"]))
 
@@ -112,7 +100,7 @@ def test_the_python_api_refuses_a_users_file_unless_told_to_overwrite(
     files = job_files(tmp_path, CONFIG, rows=ROWS)
     users = tmp_path / "other.csv"
     users.write_bytes(USERS_FILE)
-    options = {"output": users, "base_url": emulator.base_url, "api_key": KEY}
+    options = {"output": users, "base_url": emulator.base_url, "api_key": CLI_KEY}
     with pytest.raises(JobError) as caught:
         pipeline.run(files["sheet"], files["config"], **options)  # type: ignore[arg-type]
     assert f"Error: {caught.value}\n" == refused(users)
@@ -122,7 +110,7 @@ def test_the_python_api_refuses_a_users_file_unless_told_to_overwrite(
 
 
 def test_the_advice_to_write_a_csv_never_names_an_existing_file(
-    tmp_path: Path, emulator: EmulatorServer
+    tmp_path: Path, emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     files = job_files(tmp_path, CONFIG)
     with files["sheet"].open("w", newline="", encoding="utf-8") as handle:
@@ -131,28 +119,29 @@ def test_the_advice_to_write_a_csv_never_names_an_existing_file(
         writer.writerow([*lead(0), "n" * 40_000])  # more than an XLSX cell holds
     output = tmp_path / "out.xlsx"
     (tmp_path / "out.csv").write_bytes(USERS_FILE)  # the name the advice would give
-    code, err = run(files, emulator, "-o", str(output))
-    assert code == 2, err
-    assert err == (
+    result = run(cli, files, emulator, "-o", str(output))
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == (
         "Error: row 2 'notes' has 40,000 characters, more than an XLSX cell holds (32,767); "
         "write the output as .csv instead (-o out-2.csv)\n"
     )
     # Following it works, and leaves the user's file alone.
-    code, err = run(files, emulator, "-o", str(tmp_path / "out-2.csv"))
-    assert code == 0, err
+    result = run(cli, files, emulator, "-o", str(tmp_path / "out-2.csv"))
+    assert result.exit_code == 0, result.stderr
     assert (tmp_path / "out.csv").read_bytes() == USERS_FILE
 
 
 def test_more_dotdots_than_folders_mean_the_root_and_the_run_works(
-    tmp_path: Path, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    cli: Callable[..., Result],
 ) -> None:
     job_files(tmp_path, CONFIG, rows=ROWS)
     monkeypatch.chdir(tmp_path)
     up = "../" * (len(tmp_path.parts) + 4)
     output = f"{up}{tmp_path.relative_to(tmp_path.anchor)}{os.sep}out.csv"
-    code, err = cli(
-        "run", "leads.csv", "-c", "c.yaml", "-o", output, "--base-url", emulator.base_url
-    )
-    assert code == 0, err
+    result = cli("run", "leads.csv", "-c", "c.yaml", "-o", output, "--base-url", emulator.base_url)
+    assert result.exit_code == 0, result.stderr
     assert len(read_output(tmp_path / "out.csv")) == ROWS
     assert (tmp_path / "out.csv.state").exists()

@@ -5,36 +5,24 @@ included), and a wait that times out says how to pick it up later."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from support import job_files, write_leads
+from click.testing import Result
+from support import CLI_KEY, job_files, leads_config, write_leads
 
 from pipeline import progress
-from pipeline.cli import main
-from pipeline.cli import run as cli
+from pipeline.cli import run as cli_run
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 from pipeline.engine import job, run_job
 from pipeline.progress import Progress
 from pipeline.settings import JobSpec, RunOptions
 
-KEY = "sk-test-progress-0123456789"
-CONFIG = """\
-input:
-  key: [email]
-video:
-  name: "Intro for {{ first_name }}"
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 6000, concurrency: 1}
-"""
-
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
-    return job_files(tmp_path, CONFIG)
+    return job_files(tmp_path, leads_config(api={"rpm": 6000, "concurrency": 1}))
 
 
 def test_the_rate_shown_is_measured_not_the_target(files: dict[str, Path]) -> None:
@@ -47,7 +35,7 @@ def test_the_rate_shown_is_measured_not_the_target(files: dict[str, Path]) -> No
             config=files["config"],
             output=files["output"],
             base_url=server.base_url,
-            api_key=KEY,
+            api_key=CLI_KEY,
             rpm=6000,
             concurrency=1,
             options=RunOptions(preflight=False),
@@ -59,22 +47,18 @@ def test_the_rate_shown_is_measured_not_the_target(files: dict[str, Path]) -> No
 
 
 def test_off_a_terminal_a_line_comes_in_every_phase_waiting_included(
-    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Result]
 ) -> None:
     write_leads(files["sheet"], 3)
     # Faster than life: a line every 0.2 s, polls every 0.2 s (the real figures are 10 s, 5 s).
     monkeypatch.setattr(progress, "PROGRESS_LINE_SECONDS", 0.2)
     monkeypatch.setattr(job, "PROGRESS_TICK", 0.05)
     monkeypatch.setattr(
-        cli, "RunOptions", functools.partial(RunOptions, poll_initial=0.2, poll_max=0.2)
+        cli_run, "RunOptions", functools.partial(RunOptions, poll_initial=0.2, poll_max=0.2)
     )
     with EmulatorServer(EmulatorSettings(render_seconds=1.5)) as server:
         args = ["run", str(files["sheet"]), "-c", str(files["config"]), "-o", str(files["output"])]
-        result = CliRunner().invoke(
-            main,
-            [*args, "--base-url", server.base_url, "--render", "--wait"],
-            env={"ARGIL_API_KEY": KEY},
-        )
+        result = cli(*args, "--base-url", server.base_url, "--render", "--wait")
     assert result.exit_code == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("progress: ")]
     assert "progress: 3/3 rows, 0 failed (" in "\n".join(lines)
@@ -86,12 +70,14 @@ def test_off_a_terminal_a_line_comes_in_every_phase_waiting_included(
     assert "3 done" in result.stderr
 
 
-def test_a_wait_that_times_out_says_how_to_pick_it_up(files: dict[str, Path]) -> None:
+def test_a_wait_that_times_out_says_how_to_pick_it_up(
+    files: dict[str, Path], cli: Callable[..., Result]
+) -> None:
     write_leads(files["sheet"], 2)
     with EmulatorServer(EmulatorSettings(render_seconds=3600)) as server:
         args = ["run", str(files["sheet"]), "-c", str(files["config"]), "-o", str(files["output"])]
         args += ["--base-url", server.base_url, "--render", "--wait", "--wait-timeout", "0.2"]
-        result = CliRunner().invoke(main, [*args, "--no-progress"], env={"ARGIL_API_KEY": KEY})
+        result = cli(*args, "--no-progress")
     assert result.exit_code == 0, result.stderr
     assert (
         f"`argil-batch status {files['output']} --wait` picks them up later."

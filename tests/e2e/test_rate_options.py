@@ -7,40 +7,30 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from support import VirtualTime, write_leads
+from click.testing import Result
+from support import UNPACED_LEADS_CONFIG, VirtualTime, write_leads
 
-from pipeline.cli import main
 from pipeline.cli.summary import print_summary as _print_summary
 from pipeline.emulator import EmulatorServer
 from pipeline.engine import RunSummary, run_job, status_spec
 from pipeline.settings import JobSpec, RunOptions
 
-CONFIG = """\
-input: {key: email}
-video: {name: "Intro for {{ first_name }}"}
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-    voice_id: voice-emma
-"""
-
 
 def config(tmp_path: Path, api: str = "") -> Path:
     path = tmp_path / "c.yaml"
-    path.write_text(CONFIG + api, encoding="utf-8")
+    path.write_text(UNPACED_LEADS_CONFIG + api, encoding="utf-8")
     return path
 
 
 @pytest.mark.parametrize(
     ("value", "message"), [("fast", "neither a number nor auto"), ("0", "at least 0.1")]
 )
-def test_the_command_line_refuses_a_bad_rpm(tmp_path: Path, value: str, message: str) -> None:
+def test_the_command_line_refuses_a_bad_rpm(
+    tmp_path: Path, value: str, message: str, cli: Callable[..., Result]
+) -> None:
     sheet = tmp_path / "leads.csv"
     write_leads(sheet, 1)
-    result = CliRunner().invoke(
-        main, ["run", str(sheet), "-c", str(config(tmp_path)), "--rpm", value]
-    )
+    result = cli("run", sheet, "-c", config(tmp_path), "--rpm", value)
     assert result.exit_code == 2 and message in result.stderr
 
 
@@ -138,7 +128,9 @@ def test_read_rpm_reaches_the_read_gate(tmp_path: Path, emulator: EmulatorServer
         mp.undo()
 
 
-def test_status_takes_a_read_rpm(tmp_path: Path, emulator: EmulatorServer) -> None:
+def test_status_takes_a_read_rpm(
+    tmp_path: Path, emulator: EmulatorServer, cli: Callable[..., Result]
+) -> None:
     sheet = tmp_path / "leads.csv"
     write_leads(sheet, 2)
     output = tmp_path / "leads.argil.csv"
@@ -148,5 +140,5 @@ def test_status_takes_a_read_rpm(tmp_path: Path, emulator: EmulatorServer) -> No
     assert run_job(spec).summary.created == 2
     assert status_spec(output, wait=False, wait_timeout=1, read_rpm=123).read_rpm == 123
     assert status_spec(output, wait=False, wait_timeout=1).read_rpm is None, "the config's"
-    result = CliRunner().invoke(main, ["status", str(output), "--read-rpm", "0"])
+    result = cli("status", output, "--read-rpm", "0")
     assert result.exit_code == 2 and "--read-rpm" in result.stderr

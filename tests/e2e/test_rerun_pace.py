@@ -7,20 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from support import VirtualTime, write_leads
+from support import UNPACED_LEADS_CONFIG, VirtualTime, write_leads
 
 from pipeline.emulator import EmulatorServer
 from pipeline.engine import run_job
 from pipeline.settings import JobSpec, RunOptions
-
-CONFIG = """\
-input: {key: email}
-video: {name: "Intro for {{ first_name }}"}
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-    voice_id: voice-emma
-"""
 
 # Argil's 60 writes a minute in a sliding window, twenty times faster: 60 in any 3 s.
 LIMIT = 20.0  # a second
@@ -28,7 +19,7 @@ WINDOW = 3.0
 
 
 def run(folder: Path, server: EmulatorServer, vt: VirtualTime, rows: int, rpm: float) -> None:
-    (folder / "c.yaml").write_text(CONFIG, encoding="utf-8")
+    (folder / "c.yaml").write_text(UNPACED_LEADS_CONFIG, encoding="utf-8")
     write_leads(folder / "leads.csv", rows)
     spec = JobSpec(
         sheet=folder / "leads.csv",

@@ -6,30 +6,19 @@ stale answer to a create is noted on the row it reached, and that row's own vide
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
 from mixed_up_api import MixedUpApi
-from support import assert_exactly_once, job_files, read_output, write_leads
+from support import CLI_KEY, assert_exactly_once, job_files, leads_config, read_output, write_leads
 
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 from pipeline.engine import JobOutcome, run_job
 from pipeline.settings import JobSpec, RunOptions
 
-KEY = "sk-test-owns-0123456789"
-CONFIG = """\
-input:
-  key: [email]
-  namespace: owns
-video:
-  name: "Intro for {{ first_name }}"
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 60000, read_rpm: 60000}
-"""
+CONFIG = leads_config(input={"namespace": "owns"}, api={"read_rpm": 60000})
 
 
 def spec(files: dict[str, Path], base_url: str, concurrency: int, **options: object) -> JobSpec:
@@ -39,7 +28,7 @@ def spec(files: dict[str, Path], base_url: str, concurrency: int, **options: obj
         output=files["output"],
         state=files["state"],
         base_url=base_url,
-        api_key=KEY,
+        api_key=CLI_KEY,
         concurrency=concurrency,
         options=RunOptions(preflight=False, doubt_delay=0, poll_initial=0.01, **options),  # type: ignore[arg-type]
     )
@@ -175,16 +164,13 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 def test_an_answer_naming_another_rows_video_is_noted_on_the_row_it_reached(
     files: dict[str, Path],
+    cli: Callable[..., Result],
 ) -> None:
     write_leads(files["sheet"], 2)
     with EmulatorServer(EmulatorSettings(stale_rate=1.0)) as server:
         args = ["run", str(files["sheet"]), "-c", str(files["config"]), "-o", str(files["output"])]
         args += ["--state", str(files["state"]), "--base-url", server.base_url]
-        result = CliRunner().invoke(
-            main,
-            [*args, "--no-progress", "--no-preflight", "--concurrency", "1"],
-            env={"ARGIL_API_KEY": KEY},
-        )
+        result = cli(*args, "--no-progress", "--no-preflight", "--concurrency", "1")
         assert result.exit_code == 0, result.stderr
         assert server.emulator.stats.stale_answers == 1
         first, second = read_output(files["output"])

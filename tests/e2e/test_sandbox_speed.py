@@ -10,25 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import write_leads
+from support import UNPACED_LEADS_CONFIG, write_leads
 
 from pipeline.engine import run_job
 from pipeline.settings import JobSpec
-
-CONFIG = """\
-input: {key: email}
-video: {name: "Intro for {{ first_name }}"}
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-    voice_id: voice-emma
-"""
 
 
 def test_a_sandbox_run_writes_its_api_state_whole_twice_however_many_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "c.yaml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "c.yaml").write_text(UNPACED_LEADS_CONFIG, encoding="utf-8")
     sheet = tmp_path / "leads.csv"
     write_leads(sheet, 300)
     written: list[str] = []

@@ -13,14 +13,12 @@ import contextlib
 import csv
 import functools
 import logging
-import os
 import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,14 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
-from support import ROOT, VirtualTime
+from support import ROOT, VirtualTime, spawn
 
 from pipeline import settings as job_module
 from pipeline.argil.client import ArgilClient, InsecureURLError, TransportError, check_base_url
-from pipeline.cli import main
 from pipeline.cli import run as cli_module
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 from pipeline.engine import run_job
@@ -45,17 +42,6 @@ SENTINEL = "sk-SENTINEL-9f8e7d6c"
 # A partial leak is a leak: a prefix cut by truncation, the distinctive middle.
 MARKERS = (SENTINEL, "SENTINEL", "9f8e7d6c")
 
-CONFIG = """\
-input:
-  key: [email]
-video:
-  name: "Intro for {{ first_name }}"
-  extras: {campaign: secrets}
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 60000, concurrency: 4}
-"""
 VERBOSITY = ["", "-v", "-vv"]
 
 
@@ -108,22 +94,25 @@ def logs(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
 
 
 @pytest.fixture
-def work(tmp_path: Path) -> dict[str, Path]:
+def work(tmp_path: Path, config: Callable[..., Path]) -> dict[str, Path]:
     folder = tmp_path / "work"
     folder.mkdir()
-    config = folder / "leads.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
+    # The sheet below has no company to name the video by.
+    leads = config("work/leads.yaml", video={"name": "Intro for {{ first_name }}"})
     sheet = folder / "leads.csv"
     write_leads(sheet, 12)
-    return {"folder": folder, "sheet": sheet, "config": config, "output": folder / "out.csv"}
+    return {"folder": folder, "sheet": sheet, "config": leads, "output": folder / "out.csv"}
 
 
-def cli(args: list[str], **env: str) -> tuple[int, str]:
-    runner = CliRunner()
-    result = runner.invoke(main, args, env={"ARGIL_API_KEY": SENTINEL, **env})
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"uncaught {result.exception!r}") from result.exception
-    return result.exit_code, result.stdout + result.stderr
+@pytest.fixture
+def sentinel_cli(cli: Callable[..., Result]) -> Callable[..., tuple[int, str]]:
+    """The command line with the sentinel key: its exit code and all it printed."""
+
+    def invoke(args: list[str], **env: str) -> tuple[int, str]:
+        result = cli(*args, key=SENTINEL, env=env)
+        return result.exit_code, result.stdout + result.stderr
+
+    return invoke
 
 
 def run_args(work: dict[str, Path], base_url: str, *extra: str) -> list[str]:
@@ -164,7 +153,11 @@ class EchoKey:
 
 @pytest.mark.parametrize("verbosity", VERBOSITY)
 def test_a_run_through_faults_then_status_leaks_no_key(
-    verbosity: str, work: dict[str, Path], fast: VirtualTime, logs: Callable[[], str]
+    verbosity: str,
+    work: dict[str, Path],
+    fast: VirtualTime,
+    logs: Callable[[], str],
+    sentinel_cli: Callable[..., tuple[int, str]],
 ) -> None:
     write_leads(work["sheet"], 40)
     settings = EmulatorSettings(
@@ -177,10 +170,12 @@ def test_a_run_through_faults_then_status_leaks_no_key(
         clock=fast,
     )
     with EmulatorServer(settings) as server:
-        code, first = cli(run_args(work, server.base_url, verbosity, "--render"))
+        code, first = sentinel_cli(run_args(work, server.base_url, verbosity, "--render"))
         assert code in (0, 1), first
-        code, again = cli(run_args(work, server.base_url, verbosity, "--json"))
-        code, status = cli(["status", str(work["output"]), "--no-progress", verbosity or "-v"])
+        code, again = sentinel_cli(run_args(work, server.base_url, verbosity, "--json"))
+        code, status = sentinel_cli(
+            ["status", str(work["output"]), "--no-progress", verbosity or "-v"]
+        )
         assert code in (0, 1), status
         assert server.emulator.stats.rate_limited and server.emulator.stats.dropped
     assert_no_secret(first, again, status, logs(), folder=work["folder"])
@@ -188,10 +183,14 @@ def test_a_run_through_faults_then_status_leaks_no_key(
 
 @pytest.mark.parametrize("verbosity", VERBOSITY)
 def test_a_refused_key_leaks_nothing(
-    verbosity: str, work: dict[str, Path], fast: VirtualTime, logs: Callable[[], str]
+    verbosity: str,
+    work: dict[str, Path],
+    fast: VirtualTime,
+    logs: Callable[[], str],
+    sentinel_cli: Callable[..., tuple[int, str]],
 ) -> None:
     with EmulatorServer(EmulatorSettings(api_key="the-other-key")) as server:
-        code, out = cli(run_args(work, server.base_url, verbosity))
+        code, out = sentinel_cli(run_args(work, server.base_url, verbosity))
     assert code == 3 and "Invalid API key" in out
     assert_no_secret(out, logs(), folder=work["folder"])
 
@@ -204,11 +203,12 @@ def test_an_api_that_echoes_the_key_back_is_blanked(
     work: dict[str, Path],
     fast: VirtualTime,
     logs: Callable[[], str],
+    sentinel_cli: Callable[..., tuple[int, str]],
 ) -> None:
     server = EmulatorServer()
     server.app.add_middleware(EchoKey, status=status)
     with server:
-        code, out = cli(run_args(work, server.base_url, verbosity, "--no-preflight"))
+        code, out = sentinel_cli(run_args(work, server.base_url, verbosity, "--no-preflight"))
     assert code == (3 if status == 401 else 1), out
     assert "***" in out + work["output"].read_text()
     assert_no_secret(out, logs(), folder=work["folder"])
@@ -216,27 +216,31 @@ def test_an_api_that_echoes_the_key_back_is_blanked(
 
 @pytest.mark.parametrize("verbosity", VERBOSITY)
 def test_credits_running_out_leaks_no_key(
-    verbosity: str, work: dict[str, Path], fast: VirtualTime, logs: Callable[[], str]
+    verbosity: str,
+    work: dict[str, Path],
+    fast: VirtualTime,
+    logs: Callable[[], str],
+    sentinel_cli: Callable[..., tuple[int, str]],
 ) -> None:
     with EmulatorServer(EmulatorSettings(credits=3)) as server:
-        code, out = cli(run_args(work, server.base_url, verbosity))
+        code, out = sentinel_cli(run_args(work, server.base_url, verbosity))
     assert code == 3
     assert_no_secret(out, logs(), folder=work["folder"])
 
 
 def test_validate_dry_run_and_sandbox_leak_no_key(
-    work: dict[str, Path], logs: Callable[[], str]
+    work: dict[str, Path], logs: Callable[[], str], sentinel_cli: Callable[..., tuple[int, str]]
 ) -> None:
     payloads = work["folder"] / "payloads.jsonl"
     outs = [
-        cli(
+        sentinel_cli(
             ["validate", str(work["sheet"]), "-c", str(work["config"]), "--payloads", str(payloads)]
         )[1],
-        cli(run_args(work, "https://api.invalid/v1", "--dry-run", "-vv"))[1],
+        sentinel_cli(run_args(work, "https://api.invalid/v1", "--dry-run", "-vv"))[1],
     ]
     # The sandbox has its own key; the user's, set in the environment, stays unused.
     args = ["run", str(work["sheet"]), "-c", str(work["config"]), "--sandbox", "--no-progress"]
-    code, out = cli([*args, "-vv"])
+    code, out = sentinel_cli([*args, "-vv"])
     assert code == 0, out
     assert list(work["folder"].glob("*.api.json")), "the sandbox kept its videos"
     assert_no_secret(*outs, out, logs(), folder=work["folder"])
@@ -252,9 +256,9 @@ def test_validate_dry_run_and_sandbox_leak_no_key(
     ],
 )
 def test_a_base_url_carrying_the_key_is_refused_without_repeating_it(
-    url: str, work: dict[str, Path]
+    url: str, work: dict[str, Path], sentinel_cli: Callable[..., tuple[int, str]]
 ) -> None:
-    code, out = cli(run_args(work, url))
+    code, out = sentinel_cli(run_args(work, url))
     assert code == 2 and out.startswith("Error: ")
     assert_no_secret(out)
     with pytest.raises(InsecureURLError) as refused:
@@ -262,11 +266,11 @@ def test_a_base_url_carrying_the_key_is_refused_without_repeating_it(
     assert_no_secret(str(refused.value), repr(refused.value))
 
 
-def test_a_key_that_cannot_be_sent_is_one_error_line(work: dict[str, Path]) -> None:
+def test_a_key_that_cannot_be_sent_is_one_error_line(
+    work: dict[str, Path], cli: Callable[..., Result]
+) -> None:
     with EmulatorServer() as server:
-        result = CliRunner().invoke(
-            main, run_args(work, server.base_url), env={"ARGIL_API_KEY": SENTINEL + "\x01"}
-        )
+        result = cli(*run_args(work, server.base_url), key=SENTINEL + "\x01")
         assert server.emulator.stats.requests == 0
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.exit_code == 2 and result.stderr.startswith("Error: ")
@@ -301,21 +305,14 @@ def test_library_run_with_every_logger_at_debug_leaks_no_key(
 # --- real processes: -vv on a real stderr, kill -9 leaving a WAL behind ----------------------
 
 
-def spawn(work: dict[str, Path], base_url: str, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", *run_args(work, base_url, "-vv", *extra)],
-        env={**os.environ, "ARGIL_API_KEY": SENTINEL},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+def spawn_run(work: dict[str, Path], base_url: str, *extra: str) -> subprocess.Popen[str]:
+    return spawn(*run_args(work, base_url, "-vv", *extra), key=SENTINEL)
 
 
 def test_processes_killed_refused_and_finished_leak_no_key(work: dict[str, Path]) -> None:
     write_leads(work["sheet"], 60)
     with EmulatorServer(EmulatorSettings(latency_ms=30)) as server:
-        process = spawn(work, server.base_url, "--concurrency", "2")
+        process = spawn_run(work, server.base_url, "--concurrency", "2")
         deadline = time.monotonic() + 30
         while server.emulator.stats.creates < 5:
             assert time.monotonic() < deadline
@@ -324,12 +321,12 @@ def test_processes_killed_refused_and_finished_leak_no_key(work: dict[str, Path]
         killed_out, killed_err = process.communicate(timeout=30)
         # The journal's WAL is left behind by the kill: it is scanned as it is.
         assert_no_secret(killed_out, killed_err, folder=work["folder"])
-        finished = spawn(work, server.base_url)
+        finished = spawn_run(work, server.base_url)
         out, err = finished.communicate(timeout=60)
         assert finished.returncode == 0, err
         assert " DEBUG " in err, "debug logging was on"
     with EmulatorServer(EmulatorSettings(api_key="other")) as server:
-        refused = spawn(work, server.base_url, "--state", str(work["folder"] / "refused.state"))
+        refused = spawn_run(work, server.base_url, "--state", str(work["folder"] / "refused.state"))
         refused_out, refused_err = refused.communicate(timeout=60)
         assert refused.returncode == 3, refused_err
     assert_no_secret(out, err, refused_out, refused_err, folder=work["folder"])
@@ -383,15 +380,16 @@ def outward_address() -> str | None:
 
 def test_plain_http_to_this_machine_s_network_address_is_refused_before_connecting(
     work: dict[str, Path],
+    sentinel_cli: Callable[..., tuple[int, str]],
 ) -> None:
     address = outward_address()
     if address is None:
         pytest.skip("no network interface besides loopback")
     with listener() as (port, received):
         url = f"http://{address}:{port}/v1"
-        code, out = cli(run_args(work, url))
+        code, out = sentinel_cli(run_args(work, url))
         assert code == 2 and out.startswith("Error: refusing plain http")
-        code, env_out = cli(
+        code, env_out = sentinel_cli(
             ["run", str(work["sheet"]), "-c", str(work["config"]), "--no-progress"],
             ARGIL_BASE_URL=url,
         )
@@ -401,7 +399,7 @@ def test_plain_http_to_this_machine_s_network_address_is_refused_before_connecti
 
 
 def test_a_proxy_from_the_environment_never_sees_a_plain_http_request(
-    work: dict[str, Path], fast: VirtualTime
+    work: dict[str, Path], fast: VirtualTime, sentinel_cli: Callable[..., tuple[int, str]]
 ) -> None:
     """HTTP_PROXY would carry a loopback request, key in clear, to the proxy's host."""
     with listener() as (port, received), EmulatorServer() as server:
@@ -410,7 +408,7 @@ def test_a_proxy_from_the_environment_never_sees_a_plain_http_request(
         with pytest.MonkeyPatch.context() as patched:
             for name, value in environment.items():
                 patched.setenv(name, value)
-            code, out = cli(run_args(work, server.base_url))
+            code, out = sentinel_cli(run_args(work, server.base_url))
         assert code == 0, out
         assert server.emulator.stats.created == 12
     assert received == [], "the request went through the proxy"
@@ -484,7 +482,10 @@ def tls_server(cert: Path, key: Path) -> Iterator[tuple[int, list[bytes]]]:
 
 
 def test_a_certificate_no_authority_signed_is_refused_and_the_key_never_sent(
-    self_signed: tuple[Path, Path], work: dict[str, Path], fast: VirtualTime
+    self_signed: tuple[Path, Path],
+    work: dict[str, Path],
+    fast: VirtualTime,
+    sentinel_cli: Callable[..., tuple[int, str]],
 ) -> None:
     with tls_server(*self_signed) as (port, received):
         url = f"https://127.0.0.1:{port}/v1"
@@ -498,7 +499,7 @@ def test_a_certificate_no_authority_signed_is_refused_and_the_key_never_sent(
         with pytest.raises(TransportError) as refused:
             asyncio.run(call())
         assert_no_secret(str(refused.value))
-        code, out = cli(run_args(work, url))
+        code, out = sentinel_cli(run_args(work, url))
         assert code == 3 and "could not connect" in out, out
         time.sleep(0.2)
     assert received == [], "a request got through an unverified certificate"
@@ -525,13 +526,13 @@ class RedirectAll:
 
 
 def test_a_redirect_is_not_followed_so_the_key_goes_nowhere_else(
-    work: dict[str, Path], fast: VirtualTime
+    work: dict[str, Path], fast: VirtualTime, sentinel_cli: Callable[..., tuple[int, str]]
 ) -> None:
     with listener("127.0.0.1") as (port, received):
         server = EmulatorServer()
         server.app.add_middleware(RedirectAll, location=f"http://127.0.0.1:{port}")
         with server:
-            code, out = cli(run_args(work, server.base_url))
+            code, out = sentinel_cli(run_args(work, server.base_url))
         assert code == 3, out
         time.sleep(0.2)
     assert received == [], "the redirect was followed"

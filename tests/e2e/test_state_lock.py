@@ -8,36 +8,20 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from support import job_files
+from click.testing import Result
+from support import job_files, leads_config, spawn
 
 from pipeline import journal as j
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer
 
-KEY = "sk-lock"
 ROWS = 3
-CONFIG = """\
-input: {key: [email]}
-video: {name: "{{ first_name }}"}
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 60000, concurrency: 8}
-"""
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), env={"ARGIL_API_KEY": KEY})
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, result.stderr
+CONFIG = leads_config(api={"concurrency": 8})
 
 
 def run_args(files: dict[str, Path], server: EmulatorServer, *extra: str) -> list[str]:
@@ -59,12 +43,8 @@ def run_in_progress(
 ) -> Iterator[subprocess.Popen[str]]:
     """Run A, a real process, left waiting for its renders (the emulator renders for ten
     minutes): it holds its locks until it is killed."""
-    command = [sys.executable, "-m", "pipeline", *run_args(files, server, *extra)]
-    command += ["--render", "--wait", "--wait-timeout", "600"]
-    env = {**os.environ, "ARGIL_API_KEY": KEY}
-    first = subprocess.Popen(
-        command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    command = [*run_args(files, server, *extra), "--render", "--wait", "--wait-timeout", "600"]
+    first = spawn(*command, cwd=folder)
     try:
         deadline = time.monotonic() + 60
         while len(server.emulator.videos) < ROWS:
@@ -90,7 +70,7 @@ def slow_renders(make_emulator: Callable[..., EmulatorServer]) -> EmulatorServer
 
 @pytest.mark.parametrize("first_through", ["the file", "the link"])
 def test_a_link_to_a_state_file_takes_the_same_lock(
-    tmp_path: Path, slow_renders: EmulatorServer, first_through: str
+    tmp_path: Path, slow_renders: EmulatorServer, first_through: str, cli: Callable[..., Result]
 ) -> None:
     files = job_files(tmp_path, CONFIG, rows=ROWS)
     (tmp_path / "elsewhere").mkdir()
@@ -102,12 +82,12 @@ def test_a_link_to_a_state_file_takes_the_same_lock(
     with run_in_progress(
         tmp_path, files, slow_renders, "-o", str(tmp_path / "a.csv"), "--state", str(first)
     ) as run_a:
-        code, err = cli(
+        result = cli(
             *run_args(files, slow_renders, "-o", str(tmp_path / "b.csv"), "--state", str(second))
         )
-        assert code == 4, err
+        assert result.exit_code == 4, result.stderr
         who = holder(real.with_name("real.db.lock"), run_a.pid)
-    assert err == (
+    assert result.stderr == (
         f"Error: another run holds the lock on {second} ({who}); wait for it to finish, "
         "then run again\n"
     )
@@ -117,7 +97,7 @@ def test_a_link_to_a_state_file_takes_the_same_lock(
 
 @pytest.mark.parametrize("named", ["by the same path", "through a link"])
 def test_two_runs_writing_one_output_conflict_whatever_their_state_files(
-    tmp_path: Path, slow_renders: EmulatorServer, named: str
+    tmp_path: Path, slow_renders: EmulatorServer, named: str, cli: Callable[..., Result]
 ) -> None:
     files = job_files(tmp_path, CONFIG, rows=ROWS)
     output = files["output"]
@@ -129,7 +109,7 @@ def test_two_runs_writing_one_output_conflict_whatever_their_state_files(
         tmp_path, files, slow_renders, "-o", str(output), "--state", str(tmp_path / "s1.state")
     ) as run_a:
         before = sorted(os.listdir(tmp_path))
-        code, err = cli(
+        result = cli(
             *run_args(
                 files,
                 slow_renders,
@@ -140,22 +120,24 @@ def test_two_runs_writing_one_output_conflict_whatever_their_state_files(
             )
         )
         after = sorted(os.listdir(tmp_path))
-        assert code == 4, err
+        assert result.exit_code == 4, result.stderr
         who = holder(tmp_path / ".out.csv.lock", run_a.pid)
-    assert err == (
+    assert result.stderr == (
         f"Error: another run writes {second_output} ({who}); wait for it to finish, "
         "then run again\n"
     )
     # Another -o or --state would make every video a second time: never advised.
-    assert "--state" not in err and " -o" not in err
+    assert "--state" not in result.stderr and " -o" not in result.stderr
     assert len(slow_renders.emulator.videos) == ROWS, "the second run sent nothing"
     assert after == before, "the refused run left no state file or lock file"
 
 
-def test_the_output_lock_file_goes_with_the_run(tmp_path: Path, emulator: EmulatorServer) -> None:
+def test_the_output_lock_file_goes_with_the_run(
+    tmp_path: Path, emulator: EmulatorServer, cli: Callable[..., Result]
+) -> None:
     files = job_files(tmp_path, CONFIG, rows=ROWS)
-    code, err = cli(*run_args(files, emulator, "-o", str(files["output"])))
-    assert code == 0, err
+    result = cli(*run_args(files, emulator, "-o", str(files["output"])))
+    assert result.exit_code == 0, result.stderr
     assert not j.output_lock_path(files["output"]).exists()
     assert j.output_lock_path(files["output"]) == tmp_path / ".out.csv.lock"
 
@@ -164,7 +146,7 @@ def test_the_output_lock_file_goes_with_the_run(tmp_path: Path, emulator: Emulat
 
 
 def test_runs_refused_before_sending_leave_the_folder_as_they_found_it(
-    tmp_path: Path, emulator: EmulatorServer
+    tmp_path: Path, emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     files = job_files(tmp_path, CONFIG, rows=ROWS)
     other_api = tmp_path / "sandbox.state"
@@ -188,9 +170,9 @@ def test_runs_refused_before_sending_leave_the_folder_as_they_found_it(
     ]
     for extra, said in refusals:
         before = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*")}
-        code, err = cli(*run_args(files, emulator, *extra))
-        assert code == 2, err
-        assert err.startswith(said) and err.count("\n") == 1, err
+        result = cli(*run_args(files, emulator, *extra))
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.startswith(said) and result.stderr.count("\n") == 1, result.stderr
         after = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*")}
         assert after == before, extra
     assert emulator.emulator.videos == {}

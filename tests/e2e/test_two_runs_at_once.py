@@ -5,41 +5,21 @@ the other drafts, and no row is rendered twice. Real processes against the emula
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from support import ROOT, read_output, write_leads
+from support import leads_config, read_output, spawn, write_leads
 
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 
-KEY = "sk-test-twice-0123456789"
-CONFIG = """\
-input:
-  key: [email]
-  namespace: two-runs
-video:
-  name: "Intro for {{ first_name }}"
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 60000, read_rpm: 60000, concurrency: 4}
-"""
+CONFIG = leads_config(input={"namespace": "two-runs"}, api={"read_rpm": 60000})
 
 
 def start(tmp_path: Path, server: EmulatorServer, name: str, *extra: str) -> subprocess.Popen[str]:
-    args = [str(tmp_path / "leads.csv"), "-c", str(tmp_path / "c.yaml")]
+    args = ["run", str(tmp_path / "leads.csv"), "-c", str(tmp_path / "c.yaml")]
     args += ["-o", str(tmp_path / f"{name}.csv"), "--state", str(tmp_path / f"{name}.state")]
     args += ["--base-url", server.base_url, "--no-progress", "--no-preflight", *extra]
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "run", *args],
-        env={**os.environ, "ARGIL_API_KEY": KEY},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    return spawn(*args)
 
 
 def two_runs(tmp_path: Path, server: EmulatorServer, *extra: str) -> list[list[dict[str, str]]]:

@@ -9,28 +9,16 @@ import logging
 from pathlib import Path
 
 import pytest
-from support import assert_exactly_once, job_files, read_output, write_leads
+from support import CLI_KEY, assert_exactly_once, job_files, leads_config, read_output, write_leads
 
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 from pipeline.engine import run_job
 from pipeline.settings import JobSpec, RunOptions
 
-KEY = "sk-test-odd-0123456789"
-CONFIG = """\
-input:
-  key: [email]
-video:
-  name: "Intro for {{ first_name }}"
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 6000, concurrency: 1}
-"""
-
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
-    return job_files(tmp_path, CONFIG)
+    return job_files(tmp_path, leads_config(api={"rpm": 6000, "concurrency": 1}))
 
 
 def spec(files: dict[str, Path], server: EmulatorServer, **client: object) -> JobSpec:
@@ -40,7 +28,7 @@ def spec(files: dict[str, Path], server: EmulatorServer, **client: object) -> Jo
         output=files["output"],
         state=files["state"],
         base_url=server.base_url,
-        api_key=KEY,
+        api_key=CLI_KEY,
         concurrency=1,
         options=RunOptions(preflight=False, doubt_delay=0),
         client_options=dict(client),

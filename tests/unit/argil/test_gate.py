@@ -21,7 +21,7 @@ import pytest
 from adverse_api import pace
 from virtual_time import VirtualTimeLoop, run_virtual
 
-from pipeline.argil.client import ArgilClient, NotSent, RateLimited
+from pipeline.argil.client import MIN_READ_CONCURRENCY, ArgilClient, NotSent, RateLimited
 from pipeline.argil.gate import GateClosed, RateGate
 from pipeline.argil.limit_headers import Announced
 from pipeline.emulator.ratelimit import Budget, Limiter
@@ -76,14 +76,15 @@ def test_reads_are_paced_at_the_read_rate_and_writes_at_theirs() -> None:
 
         async with make_client(handler, rpm=600, read_rpm=6000, concurrency=8) as client:
             await asyncio.gather(
-                *(client.get_video(str(n)) for n in range(6)),
+                *(client.get_video(str(n)) for n in range(MIN_READ_CONCURRENCY + 5)),
                 *(client.create_video({"name": "x"}) for _ in range(3)),
             )
         return times["GET"][-1] - times["GET"][0], times["POST"][-1] - times["POST"][0]
 
     reads, writes = asyncio.run(go())
-    # Five intervals of 10 ms (reads), two of 100 ms (writes), less the headroom; the reads
-    # did not queue behind the writes.
+    # The first reads leave together (a run's first round trip), the five after them at
+    # intervals of 10 ms; the writes at two of 100 ms, less the headroom. The reads did not
+    # queue behind the writes.
     assert 0.04 < reads < 0.1
     assert writes >= 2 * 0.1 * 0.9
 
@@ -1090,6 +1091,20 @@ def test_requests_leave_evenly_at_the_pace() -> None:
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert times[0] == pytest.approx(0, abs=1e-3), "the first leaves at once"
     assert gaps == pytest.approx([60 / 594] * 5, rel=1e-3)
+
+
+def test_a_burst_leaves_together_and_the_pace_holds_after_it() -> None:
+    times = departures(RateGate(600, 4, burst=3), 4, 6)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert times[:3] == pytest.approx([0, 0, 0], abs=1e-3), "the burst leaves at once"
+    assert gaps[2:] == pytest.approx([60 / 594] * 3, rel=1e-3)
+
+
+def test_a_burst_takes_at_most_half_of_the_window_assumed() -> None:
+    times = departures(RateGate(600, 8, burst=8, window_requests=6), 8, 5)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert times[:3] == pytest.approx([0, 0, 0], abs=1e-3)
+    assert gaps[2] == pytest.approx(60 / 594, rel=1e-3), "three of a six-request window"
 
 
 def test_the_concurrency_caps_what_is_in_flight() -> None:

@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Any
 
 import yaml
+from click.testing import Result
 
 from pipeline.emulator import EmulatorServer
 
@@ -60,6 +61,20 @@ def leads_config(**changes: Any) -> str:
 UNPACED_LEADS_CONFIG = leads_config(
     moments=[{**LEADS_CONFIG["moments"][0], "voice_id": "voice-emma"}], api=None
 )
+
+
+def id_config(limits: dict[str, Any] | None = None) -> str:
+    """The config of a sheet of ``id`` and ``script`` columns: a video named by the id, one
+    moment of the script; ``limits`` is a limits section to add."""
+    return leads_config(
+        input={"key": ["id"]}, video={"name": "Video {{ id }}"}, api={"rpm": 6000}, limits=limits
+    )
+
+
+def product_config(api: dict[str, Any]) -> str:
+    """The config of a product sheet (``sku``, ``product``, ``script``): a video named by the
+    product, one moment of its script, at the pace of ``api``."""
+    return leads_config(input={"key": ["sku"]}, video={"name": "{{ product }}"}, api=api)
 
 
 def lead(i: int, script: str | None = None) -> list[str]:
@@ -111,6 +126,11 @@ def assert_exactly_once(server: EmulatorServer, output: Path, expected_rows: int
     by_key = {v["extras"]["argilBatchKey"]: vid for vid, v in server.emulator.videos.items()}
     for row in rows:
         assert row["argil_video_id"] == by_key[row["argil_row_key"]], row
+
+
+def streams(result: Result) -> tuple[int, str, str]:
+    """An in-process run's exit code, stdout and stderr, for checks that read them together."""
+    return result.exit_code, result.stdout, result.stderr
 
 
 def spawn(

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import Result
 
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer
 from pipeline.engine.changes import changed_fields, describe, field_digests
 
-KEY = "sk-test-changed-0123456789"
 CONFIG = """\
 input: {key: [id]}
 video:
@@ -38,19 +37,19 @@ def read(path: Path) -> dict[str, dict[str, str]]:
         return {row["id"]: row for row in csv.DictReader(handle)}
 
 
-def run(tmp_path: Path, server: EmulatorServer, *extra: str) -> tuple[int, str]:
+def run(
+    cli: Callable[..., Result], tmp_path: Path, server: EmulatorServer, *extra: str
+) -> tuple[int, str]:
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG, encoding="utf-8")
-    args = ["run", str(tmp_path / "crm.csv"), "-c", str(config), "-o", str(tmp_path / "o.csv")]
-    result = CliRunner().invoke(
-        main,
-        [*args, "--base-url", server.base_url, "--no-progress", *extra],
-        env={"ARGIL_API_KEY": KEY},
-    )
+    args = ["run", tmp_path / "crm.csv", "-c", config, "-o", tmp_path / "o.csv"]
+    result = cli(*args, "--base-url", server.base_url, "--no-progress", *extra)
     return result.exit_code, result.stderr
 
 
-def test_changed_rows_name_their_fields_and_do_not_fail_the_night(tmp_path: Path) -> None:
+def test_changed_rows_name_their_fields_and_do_not_fail_the_night(
+    tmp_path: Path, emulator: EmulatorServer, cli: Callable[..., Result]
+) -> None:
     sheet = tmp_path / "crm.csv"
     write(
         sheet,
@@ -60,47 +59,47 @@ def test_changed_rows_name_their_fields_and_do_not_fail_the_night(tmp_path: Path
             ("3", "Cy", "won", "Hi."),
         ],
     )
-    with EmulatorServer() as server:
-        assert run(tmp_path, server)[0] == 0
-        write(
-            sheet,
-            [
-                ("1", "Ada L.", "deal", "Hi Ada."),
-                ("2", "Bob", "lead", "Hello Bob."),
-                ("3", "Cy", "won", "Hi."),
-            ],
-        )
-        code, err = run(tmp_path, server)
-        assert code == 0, err
-        assert "2 changed" in err
-        rows = read(tmp_path / "o.csv")
-        assert rows["1"]["argil_status"] == rows["2"]["argil_status"] == "CHANGED"
-        assert rows["1"]["argil_error"].startswith(
-            "the row changed since its video was made (name, extras.stage); "
-        )
-        assert "(moments[0].transcript)" in rows["2"]["argil_error"]
-        assert "--resend-changed" in rows["1"]["argil_error"]
-        assert rows["3"]["argil_status"] == "IDLE"
-        # --json says the same to a scheduler.
-        code, _ = run(tmp_path, server, "--json")
-        assert code == 0
+    assert run(cli, tmp_path, emulator)[0] == 0
+    write(
+        sheet,
+        [
+            ("1", "Ada L.", "deal", "Hi Ada."),
+            ("2", "Bob", "lead", "Hello Bob."),
+            ("3", "Cy", "won", "Hi."),
+        ],
+    )
+    code, err = run(cli, tmp_path, emulator)
+    assert code == 0, err
+    assert "2 changed" in err
+    rows = read(tmp_path / "o.csv")
+    assert rows["1"]["argil_status"] == rows["2"]["argil_status"] == "CHANGED"
+    assert rows["1"]["argil_error"].startswith(
+        "the row changed since its video was made (name, extras.stage); "
+    )
+    assert "(moments[0].transcript)" in rows["2"]["argil_error"]
+    assert "--resend-changed" in rows["1"]["argil_error"]
+    assert rows["3"]["argil_status"] == "IDLE"
+    # --json says the same to a scheduler.
+    code, _ = run(cli, tmp_path, emulator, "--json")
+    assert code == 0
 
 
-def test_a_state_file_without_digests_still_says_changed(tmp_path: Path) -> None:
+def test_a_state_file_without_digests_still_says_changed(
+    tmp_path: Path, emulator: EmulatorServer, cli: Callable[..., Result]
+) -> None:
     sheet = tmp_path / "crm.csv"
     write(sheet, [("1", "Ada", "lead", "Hi Ada.")])
-    with EmulatorServer() as server:
-        assert run(tmp_path, server)[0] == 0
-        # As an older argil-batch left it: no digests column at all.
-        db = sqlite3.connect(tmp_path / "o.csv.state")
-        db.execute("ALTER TABLE rows DROP COLUMN field_digests")
-        db.commit()
-        db.close()
-        write(sheet, [("1", "Ada L.", "lead", "Hi Ada.")])
-        code, err = run(tmp_path, server)
-        assert code == 0, err
-        error = read(tmp_path / "o.csv")["1"]["argil_error"]
-        assert error.startswith("the row changed since its video was made; the video was left")
+    assert run(cli, tmp_path, emulator)[0] == 0
+    # As an older argil-batch left it: no digests column at all.
+    db = sqlite3.connect(tmp_path / "o.csv.state")
+    db.execute("ALTER TABLE rows DROP COLUMN field_digests")
+    db.commit()
+    db.close()
+    write(sheet, [("1", "Ada L.", "lead", "Hi Ada.")])
+    code, err = run(cli, tmp_path, emulator)
+    assert code == 0, err
+    error = read(tmp_path / "o.csv")["1"]["argil_error"]
+    assert error.startswith("the row changed since its video was made; the video was left")
 
 
 def test_changed_fields_sees_added_removed_and_longer_lists() -> None:

@@ -8,36 +8,35 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
-from click.testing import CliRunner
+from click.testing import Result
 from openpyxl import load_workbook
-from support import ROOT
+from support import ROOT, streams
 
-from pipeline.cli import main
 from pipeline.config import load_config
 
 EXAMPLES = ROOT / "input_examples"
 CONFIGS = ROOT / "configs"
 
 
-def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args), env=env)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def test_validate_a_good_example_exits_0_with_a_summary(tmp_path: Path) -> None:
+def test_validate_a_good_example_exits_0_with_a_summary(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     payloads = tmp_path / "p.jsonl"
-    code, out, err = invoke(
-        "validate",
-        str(EXAMPLES / "launches.xlsx"),
-        "-c",
-        str(CONFIGS / "launches.yaml"),
-        "--payloads",
-        str(payloads),
+    code, out, err = streams(
+        cli(
+            "validate",
+            EXAMPLES / "launches.xlsx",
+            "-c",
+            CONFIGS / "launches.yaml",
+            "--payloads",
+            payloads,
+        )
     )
     assert code == 0, err
     assert out.startswith("6 rows: 6 valid, 0 invalid, 0 skipped; ")
@@ -49,10 +48,10 @@ def test_validate_a_good_example_exits_0_with_a_summary(tmp_path: Path) -> None:
     assert max(len(line["body"]["moments"]) for line in lines) > 3
 
 
-def test_validate_the_broken_example_lists_row_errors_and_exits_1() -> None:
-    code, out, _ = invoke(
-        "validate", str(EXAMPLES / "broken.csv"), "-c", str(CONFIGS / "broken.yaml")
-    )
+def test_validate_the_broken_example_lists_row_errors_and_exits_1(
+    cli: Callable[..., Result],
+) -> None:
+    code, out, _ = streams(cli("validate", EXAMPLES / "broken.csv", "-c", CONFIGS / "broken.yaml"))
     assert code == 1
     lines = out.splitlines()
     assert "row 3: moments[0].avatarId: is blank" in lines
@@ -61,7 +60,9 @@ def test_validate_the_broken_example_lists_row_errors_and_exits_1() -> None:
 
 
 @pytest.mark.parametrize("setup", ["missing sheet", "missing config", "empty sheet", "unknown key"])
-def test_unusable_input_is_an_error_line_and_exit_2(tmp_path: Path, setup: str) -> None:
+def test_unusable_input_is_an_error_line_and_exit_2(
+    tmp_path: Path, setup: str, cli: Callable[..., Result]
+) -> None:
     sheet, config = EXAMPLES / "leads.csv", CONFIGS / "leads.yaml"
     if setup == "missing sheet":
         sheet = tmp_path / "nope.csv"
@@ -76,7 +77,7 @@ def test_unusable_input_is_an_error_line_and_exit_2(tmp_path: Path, setup: str) 
         config = tmp_path / "typo.yaml"
         config.write_text(yaml.safe_dump(data), encoding="utf-8")
     for args in (["validate"], ["run", "--dry-run"], ["run", "--sandbox"]):
-        code, _, err = invoke(*args, str(sheet), "-c", str(config))
+        code, _, err = streams(cli(*args, sheet, "-c", config))
         assert code == 2, (args, err)
         assert err.count("\n") == 1 or setup == "unknown key", err
         assert err.startswith("Error: ") and "Traceback" not in err
@@ -84,28 +85,32 @@ def test_unusable_input_is_an_error_line_and_exit_2(tmp_path: Path, setup: str) 
             assert "did you mean 'subtitles'?" in err
 
 
-def test_run_and_validate_agree_on_what_is_sent(tmp_path: Path) -> None:
+def test_run_and_validate_agree_on_what_is_sent(tmp_path: Path, cli: Callable[..., Result]) -> None:
     payloads = tmp_path / "p.jsonl"
-    code, _, err = invoke(
-        "validate",
-        str(EXAMPLES / "leads.csv"),
-        "-c",
-        str(CONFIGS / "leads.yaml"),
-        "--payloads",
-        str(payloads),
+    code, _, err = streams(
+        cli(
+            "validate",
+            EXAMPLES / "leads.csv",
+            "-c",
+            CONFIGS / "leads.yaml",
+            "--payloads",
+            payloads,
+        )
     )
     assert code == 0, err
     keys = {json.loads(line)["key"] for line in payloads.read_text(encoding="utf-8").splitlines()}
     output = tmp_path / "out.csv"
-    code, out, err = invoke(
-        "run",
-        str(EXAMPLES / "leads.csv"),
-        "-c",
-        str(CONFIGS / "leads.yaml"),
-        "--sandbox",
-        "-o",
-        str(output),
-        "--json",
+    code, out, err = streams(
+        cli(
+            "run",
+            EXAMPLES / "leads.csv",
+            "-c",
+            CONFIGS / "leads.yaml",
+            "--sandbox",
+            "-o",
+            output,
+            "--json",
+        )
     )
     assert code == 0, err
     summary = json.loads(out)
@@ -117,40 +122,44 @@ def test_run_and_validate_agree_on_what_is_sent(tmp_path: Path) -> None:
     assert sent == keys
 
 
-def test_init_prints_a_config_that_loads(tmp_path: Path) -> None:
-    code, out, err = invoke("init", str(EXAMPLES / "leads.csv"))
+def test_init_prints_a_config_that_loads(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    code, out, err = streams(cli("init", EXAMPLES / "leads.csv"))
     assert code == 0, err
     config = tmp_path / "starter.yaml"
     config.write_text(out, encoding="utf-8")
     loaded = load_config(config)
     assert loaded.input.key == ["Email"]
-    code, out, err = invoke("validate", str(EXAMPLES / "leads.csv"), "-c", str(config))
+    code, out, err = streams(cli("validate", EXAMPLES / "leads.csv", "-c", config))
     assert code == 0, out + err
 
 
-def test_sandbox_with_dry_run_is_a_usage_error() -> None:
-    code, _, err = invoke(
-        "run",
-        str(EXAMPLES / "leads.csv"),
-        "-c",
-        str(CONFIGS / "leads.yaml"),
-        "--sandbox",
-        "--dry-run",
+def test_sandbox_with_dry_run_is_a_usage_error(cli: Callable[..., Result]) -> None:
+    code, _, err = streams(
+        cli(
+            "run",
+            EXAMPLES / "leads.csv",
+            "-c",
+            CONFIGS / "leads.yaml",
+            "--sandbox",
+            "--dry-run",
+        )
     )
     assert code == 2
     assert err == "Error: --sandbox and --dry-run go separately: pick one\n"
 
 
-def test_a_callback_url_must_be_https() -> None:
-    code, _, err = invoke(
-        "run",
-        str(EXAMPLES / "leads.csv"),
-        "-c",
-        str(CONFIGS / "leads.yaml"),
-        "--sandbox",
-        "--render",
-        "--callback-url",
-        "http://example.com/hook",
+def test_a_callback_url_must_be_https(cli: Callable[..., Result]) -> None:
+    code, _, err = streams(
+        cli(
+            "run",
+            EXAMPLES / "leads.csv",
+            "-c",
+            CONFIGS / "leads.yaml",
+            "--sandbox",
+            "--render",
+            "--callback-url",
+            "http://example.com/hook",
+        )
     )
     assert code == 2
     assert err.startswith("Error: --callback-url must be an https:// URL")
@@ -189,13 +198,15 @@ def test_the_emulator_command_serves_the_api() -> None:
         process.wait(timeout=10)
 
 
-def test_the_emulator_refuses_a_public_address() -> None:
-    code, _, err = invoke("emulator", "--host", "0.0.0.0")
+def test_the_emulator_refuses_a_public_address(cli: Callable[..., Result]) -> None:
+    code, _, err = streams(cli("emulator", "--host", "0.0.0.0"))
     assert code == 2
     assert err.startswith("Error: ") and "loopback" in err
 
 
-def test_run_lists_the_first_invalid_rows_and_counts_the_rest(tmp_path: Path) -> None:
+def test_run_lists_the_first_invalid_rows_and_counts_the_rest(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     sheet = tmp_path / "many.csv"
     lines = ["Email,First Name,Company,Intro,Avatar,Voice"]
     lines += [f"lead{i}@example.com,Lead,Acme,,avatar-emma,voice-emma" for i in range(30)]
@@ -206,17 +217,19 @@ def test_run_lists_the_first_invalid_rows_and_counts_the_rest(tmp_path: Path) ->
         'moments: [{transcript: "{{ intro }}", avatar_id: "{{ avatar }}"}]\n',
         encoding="utf-8",
     )
-    code, _, err = invoke("run", str(sheet), "-c", str(config), "--dry-run")
+    code, _, err = streams(cli("run", sheet, "-c", config, "--dry-run"))
     assert code == 1
     listed = [line for line in err.splitlines() if line.startswith("row ")]
     assert len(listed) == 20 and listed[0].startswith("row 2: ")
     assert "... and 10 more invalid rows" in err
 
 
-def test_an_xlsx_input_gives_an_xlsx_output_with_a_plain_progress_line(tmp_path: Path) -> None:
+def test_an_xlsx_input_gives_an_xlsx_output_with_a_plain_progress_line(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     sheet = tmp_path / "launches.xlsx"
     shutil.copy(EXAMPLES / "launches.xlsx", sheet)
-    code, _, err = invoke("run", str(sheet), "-c", str(CONFIGS / "launches.yaml"), "--sandbox")
+    code, _, err = streams(cli("run", sheet, "-c", CONFIGS / "launches.yaml", "--sandbox"))
     assert code == 0, err
     # Not a terminal (as under cron): plain progress lines, no bar.
     assert "progress: 6/6 rows, 0 failed" in err

@@ -5,14 +5,13 @@ the emulator's catalogue."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import Result
+from support import streams
 
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer
-
-KEY = "sk-test-once-0123456789"
 
 
 def sheet_of(path: Path, rows: int, send: list[str] | None = None) -> Path:
@@ -36,12 +35,9 @@ def config_of(path: Path, *, avatar: str = "avatar-emma", extra: str = "") -> Pa
     return path
 
 
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args), env={"ARGIL_API_KEY": KEY})
-    return result.exit_code, result.stdout, result.stderr
-
-
-def test_a_form_flag_column_skips_the_rows_it_says_no_for(tmp_path: Path) -> None:
+def test_a_form_flag_column_skips_the_rows_it_says_no_for(
+    tmp_path: Path, cli: Callable[..., Result], emulator: EmulatorServer
+) -> None:
     sheet = sheet_of(tmp_path / "form.csv", 6, send=["TRUE", "FALSE", ""])
     config = tmp_path / "c.yaml"
     config.write_text(
@@ -50,23 +46,24 @@ def test_a_form_flag_column_skips_the_rows_it_says_no_for(tmp_path: Path) -> Non
         "moments:\n  - {transcript: '{{ script }}', avatar_id: avatar-emma}\n",
         encoding="utf-8",
     )
-    code, out, _ = invoke("validate", str(sheet), "-c", str(config))
+    code, out, _ = streams(cli("validate", sheet, "-c", config))
     assert code == 0, out
     assert out.splitlines()[-1].startswith("6 rows: 2 valid, 0 invalid, 4 skipped;")
-    with EmulatorServer() as server:
-        code, _, err = invoke("run", str(sheet), "-c", str(config), "--base-url", server.base_url)
-        assert code == 0, err
-        assert len(server.emulator.videos) == 2
+    code, _, err = streams(cli("run", sheet, "-c", config, "--base-url", emulator.base_url))
+    assert code == 0, err
+    assert len(emulator.emulator.videos) == 2
     with (tmp_path / "form.argil.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["argil_status"] for r in rows] == ["IDLE", "SKIPPED", "SKIPPED"] * 2
     assert rows[1]["argil_error"] == "input.when is 'FALSE' for this row"
 
 
-def test_a_blank_constant_avatar_is_said_once_for_the_config(tmp_path: Path) -> None:
+def test_a_blank_constant_avatar_is_said_once_for_the_config(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     sheet = sheet_of(tmp_path / "s.csv", 40)
     config = config_of(tmp_path / "c.yaml", avatar="")
-    code, out, _ = invoke("validate", str(sheet), "-c", str(config))
+    code, out, _ = streams(cli("validate", sheet, "-c", config))
     assert code == 1
     lines = [line for line in out.splitlines() if "avatar" in line.lower()]
     assert lines == [
@@ -75,12 +72,13 @@ def test_a_blank_constant_avatar_is_said_once_for_the_config(tmp_path: Path) -> 
     ]
 
 
-def test_a_mistyped_avatar_is_one_line_for_every_row_it_hits(tmp_path: Path) -> None:
+def test_a_mistyped_avatar_is_one_line_for_every_row_it_hits(
+    tmp_path: Path, cli: Callable[..., Result], emulator: EmulatorServer
+) -> None:
     sheet = sheet_of(tmp_path / "s.csv", 29)
     config = config_of(tmp_path / "c.yaml", avatar="avatar-ema")
-    with EmulatorServer() as server:
-        code, _, err = invoke("run", str(sheet), "-c", str(config), "--base-url", server.base_url)
-        assert server.emulator.stats.creates == 0
+    code, _, err = streams(cli("run", sheet, "-c", config, "--base-url", emulator.base_url))
+    assert emulator.emulator.stats.creates == 0
     assert code == 1
     refused = [line for line in err.splitlines() if line.startswith("rows ")]
     assert refused == [
@@ -89,11 +87,12 @@ def test_a_mistyped_avatar_is_one_line_for_every_row_it_hits(tmp_path: Path) -> 
     ]
 
 
-def test_a_mistyped_gesture_names_the_avatars_gestures(tmp_path: Path) -> None:
+def test_a_mistyped_gesture_names_the_avatars_gestures(
+    tmp_path: Path, cli: Callable[..., Result], emulator: EmulatorServer
+) -> None:
     sheet = sheet_of(tmp_path / "s.csv", 3)
     config = config_of(tmp_path / "c.yaml")
-    with EmulatorServer() as server:
-        code, _, err = invoke("run", str(sheet), "-c", str(config), "--base-url", server.base_url)
+    code, _, err = streams(cli("run", sheet, "-c", config, "--base-url", emulator.base_url))
     assert code == 1
     (line,) = [line for line in err.splitlines() if "gestureSlug" in line]
     assert line.startswith(

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import Result
 from support import ROOT
 
-from pipeline.cli import main
 
-
-def test_the_notes_reach_the_run_before_and_after(tmp_path: Path) -> None:
+def test_the_notes_reach_the_run_before_and_after(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     source = tmp_path / "macro_project.xlsm"
     shutil.copy(ROOT / "tests" / "fixtures" / "sheets" / "macro_project.xlsm", source)
     config = tmp_path / "tour.yaml"
@@ -22,7 +23,7 @@ def test_the_notes_reach_the_run_before_and_after(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     # Its own kind by default: a macro workbook comes back as one, and nothing is left out.
-    result = CliRunner().invoke(main, ["run", str(source), "-c", str(config), "--sandbox"])
+    result = cli("run", source, "-c", config, "--sandbox")
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
     assert not any("macros" in line for line in lines)
@@ -33,7 +34,7 @@ def test_the_notes_reach_the_run_before_and_after(tmp_path: Path) -> None:
     # An .xlsx asked for cannot hold them: said before the run, and again at its end.
     output = tmp_path / "plain.xlsx"
     args = ["run", str(source), "-c", str(config), "--sandbox", "-o", str(output)]
-    result = CliRunner().invoke(main, args)
+    result = cli(*args)
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
     assert lines[0].startswith("Note: macro_project.xlsm has macros, which an .xlsx workbook")

@@ -5,28 +5,19 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
+from support import CLI_KEY, id_config, streams
 
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer
-
-KEY = "sk-test-small-things-0123456789"
-CONFIG = """\
-input: {key: [id]}
-video: {name: "Video {{ id }}"}
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 6000, concurrency: 4}
-"""
 
 
 def files(folder: Path, rows: int = 1) -> tuple[Path, Path]:
     config = folder / "c.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
+    config.write_text(id_config(), encoding="utf-8")
     sheet = folder / "s.csv"
     with sheet.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -35,62 +26,64 @@ def files(folder: Path, rows: int = 1) -> tuple[Path, Path]:
     return sheet, config
 
 
-def invoke(*args: str, key: str = KEY) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args), env={"ARGIL_API_KEY": key})
-    return result.exit_code, result.stdout, result.stderr
-
-
-def test_one_row_is_one_row(tmp_path: Path) -> None:
+def test_one_row_is_one_row(
+    tmp_path: Path, cli: Callable[..., Result], emulator: EmulatorServer
+) -> None:
     sheet, config = files(tmp_path)
-    _, out, _ = invoke("validate", str(sheet), "-c", str(config))
+    _, out, _ = streams(cli("validate", sheet, "-c", config))
     assert out.splitlines()[-1].startswith("1 row: 1 valid, 0 invalid, 0 skipped; 1 moment, ")
-    with EmulatorServer() as server:
-        args = ["run", str(sheet), "-c", str(config), "--base-url", server.base_url]
-        code, _, err = invoke(*args, "--no-progress", "--no-preflight")
-        assert code == 0, err
-        # The batch is listed (nothing of it exists yet), the row is asked for in another
-        # batch (this one is new), created, and the batch is listed again to settle a second
-        # video another run may have made.
-        assert "1 row: 1 created, " in err and "(4 requests, " in err
-        assert "To send: 1 video, " in err
-        _, _, err = invoke(*args, "--dry-run")
-        assert "Dry run: 1 row: 0 would be sent, 1 already has a video," in err
+    args = ["run", str(sheet), "-c", str(config), "--base-url", emulator.base_url]
+    code, _, err = streams(cli(*args, "--no-progress", "--no-preflight"))
+    assert code == 0, err
+    # The batch is listed (nothing of it exists yet), the row is asked for in another
+    # batch (this one is new), created, and the batch is listed again to settle a second
+    # video another run may have made.
+    assert "1 row: 1 created, " in err and "(4 requests, " in err
+    assert "To send: 1 video, " in err
+    _, _, err = streams(cli(*args, "--dry-run"))
+    assert "Dry run: 1 row: 0 would be sent, 1 already has a video," in err
 
 
 def test_verbose_logs_each_request_and_never_the_key(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    cli: Callable[..., Result],
+    emulator: EmulatorServer,
 ) -> None:
     sheet, config = files(tmp_path, rows=2)
     caplog.set_level(logging.INFO, logger="pipeline")
-    with EmulatorServer() as server:
-        code, _, err = invoke(
+    code, _, err = streams(
+        cli(
             "run",
-            str(sheet),
+            sheet,
             "-c",
-            str(config),
+            config,
             "--base-url",
-            server.base_url,
+            emulator.base_url,
             "-v",
             "--no-progress",
         )
+    )
     assert code == 0, err
     lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.argil.client"]
     requests = [line for line in lines if " -> " in line]
     assert any(line.startswith("GET /avatars -> 200 in ") for line in requests), lines
     assert sum(1 for line in requests if line.startswith("POST /videos -> 20")) == 2
     assert all(line.endswith(" ms") for line in requests)
-    assert KEY not in caplog.text and KEY not in err
+    assert CLI_KEY not in caplog.text and CLI_KEY not in err
 
 
-def test_init_prints_the_encoding_note_that_run_prints(tmp_path: Path) -> None:
+def test_init_prints_the_encoding_note_that_run_prints(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     sheet = tmp_path / "latin.csv"
     sheet.write_bytes("id,script\nr1,Caf\xe9 cr\xe8me.\n".encode("cp1252"))
-    code, out, err = invoke("init", str(sheet))
+    code, out, err = streams(cli("init", sheet))
     assert code == 0
     assert out.startswith("# Starter config for latin.csv")
     notes = [line for line in err.splitlines() if line.startswith("Note: ")]
     assert notes and "cp1252" in notes[0]
     config = tmp_path / "c.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
-    _, _, validate_err = invoke("validate", str(sheet), "-c", str(config))
+    config.write_text(id_config(), encoding="utf-8")
+    _, _, validate_err = streams(cli("validate", sheet, "-c", config))
     assert notes[0] in validate_err.splitlines()

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
+from support import CLI_KEY
 
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 from pipeline.engine import run_job, status_spec
 from pipeline.journal import Journal
 from pipeline.settings import JobSpec, RunOptions
-
-KEY = "sk-follow-test"
 
 CONFIG = """\
 input: {key: [id]}
@@ -98,7 +97,7 @@ def spec(
         output=paths["output"],
         state=paths["state"],
         base_url=server.base_url,
-        api_key=KEY,
+        api_key=CLI_KEY,
         sleep=fake.sleep,
         clock=fake.clock,
         options=RunOptions(**options),  # type: ignore[arg-type]
@@ -183,7 +182,7 @@ def test_status_refreshes_unfinished_rows_and_rewrites_the_output(
         # The run used --state elsewhere than beside the output: status is given that file.
         refresh = status_spec(paths["state"], wait=False, wait_timeout=0)
         assert refresh.output == paths["output"].resolve()
-        refresh.base_url, refresh.api_key = server.base_url, KEY
+        refresh.base_url, refresh.api_key = server.base_url, CLI_KEY
         refresh.sleep, refresh.clock = fake.sleep, fake.clock
         creates = server.emulator.stats.creates
         outcome = run_job(refresh)
@@ -196,23 +195,24 @@ def test_status_refreshes_unfinished_rows_and_rewrites_the_output(
     assert {r.state for r in journal.all().values()} == {"done"}
 
 
-def test_status_command_in_the_sandbox(tmp_path: Path, paths: dict[str, Path]) -> None:
+def test_status_command_in_the_sandbox(
+    tmp_path: Path, paths: dict[str, Path], cli: Callable[..., Result]
+) -> None:
     write_sheet(paths["sheet"], [{"id": "1", "title": "Launch"}])
-    runner = CliRunner()
-    args = ["run", str(paths["sheet"]), "-c", str(paths["config"]), "-o", str(paths["output"])]
-    result = runner.invoke(main, [*args, "--sandbox", "--render"], env={"ARGIL_API_KEY": ""})
+    args = ["run", paths["sheet"], "-c", paths["config"], "-o", paths["output"]]
+    result = cli(*args, "--sandbox", "--render", key="")
     assert result.exit_code == 0, result.stderr
-    result = runner.invoke(main, ["status", str(paths["output"]), "--json"])
+    result = cli("status", paths["output"], "--json", key=None)
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["sandbox"] is True and summary["rows"] == 1
     assert read_output(paths["output"])["1"]["argil_video_id"]
 
 
-def test_status_without_a_run_is_a_clear_error(tmp_path: Path) -> None:
+def test_status_without_a_run_is_a_clear_error(tmp_path: Path, cli: Callable[..., Result]) -> None:
     sheet = tmp_path / "nothing.csv"
     sheet.write_text("a\n1\n", encoding="utf-8")
-    result = CliRunner().invoke(main, ["status", str(sheet)])
+    result = cli("status", sheet, key=None)
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: no state file beside")
 

@@ -13,11 +13,12 @@ import csv
 import os
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
 from hostile_files import (
     EDITS,
     FUZZ,
@@ -42,9 +43,8 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
-from support import ROOT
+from support import ROOT, streams
 
-from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.emulator import EmulatorServer
 from pipeline.sheets import OUTPUT_COLUMNS, SheetError, read_sheet
@@ -56,17 +56,7 @@ from ..unit.sheets.test_hostile_sheets import CONTROL_MESSAGE
 
 __all__ = ["no_hang"]  # an autouse fixture: each test here fails rather than hang
 
-KEY = "sk-test-hostile-0123456789"
-
-
 # --- helpers ------------------------------------------------------------------------------
-
-
-def cli(args: list[str]) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, args, env={"ARGIL_API_KEY": KEY})
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"uncaught {result.exception!r}") from result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def assert_clean(code: int, out: str, err: str) -> None:
@@ -82,35 +72,41 @@ def assert_clean(code: int, out: str, err: str) -> None:
 
 @settings(FUZZ, max_examples=40)
 @given(source=st.sampled_from(REAL_TEXT_SHEETS + REAL_WORKBOOKS), edits=EDITS)
-def test_validate_on_a_broken_sheet_exits_cleanly(source: Path, edits: Any) -> None:
+def test_validate_on_a_broken_sheet_exits_cleanly(
+    source: Path, edits: Any, cli: Callable[..., Result]
+) -> None:
     sheet = write_temp(mutate(source.read_bytes(), edits), source.suffix)
     config = ROOT / "configs" / "leads.yaml"
-    assert_clean(*cli(["validate", str(sheet), "-c", str(config)]))
+    assert_clean(*streams(cli("validate", sheet, "-c", config)))
 
 
 @settings(FUZZ, max_examples=40)
 @given(source=st.sampled_from(REAL_CONFIGS), edits=EDITS)
-def test_validate_and_run_with_a_broken_config_exit_cleanly(source: Path, edits: Any) -> None:
+def test_validate_and_run_with_a_broken_config_exit_cleanly(
+    source: Path, edits: Any, cli: Callable[..., Result]
+) -> None:
     config = write_temp(mutate(source.read_bytes(), edits), ".yaml")
     sheet = ROOT / "input_examples" / "leads.csv"
-    assert_clean(*cli(["validate", str(sheet), "-c", str(config)]))
+    assert_clean(*streams(cli("validate", sheet, "-c", config)))
     # --dry-run reads, validates and plans exactly as a run does, and sends nothing.
-    code, out, err = cli(
-        [
+    code, out, err = streams(
+        cli(
             "run",
-            str(sheet),
+            sheet,
             "-c",
-            str(config),
+            config,
             "--dry-run",
             "--no-progress",
             "--state",
-            str(config.with_suffix(".state")),
-        ]
+            config.with_suffix(".state"),
+        )
     )
     assert_clean(code, out, err)
 
 
-def test_a_sheet_that_is_not_there_or_not_a_sheet_is_one_error_line(tmp_path: Path) -> None:
+def test_a_sheet_that_is_not_there_or_not_a_sheet_is_one_error_line(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     config = ROOT / "configs" / "leads.yaml"
     cases = {
         "missing.csv": None,
@@ -127,7 +123,7 @@ def test_a_sheet_that_is_not_there_or_not_a_sheet_is_one_error_line(tmp_path: Pa
             path.mkdir()
         elif isinstance(content, bytes):
             path.write_bytes(content)
-        code, out, err = cli(["validate", str(path), "-c", str(config)])
+        code, out, err = streams(cli("validate", path, "-c", config))
         assert code == 2, (name, err)
         # One "Error:" line (click's own usage errors put theirs after a usage reminder).
         assert err.splitlines()[-1].startswith("Error: "), (name, err)
@@ -138,10 +134,12 @@ def test_a_sheet_that_is_not_there_or_not_a_sheet_is_one_error_line(tmp_path: Pa
 # --- files built to exhaust memory: read in a child process under a memory limit ---------
 
 
-def test_the_command_line_refuses_a_far_cell_with_one_error_line(tmp_path: Path) -> None:
+def test_the_command_line_refuses_a_far_cell_with_one_error_line(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     sheet = tmp_path / "leads.xlsx"
     sheet.write_bytes(HOSTILE_WORKBOOKS["far corner cell"]()[1])
-    code, _, err = cli(["validate", str(sheet), "-c", str(ROOT / "configs" / "leads.yaml")])
+    code, _, err = streams(cli("validate", sheet, "-c", ROOT / "configs" / "leads.yaml"))
     assert code == 2
     assert err.startswith("Error: ") and "1,048,576 rows by 16,384 columns" in err
 
@@ -160,13 +158,15 @@ HOSTILE_CONFIGS = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_CONFIGS))
-def test_configs_built_to_exhaust_memory_are_refused_quickly(case: str, tmp_path: Path) -> None:
+def test_configs_built_to_exhaust_memory_are_refused_quickly(
+    case: str, tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     path = tmp_path / "hostile.yaml"
     path.write_text(HOSTILE_CONFIGS[case], encoding="utf-8")
     result = read_bounded(path, what="config", limit_mb=1024)
     assert result["outcome"].startswith("refused: "), result
     assert result["seconds"] < 5, result
-    code, _, err = cli(["validate", str(ROOT / "input_examples" / "leads.csv"), "-c", str(path)])
+    code, _, err = streams(cli("validate", ROOT / "input_examples" / "leads.csv", "-c", path))
     assert code == 2 and err.startswith("Error: ") and "Traceback" not in err
 
 
@@ -226,7 +226,7 @@ def moments(script: str) -> int:
 
 
 def test_cells_of_32767_characters_and_more_are_read_sent_and_written_back(
-    tmp_path: Path, config: Path
+    tmp_path: Path, config: Path, cli: Callable[..., Result], emulator: EmulatorServer
 ) -> None:
     script = ("A sentence of a long script, said slowly. " * 300)[:8000]
     notes = {"x32767": "n" * 32_767, "x40000": "é" * 40_000, "x5mb": "z" * (5 << 20)}
@@ -240,10 +240,9 @@ def test_cells_of_32767_characters_and_more_are_read_sent_and_written_back(
     result = read_bounded(sheet, limit_mb=1536)
     assert result["outcome"] == "read 3 rows, 4 columns" and result["maxrss_mb"] < 400, result
     output = tmp_path / "out.csv"
-    with EmulatorServer() as server:
-        code, _, err = cli(run_args(sheet, config, output, server))
-        assert code == 0, err
-        bodies = list(server.emulator.videos.values())
+    code, _, err = streams(cli(*run_args(sheet, config, output, emulator)))
+    assert code == 0, err
+    bodies = list(emulator.emulator.videos.values())
     assert len(bodies) == 3 and {len(video["moments"]) for video in bodies} == {moments(script)}
     assert "".join(m["transcript"] for m in bodies[0]["moments"]).replace(" ", "") == (
         script.replace(" ", "")
@@ -255,7 +254,7 @@ def test_cells_of_32767_characters_and_more_are_read_sent_and_written_back(
 
 
 def test_a_sheet_that_cannot_fit_an_xlsx_output_is_refused_before_anything_is_sent(
-    tmp_path: Path, config: Path
+    tmp_path: Path, config: Path, cli: Callable[..., Result], emulator: EmulatorServer
 ) -> None:
     sheet = tmp_path / "big.csv"
     write_csv(
@@ -263,14 +262,13 @@ def test_a_sheet_that_cannot_fit_an_xlsx_output_is_refused_before_anything_is_se
         ["email", "name", "script", "notes"],
         [["a@example.com", "A", "Hello there.", "n" * 40_000]],
     )
-    with EmulatorServer() as server:
-        code, _, err = cli(run_args(sheet, config, tmp_path / "out.xlsx", server))
-        assert server.emulator.stats.created == 0, "a video was made for an unwritable output"
-        assert code == 2 and err.startswith("Error: ") and "32,767" in err
+    code, _, err = streams(cli(*run_args(sheet, config, tmp_path / "out.xlsx", emulator)))
+    assert emulator.emulator.stats.created == 0, "a video was made for an unwritable output"
+    assert code == 2 and err.startswith("Error: ") and "32,767" in err
 
 
 def test_a_thousand_columns_are_read_and_written_back_in_order(
-    tmp_path: Path, config: Path
+    tmp_path: Path, config: Path, cli: Callable[..., Result], emulator: EmulatorServer
 ) -> None:
     extra = [f"col{i:04d}" for i in range(997)]
     header = ["email", "name", "script", *extra]
@@ -280,13 +278,12 @@ def test_a_thousand_columns_are_read_and_written_back_in_order(
     ]
     sheet = tmp_path / "wide.csv"
     write_csv(sheet, header, rows)
-    with EmulatorServer() as server:
-        for output in (tmp_path / "out.csv", tmp_path / "out.xlsx"):
-            started = time.monotonic()
-            code, _, err = cli(run_args(sheet, config, output, server))
-            assert code == 0, err
-            assert time.monotonic() - started < 10
-        assert len(server.emulator.count_by_batch_key()) == 20
+    for output in (tmp_path / "out.csv", tmp_path / "out.xlsx"):
+        started = time.monotonic()
+        code, _, err = streams(cli(*run_args(sheet, config, output, emulator)))
+        assert code == 0, err
+        assert time.monotonic() - started < 10
+    assert len(emulator.emulator.count_by_batch_key()) == 20
     written = read_csv(tmp_path / "out.csv")
     assert list(written[0])[: len(header)] == header and len(written[0]) == len(header) + len(
         OUTPUT_COLUMNS
@@ -311,7 +308,7 @@ FORMULAS = [
 
 
 def test_formulas_reach_the_api_unchanged_and_come_back_as_text(
-    tmp_path: Path, config: Path
+    tmp_path: Path, config: Path, cli: Callable[..., Result], emulator: EmulatorServer
 ) -> None:
     names = [*FORMULAS, "-5", "+3.5", "plain name"]
     sheet = tmp_path / "formulas.csv"
@@ -320,12 +317,11 @@ def test_formulas_reach_the_api_unchanged_and_come_back_as_text(
         ["email", "name", "script", "=note"],
         [[f"f{i}@example.com", name, f"Hello {i}.", name] for i, name in enumerate(names)],
     )
-    with EmulatorServer() as server:
-        for output in ("out.csv", "out.xlsx"):
-            code, _, err = cli(run_args(sheet, config, tmp_path / output, server))
-            assert code == 0, err
-        sent = sorted(v["name"] for v in server.emulator.videos.values())
-        labels = sorted(v["extras"]["label"] for v in server.emulator.videos.values())
+    for output in ("out.csv", "out.xlsx"):
+        code, _, err = streams(cli(*run_args(sheet, config, tmp_path / output, emulator)))
+        assert code == 0, err
+    sent = sorted(v["name"] for v in emulator.emulator.videos.values())
+    labels = sorted(v["extras"]["label"] for v in emulator.emulator.videos.values())
     # Unchanged, but for the blanks around a value, which every rendered value loses.
     expected_sent = sorted(name.strip() for name in names)
     assert sent == expected_sent and labels == expected_sent, "the API got the text unchanged"
@@ -377,7 +373,7 @@ HOSTILE_ERROR = (
 
 @pytest.mark.parametrize("status", [400, 401])
 def test_api_error_text_is_truncated_and_cannot_run_as_a_formula(
-    status: int, tmp_path: Path, config: Path
+    status: int, tmp_path: Path, config: Path, cli: Callable[..., Result]
 ) -> None:
     """A refusal's text goes into the row's argil_error (400) and, for a refusal of the whole
     run (401), onto the terminal too: one bounded line, no control characters."""
@@ -387,8 +383,8 @@ def test_api_error_text_is_truncated_and_cannot_run_as_a_formula(
     server.app.add_middleware(RefuseCreates, status=status, message=HOSTILE_ERROR)
     with server:
         for output in ("out.csv", "out.xlsx"):
-            code, out, err = cli(
-                run_args(sheet, config, tmp_path / output, server, "--no-preflight")
+            code, out, err = streams(
+                cli(*run_args(sheet, config, tmp_path / output, server, "--no-preflight"))
             )
             assert code == (1 if status == 400 else 3), err
             for char in "\x07\x1b\u202e":
@@ -410,19 +406,18 @@ def test_api_error_text_is_truncated_and_cannot_run_as_a_formula(
 
 
 def test_values_the_api_sends_back_cannot_run_as_formulas_either(
-    tmp_path: Path, config: Path
+    tmp_path: Path, config: Path, cli: Callable[..., Result], emulator: EmulatorServer
 ) -> None:
     """A compromised or buggy API answer (ids, links, status) is text in the output too."""
     sheet = tmp_path / "leads.csv"
     write_csv(sheet, ["email", "name", "script"], [["a@example.com", "A", "Hello."]])
     output = tmp_path / "out.csv"
-    with EmulatorServer() as server:
-        assert cli(run_args(sheet, config, output, server))[0] == 0
-        [video] = server.emulator.videos.values()
-        video["previewUrl"] = '=HYPERLINK("http://evil.example/","open")'
-        video["status"] = "@SUM(1)"
-        code, _, err = cli(["status", str(output.with_name("run.state")), "--no-progress"])
-        assert code in (0, 1), err
+    assert streams(cli(*run_args(sheet, config, output, emulator)))[0] == 0
+    [video] = emulator.emulator.videos.values()
+    video["previewUrl"] = '=HYPERLINK("http://evil.example/","open")'
+    video["status"] = "@SUM(1)"
+    code, _, err = streams(cli("status", output.with_name("run.state"), "--no-progress"))
+    assert code in (0, 1), err
     [row] = read_csv(output)
     assert row["argil_preview_url"] == '\'=HYPERLINK("http://evil.example/","open")'
     assert row["argil_status"] == "'@SUM(1)"
@@ -434,9 +429,11 @@ def test_values_the_api_sends_back_cannot_run_as_formulas_either(
 # an address-space limit where the old behaviour would take the machine's memory.
 
 
-def test_validate_says_each_template_bomb_once_for_the_config(tmp_path: Path) -> None:
+def test_validate_says_each_template_bomb_once_for_the_config(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     sheet, config = bomb_files(tmp_path)
-    code, out, err = cli(["validate", str(sheet), "-c", str(config)])
+    code, out, err = streams(cli("validate", sheet, "-c", config))
     assert code == 1, err
     assert out.splitlines() == [
         *config_lines(config, "3 rows: 2-4"),
@@ -445,12 +442,13 @@ def test_validate_says_each_template_bomb_once_for_the_config(tmp_path: Path) ->
     ]
 
 
-def test_a_run_with_template_bombs_sends_nothing_and_says_each_once(tmp_path: Path) -> None:
+def test_a_run_with_template_bombs_sends_nothing_and_says_each_once(
+    tmp_path: Path, cli: Callable[..., Result], emulator: EmulatorServer
+) -> None:
     sheet, config = bomb_files(tmp_path)
     output = tmp_path / "out.csv"
-    with EmulatorServer() as server:
-        code, _, err = cli(run_args(sheet, config, output, server))
-        assert server.emulator.stats.created == 0
+    code, _, err = streams(cli(*run_args(sheet, config, output, emulator)))
+    assert emulator.emulator.stats.created == 0
     assert code == 1, err
     lines = err.splitlines()
     for line in config_lines(config, "3 rows: 2-4"):
@@ -458,7 +456,9 @@ def test_a_run_with_template_bombs_sends_nothing_and_says_each_once(tmp_path: Pa
     assert [row["argil_status"] for row in read_csv(output)] == ["INVALID"] * 3
 
 
-def test_a_template_too_slow_for_some_rows_is_their_error_only(tmp_path: Path) -> None:
+def test_a_template_too_slow_for_some_rows_is_their_error_only(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     loops = "{% for a in script %}{% for b in script %}{% endfor %}{% endfor %}ok"
     config = tmp_path / "slow.yaml"
     config.write_text(
@@ -484,12 +484,14 @@ def test_a_template_too_slow_for_some_rows_is_their_error_only(tmp_path: Path) -
     assert [line for plan in report.plans for line in format_row_errors(plan)] == [
         f"{config}:4: video.extras.check: {steps} (in 2 rows: 3, 5)"
     ]
-    code, out, _ = cli(["validate", str(sheet), "-c", str(config)])
+    code, out, _ = streams(cli("validate", sheet, "-c", config))
     assert code == 1
     assert out.splitlines()[0] == f"{config}:4: video.extras.check: {steps} (in 2 rows: 3, 5)"
 
 
-def test_a_cell_of_20_mb_is_refused_as_too_many_moments_and_never_sent(tmp_path: Path) -> None:
+def test_a_cell_of_20_mb_is_refused_as_too_many_moments_and_never_sent(
+    tmp_path: Path, cli: Callable[..., Result], emulator: EmulatorServer
+) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(MOMENTS_CONFIG, encoding="utf-8")  # no limits: the default ceiling
     pasted = ("A whole document pasted into one cell, sentence after sentence. " * 400_000)[
@@ -503,15 +505,14 @@ def test_a_cell_of_20_mb_is_refused_as_too_many_moments_and_never_sent(tmp_path:
     )
     needed = "moments[0].transcript: the script needs about 41,944 moments, more than "
     needed += "limits.max_moments (50)"
-    code, out, _ = cli(["validate", str(sheet), "-c", str(config)])
+    code, out, _ = streams(cli("validate", sheet, "-c", config))
     assert code == 1
     assert out.splitlines()[0] == f"row 3: {needed}"
     assert out.splitlines()[1].startswith("2 rows: 1 valid, 1 invalid, 0 skipped; 1 moment, ")
     output = tmp_path / "out.csv"
     started = time.monotonic()
-    with EmulatorServer() as server:
-        code, _, err = cli(run_args(sheet, config, output, server))
-        assert server.emulator.stats.created == 1  # the other row only
+    code, _, err = streams(cli(*run_args(sheet, config, output, emulator)))
+    assert emulator.emulator.stats.created == 1  # the other row only
     assert code == 1, err
     assert f"row 3: {needed}" in err.splitlines()
     assert [row["argil_error"] for row in read_csv(output)] == ["", needed]
@@ -519,7 +520,9 @@ def test_a_cell_of_20_mb_is_refused_as_too_many_moments_and_never_sent(tmp_path:
 
 
 @pytest.mark.parametrize("written", ["escaped", "raw"])
-def test_a_control_character_in_a_workbook_cell_is_refused(tmp_path: Path, written: str) -> None:
+def test_a_control_character_in_a_workbook_cell_is_refused(
+    tmp_path: Path, written: str, cli: Callable[..., Result]
+) -> None:
     # OOXML writes a control character as _x0001_; a hand-made file may hold the byte itself.
     text = "Nul_x0001_Name_x0000_X" if written == "escaped" else "Nul\x01Name\x00X"
     sheet = tmp_path / "leads.xlsx"
@@ -535,11 +538,13 @@ def test_a_control_character_in_a_workbook_cell_is_refused(tmp_path: Path, writt
     with pytest.raises(SheetError) as refused:
         read_sheet(sheet)
     assert str(refused.value) == message
-    code, _, err = cli(["validate", str(sheet), "-c", str(ROOT / "configs" / "leads.yaml")])
+    code, _, err = streams(cli("validate", sheet, "-c", ROOT / "configs" / "leads.yaml"))
     assert (code, err) == (2, f"Error: {message}\n")
 
 
-def test_a_zip_bomb_of_095_gib_is_refused_at_once(tmp_path: Path) -> None:
+def test_a_zip_bomb_of_095_gib_is_refused_at_once(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     path = tmp_path / "bomb.xlsx"
     path.write_bytes(zip_bomb(int(0.95 * (1 << 30))))
     message = (
@@ -549,11 +554,13 @@ def test_a_zip_bomb_of_095_gib_is_refused_at_once(tmp_path: Path) -> None:
     result = read_bounded(path, limit_mb=1024)
     assert result["outcome"] == f"refused: {message}", result
     assert result["seconds"] < 2 and result["maxrss_mb"] < 200, result
-    code, _, err = cli(["validate", str(path), "-c", str(ROOT / "configs" / "leads.yaml")])
+    code, _, err = streams(cli("validate", path, "-c", ROOT / "configs" / "leads.yaml"))
     assert (code, err) == (2, f"Error: {message}\n")
 
 
-def test_a_workbook_declaring_entities_in_its_shared_strings_says_so(tmp_path: Path) -> None:
+def test_a_workbook_declaring_entities_in_its_shared_strings_says_so(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     sheet = tmp_path / "leads.xlsx"
     sheet.write_bytes(
         xlsx(
@@ -575,5 +582,5 @@ def test_a_workbook_declaring_entities_in_its_shared_strings_says_so(tmp_path: P
     with pytest.raises(SheetError) as refused:
         read_sheet(sheet)
     assert str(refused.value) == message
-    code, _, err = cli(["validate", str(sheet), "-c", str(ROOT / "configs" / "leads.yaml")])
+    code, _, err = streams(cli("validate", sheet, "-c", ROOT / "configs" / "leads.yaml"))
     assert (code, err) == (2, f"Error: {message}\n")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import CLI_KEY, product_config
 
 from pipeline import journal as j
 from pipeline.emulator import EmulatorServer, EmulatorSettings
@@ -21,21 +22,11 @@ from pipeline.engine import run_job
 from pipeline.progress import Progress
 from pipeline.settings import JobSpec, RunOptions
 
-KEY = "sk-in-flight"
-CONFIG = """\
-input: {key: [sku]}
-video: {name: "{{ product }}"}
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 60000, concurrency: 2}
-"""
-
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
     config = tmp_path / "c.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
+    config.write_text(product_config(api={"rpm": 60000, "concurrency": 2}), encoding="utf-8")
     return {
         "sheet": tmp_path / "s.csv",
         "config": config,
@@ -57,7 +48,7 @@ def spec(files: dict[str, Path], server: EmulatorServer) -> JobSpec:
         config=files["config"],
         output=files["output"],
         base_url=server.base_url,
-        api_key=KEY,
+        api_key=CLI_KEY,
         options=RunOptions(preflight=False),
     )
 

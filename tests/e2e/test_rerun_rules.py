@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 import pytest
+from support import CLI_KEY, product_config
 
 from pipeline.argil.client import ArgilClient
 from pipeline.config import load_config
@@ -16,16 +17,6 @@ from pipeline.journal import Journal
 from pipeline.settings import Command, JobSpec, RunOptions
 from pipeline.sheets import read_sheet
 from pipeline.validation import validate_rows
-
-KEY = "sk-rerun"
-CONFIG = """\
-input: {key: [sku]}
-video: {name: "{{ product }}"}
-moments:
-  - transcript: "{{ script }}"
-    avatar_id: avatar-emma
-api: {rpm: 6000, concurrency: 4}
-"""
 
 
 def write_sheet(path: Path, rows: list[tuple[str, str, str]]) -> None:
@@ -43,7 +34,7 @@ def output(path: Path) -> dict[str, dict[str, str]]:
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
     config = tmp_path / "c.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
+    config.write_text(product_config(api={"rpm": 6000, "concurrency": 4}), encoding="utf-8")
     return {"sheet": tmp_path / "s.csv", "config": config, "output": tmp_path / "o.csv"}
 
 
@@ -56,7 +47,7 @@ def job(
         config=files["config"],
         output=files["output"],
         base_url=server.base_url,
-        api_key=KEY,
+        api_key=CLI_KEY,
         options=RunOptions(preflight=False, **options),  # type: ignore[arg-type]
     )
 
@@ -134,7 +125,7 @@ def test_a_row_in_flight_is_adopted_and_extra_videos_are_named(
         assert row.body is not None and row.payload_hash is not None
 
         async def create_twice() -> list[str]:
-            async with ArgilClient(KEY, server.base_url) as client:
+            async with ArgilClient(CLI_KEY, server.base_url) as client:
                 return [(await client.create_video(row.body)).id for _ in range(2)]  # type: ignore[arg-type]
 
         made = asyncio.run(create_twice())
@@ -164,7 +155,7 @@ def test_status_adopts_a_row_left_in_flight_but_never_sends(files: dict[str, Pat
         b2, c3 = plans[1], plans[2]
 
         async def create() -> str:
-            async with ArgilClient(KEY, server.base_url) as client:
+            async with ArgilClient(CLI_KEY, server.base_url) as client:
                 return (await client.create_video(b2.body)).id  # type: ignore[arg-type]
 
         made = asyncio.run(create())
@@ -176,7 +167,7 @@ def test_status_adopts_a_row_left_in_flight_but_never_sends(files: dict[str, Pat
 
         creates = server.emulator.stats.creates
         refresh = status_spec(state, wait=False, wait_timeout=0)
-        refresh.api_key = KEY
+        refresh.api_key = CLI_KEY
         outcome = run_job(refresh)
         assert server.emulator.stats.creates == creates, "status never sends"
         assert outcome.summary.adopted == 1

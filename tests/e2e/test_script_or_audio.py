@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import Result
 
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer
 
-KEY = "sk-test-audio-0123456789"
 CONFIG = """\
 input: {key: [id]}
 video: {name: "Video {{ id }}"}
@@ -44,12 +43,12 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
     return sheet, config
 
 
-def test_validate_sends_the_non_blank_source_and_names_both_or_neither(tmp_path: Path) -> None:
+def test_validate_sends_the_non_blank_source_and_names_both_or_neither(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     sheet, config = files(tmp_path)
     payloads = tmp_path / "p.jsonl"
-    result = CliRunner().invoke(
-        main, ["validate", str(sheet), "-c", str(config), "--payloads", str(payloads)]
-    )
+    result = cli("validate", sheet, "-c", config, "--payloads", payloads)
     assert result.exit_code == 1, result.output
     assert result.stdout.splitlines()[:2] == [
         "row 4: moments[0]: both transcript and audioUrl have a value: a moment takes one of "
@@ -63,29 +62,18 @@ def test_validate_sends_the_non_blank_source_and_names_both_or_neither(tmp_path:
     assert bodies[3]["moments"] == [{"avatarId": "avatar-emma", "audioUrl": AUDIO}]
 
 
-def test_a_run_makes_the_script_row_and_the_audio_row(tmp_path: Path) -> None:
+def test_a_run_makes_the_script_row_and_the_audio_row(
+    tmp_path: Path, cli: Callable[..., Result], emulator: EmulatorServer
+) -> None:
     sheet, config = files(tmp_path)
     output = tmp_path / "o.csv"
-    with EmulatorServer() as server:
-        result = CliRunner().invoke(
-            main,
-            [
-                "run",
-                str(sheet),
-                "-c",
-                str(config),
-                "-o",
-                str(output),
-                "--base-url",
-                server.base_url,
-                "--no-progress",
-            ],
-            env={"ARGIL_API_KEY": KEY},
-        )
-        assert result.exit_code == 1, result.stderr
-        assert "2 created" in result.stderr and "2 invalid" in result.stderr
-        with output.open(newline="", encoding="utf-8") as handle:
-            status = {row["id"]: row["argil_status"] for row in csv.DictReader(handle)}
-        assert status == {"a": "IDLE", "b": "IDLE", "c": "INVALID", "d": "INVALID"}
-        sent = {v["name"]: v["moments"][0] for v in server.emulator.videos.values()}
-        assert sent["Video b"].get("audioUrl") == AUDIO and "transcript" not in sent["Video b"]
+    result = cli(
+        "run", sheet, "-c", config, "-o", output, "--base-url", emulator.base_url, "--no-progress"
+    )
+    assert result.exit_code == 1, result.stderr
+    assert "2 created" in result.stderr and "2 invalid" in result.stderr
+    with output.open(newline="", encoding="utf-8") as handle:
+        status = {row["id"]: row["argil_status"] for row in csv.DictReader(handle)}
+    assert status == {"a": "IDLE", "b": "IDLE", "c": "INVALID", "d": "INVALID"}
+    sent = {v["name"]: v["moments"][0] for v in emulator.emulator.videos.values()}
+    assert sent["Video b"].get("audioUrl") == AUDIO and "transcript" not in sent["Video b"]

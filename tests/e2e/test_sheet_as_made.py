@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from click.testing import CliRunner, Result
+from click.testing import Result
 from openpyxl import Workbook
 
-from pipeline.cli import main
 from pipeline.sheets import read_sheet
 
 from ..unit.sheets.test_sheet_as_made import (
@@ -39,10 +39,6 @@ moments:
 """
 
 
-def cli(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
-
-
 def copy(source: Path, folder: Path) -> Path:
     target = folder / source.name
     shutil.copy(source, target)
@@ -63,7 +59,9 @@ def input_records() -> list[bytes]:
 # --- 4. a title row above the header -------------------------------------------------------
 
 
-def test_validate_reads_the_planner_under_its_title(tmp_path: Path) -> None:
+def test_validate_reads_the_planner_under_its_title(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     config = write(tmp_path, "planner.yaml", PLANNER_CONFIG)
     payloads = tmp_path / "p.jsonl"
     result = cli("validate", str(PLANNER), "--sheet", "Leads", "-c", str(config))
@@ -77,7 +75,9 @@ def test_validate_reads_the_planner_under_its_title(tmp_path: Path) -> None:
     assert bodies[0]["body"]["moments"][0]["avatarId"] == "av-3d02"
 
 
-def test_validate_reads_the_header_where_the_config_puts_it(tmp_path: Path) -> None:
+def test_validate_reads_the_header_where_the_config_puts_it(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     path = write(
         tmp_path,
         "plan.csv",
@@ -97,7 +97,9 @@ def test_validate_reads_the_header_where_the_config_puts_it(tmp_path: Path) -> N
 # --- 4. init picks the data, never a lookup tab --------------------------------------------
 
 
-def test_init_on_the_planner_picks_the_leads_under_their_title(tmp_path: Path) -> None:
+def test_init_on_the_planner_picks_the_leads_under_their_title(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     result = cli("init", str(PLANNER))
     assert result.exit_code == 0, result.stderr
     assert result.stderr == f"Note: {TITLE_NOTE}\n"
@@ -131,7 +133,9 @@ def lookup_first(path: Path, *, with_leads: bool) -> Path:
     return path
 
 
-def test_init_passes_a_lookup_tab_over_for_the_sheet_with_a_script(tmp_path: Path) -> None:
+def test_init_passes_a_lookup_tab_over_for_the_sheet_with_a_script(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     path = lookup_first(tmp_path / "book.xlsx", with_leads=True)
     result = cli("init", str(path))
     assert result.exit_code == 0, result.stderr
@@ -140,7 +144,7 @@ def test_init_passes_a_lookup_tab_over_for_the_sheet_with_a_script(tmp_path: Pat
     assert data["moments"][0]["transcript"] == "{{ pitch }}"
 
 
-def test_a_column_of_codes_is_never_the_script(tmp_path: Path) -> None:
+def test_a_column_of_codes_is_never_the_script(tmp_path: Path, cli: Callable[..., Result]) -> None:
     path = lookup_first(tmp_path / "book.xlsx", with_leads=False)
     result = cli("init", str(path))
     assert result.exit_code == 0, result.stderr
@@ -154,7 +158,9 @@ def test_a_column_of_codes_is_never_the_script(tmp_path: Path) -> None:
 # --- 6, 7. the user's cells come back as they came -----------------------------------------
 
 
-def test_a_run_gives_every_cell_of_the_export_back_as_it_came(tmp_path: Path) -> None:
+def test_a_run_gives_every_cell_of_the_export_back_as_it_came(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     source = copy(HUBSPOT, tmp_path)
     config = write(tmp_path, "hubspot.yaml", HUBSPOT_CONFIG)
     result = cli("run", str(source), "-c", str(config), "--sandbox", "--no-progress")
@@ -193,7 +199,9 @@ def test_a_run_gives_every_cell_of_the_export_back_as_it_came(tmp_path: Path) ->
     assert b'"Dupont"' in lines[2]  # quoted in the input, quoted in the output
 
 
-def test_rows_selects_the_row_the_user_sees_after_a_blank_row(tmp_path: Path) -> None:
+def test_rows_selects_the_row_the_user_sees_after_a_blank_row(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     source = copy(HUBSPOT, tmp_path)
     config = write(tmp_path, "hubspot.yaml", HUBSPOT_CONFIG)
     result = cli("run", str(source), "-c", str(config), "--sandbox", "--no-progress", "--rows", "5")
@@ -207,7 +215,9 @@ def test_rows_selects_the_row_the_user_sees_after_a_blank_row(tmp_path: Path) ->
 # --- 8. the output's suffix decides the delimiter ------------------------------------------
 
 
-def test_a_tsv_output_of_a_csv_input_is_tab_separated(tmp_path: Path) -> None:
+def test_a_tsv_output_of_a_csv_input_is_tab_separated(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     source = copy(HUBSPOT, tmp_path)
     config = write(tmp_path, "hubspot.yaml", HUBSPOT_CONFIG)
     out = tmp_path / "out.tsv"
@@ -225,7 +235,7 @@ def test_a_tsv_output_of_a_csv_input_is_tab_separated(tmp_path: Path) -> None:
 # --- 9. an error cell is said, where it is --------------------------------------------------
 
 
-def test_validate_says_the_lookup_found_nothing(tmp_path: Path) -> None:
+def test_validate_says_the_lookup_found_nothing(tmp_path: Path, cli: Callable[..., Result]) -> None:
     config = write(tmp_path, "planner.yaml", PLANNER_CONFIG)
     result = cli("validate", str(PLANNER), "-c", str(config))
     assert result.exit_code == 1

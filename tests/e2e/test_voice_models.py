@@ -4,14 +4,13 @@ with a "did you mean", and such a row is never sent."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import Result
 
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer
 
-KEY = "sk-test-voices-0123456789"
 CONFIG = """\
 input: {key: [id]}
 video: {name: "Video {{ id }}"}
@@ -34,9 +33,11 @@ def files(tmp_path: Path, models: list[str]) -> tuple[Path, Path]:
     return sheet, config
 
 
-def test_an_unknown_voice_model_is_the_rows_error_with_a_did_you_mean(tmp_path: Path) -> None:
+def test_an_unknown_voice_model_is_the_rows_error_with_a_did_you_mean(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     sheet, config = files(tmp_path, ["eleven_turbo_v2_5", "eleven_turbo_v25", "speech-2.6-HD", ""])
-    result = CliRunner().invoke(main, ["validate", str(sheet), "-c", str(config)])
+    result = cli("validate", sheet, "-c", config)
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith(
@@ -50,26 +51,23 @@ def test_an_unknown_voice_model_is_the_rows_error_with_a_did_you_mean(tmp_path: 
     assert lines[2].startswith("4 rows: 2 valid, 2 invalid")
 
 
-def test_rows_with_an_unknown_voice_model_are_never_sent(tmp_path: Path) -> None:
+def test_rows_with_an_unknown_voice_model_are_never_sent(
+    tmp_path: Path, cli: Callable[..., Result], emulator: EmulatorServer
+) -> None:
     sheet, config = files(tmp_path, ["eleven_v3", "eleven_v4", "speech-02-turbo"])
     output = tmp_path / "o.csv"
-    with EmulatorServer() as server:
-        result = CliRunner().invoke(
-            main,
-            [
-                "run",
-                str(sheet),
-                "-c",
-                str(config),
-                "-o",
-                str(output),
-                "--no-preflight",
-                "--base-url",
-                server.base_url,
-                "--no-progress",
-            ],
-            env={"ARGIL_API_KEY": KEY},
-        )
-        assert result.exit_code == 1, result.stderr
-        assert "row 3: moments[0].voiceModel: unknown voice model 'eleven_v4'" in result.stderr
-        assert server.emulator.stats.creates == 2
+    result = cli(
+        "run",
+        sheet,
+        "-c",
+        config,
+        "-o",
+        output,
+        "--no-preflight",
+        "--base-url",
+        emulator.base_url,
+        "--no-progress",
+    )
+    assert result.exit_code == 1, result.stderr
+    assert "row 3: moments[0].voiceModel: unknown voice model 'eleven_v4'" in result.stderr
+    assert emulator.emulator.stats.creates == 2

@@ -7,18 +7,17 @@ from __future__ import annotations
 import re
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import Result
 from support import SHEETS as FIXTURES
 
-from pipeline.cli import main
 from pipeline.emulator import EmulatorServer
 from pipeline.sheets import OUTPUT_COLUMNS, read_sheet
 
 from ..unit.sheets.test_workbook_whole import HEADERS, PLANNER, expected_formula_values
 
-KEY = "sk-test-whole-workbook"
 CONFIG = """\
 input:
   sheet: Leads
@@ -34,16 +33,20 @@ api: {rpm: 60000, concurrency: 8}
 
 
 def run(
-    server: EmulatorServer, sheet: Path, config: Path, out: Path, state: Path
+    cli: Callable[..., Result],
+    server: EmulatorServer,
+    sheet: Path,
+    config: Path,
+    out: Path,
+    state: Path,
 ) -> tuple[int, str]:
-    args = ["run", str(sheet), "-c", str(config), "-o", str(out), "--state", str(state)]
-    args += ["--base-url", server.base_url, "--no-progress"]
-    result = CliRunner().invoke(main, args, env={"ARGIL_API_KEY": KEY})
+    args = ["run", sheet, "-c", config, "-o", out, "--state", state]
+    result = cli(*args, "--base-url", server.base_url, "--no-progress")
     return result.exit_code, result.stderr
 
 
 def test_a_planner_run_twice_reads_every_formulas_value_the_second_time(
-    tmp_path: Path, emulator: EmulatorServer
+    tmp_path: Path, emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     sheet = tmp_path / "planner.xlsx"
     shutil.copy(PLANNER, sheet)
@@ -51,12 +54,12 @@ def test_a_planner_run_twice_reads_every_formulas_value_the_second_time(
     config.write_text(CONFIG, encoding="utf-8")
     state = tmp_path / "planner.state"
     first, second = tmp_path / "planner.argil.xlsx", tmp_path / "planner.again.xlsx"
-    code, err = run(emulator, sheet, config, first, state)
+    code, err = run(cli, emulator, sheet, config, first, state)
     assert code == 0, err
     assert "37 rows: 37 created," in err
     # The second run reads the first one's output: its VLOOKUP and CONCAT columns read as
     # what they computed, so every row is valid and already sent.
-    code, err = run(emulator, first, config, second, state)
+    code, err = run(cli, emulator, first, config, second, state)
     assert code == 0, err
     assert "37 rows: 0 created, 0 adopted, 37 already sent, 0 failed, 0 invalid" in err
     assert "no saved value" not in err
@@ -74,7 +77,7 @@ def test_a_planner_run_twice_reads_every_formulas_value_the_second_time(
 
 
 def test_the_advice_to_write_a_csv_never_names_an_existing_file(
-    tmp_path: Path, emulator: EmulatorServer
+    tmp_path: Path, emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     sheet = tmp_path / "leads.xlsx"
     with zipfile.ZipFile(PLANNER) as a, zipfile.ZipFile(sheet, "w") as b:
@@ -86,7 +89,7 @@ def test_the_advice_to_write_a_csv_never_names_an_existing_file(
     users = {tmp_path / "leads.csv": b"a\r\n", tmp_path / "leads.argil.csv": b"b\r\n"}
     for path, data in users.items():
         path.write_bytes(data)
-    code, err = run(emulator, sheet, config, tmp_path / "out.xlsx", tmp_path / "s.state")
+    code, err = run(cli, emulator, sheet, config, tmp_path / "out.xlsx", tmp_path / "s.state")
     assert code == 2, err
     named = re.search(r"\(-o ([^)]+)\)", err)
     assert named is not None, err
@@ -97,12 +100,9 @@ def test_the_advice_to_write_a_csv_never_names_an_existing_file(
     assert all(path.read_bytes() == data for path, data in users.items())
 
 
-def test_a_macro_workbook_run_comes_back_as_a_macro_workbook(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from pipeline.cli import main
-    from pipeline.emulator import EmulatorServer
-
+def test_a_macro_workbook_run_comes_back_as_a_macro_workbook(
+    tmp_path: Path, cli: Callable[..., Result], emulator: EmulatorServer
+) -> None:
     source = FIXTURES / "macro_project.xlsm"
     sheet = tmp_path / "project.xlsm"
     sheet.write_bytes(source.read_bytes())
@@ -114,12 +114,7 @@ def test_a_macro_workbook_run_comes_back_as_a_macro_workbook(tmp_path: Path) -> 
         "moments:\n  - {transcript: 'Hello {{ first_name }}!', avatar_id: avatar-emma}\n",
         encoding="utf-8",
     )
-    with EmulatorServer() as server:
-        result = CliRunner().invoke(
-            main,
-            ["run", str(sheet), "-c", str(config), "--base-url", server.base_url, "--no-progress"],
-            env={"ARGIL_API_KEY": "sk-test-macro-0123456789"},
-        )
+    result = cli("run", sheet, "-c", config, "--base-url", emulator.base_url, "--no-progress")
     assert result.exit_code == 0, result.stderr
     output = tmp_path / "project.argil.xlsm"
     with zipfile.ZipFile(output) as archive:

@@ -4,15 +4,16 @@ tests/unit/sheets/)."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import Result
 from support import ROOT
 
-from pipeline.cli import main
 
-
-def test_the_run_says_where_the_output_went_and_in_what_format(tmp_path: Path) -> None:
+def test_the_run_says_where_the_output_went_and_in_what_format(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     source = tmp_path / "leads.csv"
     text = (ROOT / "input_examples" / "leads.csv").read_text(encoding="utf-8")
     rows = list(csv.reader(text.splitlines()))
@@ -20,9 +21,7 @@ def test_the_run_says_where_the_output_went_and_in_what_format(tmp_path: Path) -
         csv.writer(f, delimiter=";").writerows(
             [[cell.replace("’", "'").replace("Maya", "Jürgen") for cell in row] for row in rows]
         )
-    result = CliRunner().invoke(
-        main, ["run", str(source), "-c", str(ROOT / "configs" / "leads.yaml"), "--sandbox"]
-    )
+    result = cli("run", source, "-c", ROOT / "configs" / "leads.yaml", "--sandbox")
     assert result.exit_code == 0, result.stderr
     output = tmp_path / "leads.sandbox.argil.csv"
     assert f"Output: {output} (CSV, cp1252, semicolon-separated)" in result.stderr

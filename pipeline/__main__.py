@@ -1,5 +1,6 @@
 """The console script's entry: ``argil-batch`` and ``python -m pipeline``."""
 
+import logging
 import os
 import signal
 import sys
@@ -22,11 +23,27 @@ def main() -> None:
         os._exit(EXIT_INTERRUPTED)
     try:
         cli()
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:
+            _ignore_signals()
+            # The interrupt may have passed through an extension's code on its way to the
+            # handler that said so (an import done late, a C call): CPython then ends the
+            # process by the signal (-2) whatever the code chosen. Everything is closed and
+            # written by now; what is left to flush is flushed here.
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        raise
     finally:
-        # The command is over and has said so: a late Ctrl-C while the interpreter shuts down
-        # would end the process by the signal instead of with the exit code already chosen.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
+        _ignore_signals()
+
+
+def _ignore_signals() -> None:
+    # The command is over and has said so: a late Ctrl-C while the interpreter shuts down
+    # would end the process by the signal instead of with the exit code already chosen.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -1093,6 +1093,27 @@ def test_requests_leave_evenly_at_the_pace() -> None:
     assert gaps == pytest.approx([60 / 594] * 5, rel=1e-3)
 
 
+def test_the_pace_holds_whatever_the_loops_clock_reads() -> None:
+    # A real loop's clock reads the machine's uptime, not 0: the turns are reckoned from the
+    # last one, never from the clock's origin.
+    async def main(loop: VirtualTimeLoop) -> list[float]:
+        await asyncio.sleep(5000)
+        g = RateGate(600, 4)
+        times: list[float] = []
+
+        async def one() -> None:
+            async with g:
+                times.append(loop.time())
+
+        await asyncio.gather(*(one() for _ in range(4)))
+        return times
+
+    times = run_virtual(main)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert times[0] == pytest.approx(5000, abs=1e-3)
+    assert gaps == pytest.approx([60 / 594] * 3, rel=1e-3)
+
+
 def test_a_burst_leaves_together_and_the_pace_holds_after_it() -> None:
     times = departures(RateGate(600, 4, burst=3), 4, 6)
     gaps = [b - a for a, b in itertools.pairwise(times)]

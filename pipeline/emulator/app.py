@@ -195,6 +195,7 @@ def _api(handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         emulator: Emulator = request.app.state.emulator
         method = request.method
+        emulator.note_arrival(create=method == "POST" and request.url.path.endswith("/videos"))
         inbound = emulator.inbound_delay_seconds()
         if inbound > 0:
             await asyncio.sleep(inbound)

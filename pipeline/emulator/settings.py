@@ -202,9 +202,10 @@ class EmulatorStats:
     failed_injected: int = 0  # injected 5xx answers on POST /videos
     dropped: int = 0  # creates whose connection was closed without an answer
     create_times: list[float] = field(default_factory=list)  # clock time of each creation
-    # Clock time the first request was counted (past its latency): where a run starts, as
-    # the server sees it.
-    first_request_time: float | None = None
+    # Clock time the first request arrived, and the first create (before their latency on
+    # the way in): the time between is what a run spent before its first create left.
+    first_arrival: float | None = None
+    first_create_arrival: float | None = None
     renders: int = 0  # renders started
     odd_answers: int = 0  # creates answered with something that is not a Video
     stale_answers: int = 0  # creates answered with the previous create's video

@@ -154,12 +154,19 @@ class Emulator:
 
     # -- the gate every API request goes through ------------------------------------------
 
+    def note_arrival(self, create: bool) -> None:
+        """A request arrived (its latency on the way in still to pass)."""
+        with self._lock:
+            now = self.settings.clock()
+            if self.stats.first_arrival is None:
+                self.stats.first_arrival = now
+            if create and self.stats.first_create_arrival is None:
+                self.stats.first_create_arrival = now
+
     def note_request(self, read: bool = False) -> None:
         with self._lock:
             self.stats.requests += 1
             self.stats.reads += read
-            if self.stats.first_request_time is None:
-                self.stats.first_request_time = self.settings.clock()
 
     def authenticate(self, api_key: str | None) -> str:
         """The key to count the request against; 401 when missing or not the expected one."""

@@ -1207,3 +1207,16 @@ def test_the_template_name_of_a_header_that_has_none_gets_a_did_you_mean() -> No
         "c.yaml:4: video.name: no column '2nd_name' in the sheet; did you mean '2nd Name'? "
         "The sheet's columns: 2nd Name, email, script, avatar, voice"
     ]
+
+
+def test_the_mapper_says_which_columns_the_config_reads() -> None:
+    """A cell the config never reads may hold anything (an error value included): the sheet's
+    checks ask the mapper which columns count."""
+    mapper = Mapper(config(), HEADERS)
+    # Read bare ({{ script }}), through a template ({{ first_name }} -> "First Name"), as the key.
+    assert mapper.reads("script") and mapper.reads("First Name") and mapper.reads("email")
+    assert not mapper.reads("zoom") and not mapper.reads("outro")
+    named = BASE.replace('"{{ script }}"', "'{{ row[\"script\"] }}'")
+    assert not Mapper(config(named), HEADERS).reads("outro"), 'row["script"] reads script'
+    computed = BASE.replace('"{{ script }}"', "'{{ row[company] }}'")
+    assert Mapper(config(computed), HEADERS).reads("outro"), "row[a name] may read any column"

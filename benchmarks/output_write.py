@@ -16,7 +16,7 @@ Each case runs in a process of its own, so that its peak memory (the whole proce
 the sheet, then writing) is its own. The sheet is read, then its output is written twice
 through one :class:`~pipeline.sheets.OutputFile`, as a run's refresh loop does: the first
 write includes loading the input workbook, the second is what every later refresh costs.
-Every row carries all nine result columns. The refresh loop in ``output_writer.py`` waits at
+Every row carries all nine result columns. The refresh loop in ``engine/output.py`` waits at
 least nine times the last write between refreshes, so the output never takes more than a
 tenth of the run. For each planner output, the formulas read back with their values are
 counted, through calamine (what the next run reads) and pandas.

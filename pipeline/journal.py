@@ -479,7 +479,7 @@ class Journal:
 
 @dataclass(frozen=True)
 class VideoFields:
-    """What the journal keeps of a Video; built by the runner from the API's answer."""
+    """What the journal keeps of a Video; built by the run state from the API's answer."""
 
     video_id: str
     status: str | None

@@ -90,7 +90,7 @@ class JobSpec:
     max_credits: float | None = None  # default: the config's api.max_credits
     flush_interval: float = 5.0
     options: RunOptions = field(default_factory=RunOptions)
-    # For tests and embedding: the waits and the clock of the runner and the client (so no
+    # For tests and embedding: the waits and the clock of the run and the client (so no
     # test sleeps through a backoff), and any other ArgilClient keyword (timeouts, attempts).
     sleep: Sleep | None = None
     clock: Callable[[], float] | None = None

@@ -20,7 +20,7 @@ class OutputWriter:
     """Writes the whole output sheet: the run's rows, and every other row as the journal
     knows it (rows outside ``--rows`` included).
 
-    Snapshots are taken on the event loop (the runner mutates results there) and written in a
+    Snapshots are taken on the event loop (the run state changes results there) and written in a
     thread; a lock and a sequence number keep an older snapshot from replacing a newer one.
     """
 

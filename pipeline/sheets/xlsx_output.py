@@ -60,7 +60,7 @@ _TIME_FORMAT = 'yyyy-mm-dd hh:mm:ss "UTC"'
 _MAX_WIDTH = 60
 
 # Status colours: the fills of Excel's Good / Bad / Neutral cell styles. The names are the
-# ones runner.py and the API write; sheets sits below them and cannot import them.
+# ones the engine and the API write; sheets sits below them and cannot import them.
 _DONE = frozenset({"DONE"})
 _FAILED = frozenset({"FAILED", "CONTENT_MODERATED", "INVALID"})
 _GOING = frozenset({"IDLE", "GENERATING_AUDIO", "GENERATING_VIDEO", "PENDING", "IN_DOUBT"})

@@ -63,7 +63,7 @@ def vt() -> VirtualTime:
 
 
 def timing(sleep: Any, clock: Any, **client_options: Any) -> dict[str, Any]:
-    """JobSpec fields for virtual time (the runner's and the client's waits) and any other
+    """JobSpec fields for virtual time (the run's and the client's waits) and any other
     client keyword (a short read timeout)."""
     return {"sleep": sleep, "clock": clock, "client_options": client_options}
 

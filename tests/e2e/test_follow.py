@@ -1,6 +1,6 @@
 """Following videos to the end: render, wait, timeout, failure, status refresh, pre-flight.
 
-The runner, the client and the emulator share one fake clock that the runner's waits move
+The run, the client and the emulator share one fake clock that the run's waits move
 forward, so a render of minutes is followed in milliseconds, over real HTTP on loopback.
 """
 

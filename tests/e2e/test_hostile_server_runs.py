@@ -4,7 +4,7 @@ of each case is in ``tests/unit/argil/test_hostile_server.py``. And the ``emulat
 hostile options.
 
 Real HTTP on loopback to the emulator taught to misbehave, real files, a real journal; the
-runner's and the client's waits on a clock that jumps forward when slept on.
+run's and the client's waits on a clock that jumps forward when slept on.
 """
 
 from __future__ import annotations

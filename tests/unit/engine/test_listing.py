@@ -1,4 +1,4 @@
-"""Unit tests of pipeline.reconcile: listing a batch over httpx.MockTransport, choosing a row's
+"""Unit tests of pipeline.engine.listing: listing a batch over httpx.MockTransport, choosing a row's
 video, and comparing a listed video with the row's body."""
 
 from __future__ import annotations

@@ -187,3 +187,24 @@ def count_calls(work: Callable[[], Any]) -> int:
     finally:
         sys.setprofile(None)
     return calls
+
+
+def run_args(
+    files: dict[str, Path], server: EmulatorServer, *extra: str, output: Path | None = None
+) -> list[str]:
+    """``argil-batch run`` of ``files`` (job_files' keys) against ``server``, its output and
+    state where ``files`` says (``output`` elsewhere), no progress bar."""
+    return [
+        "run",
+        str(files["sheet"]),
+        "-c",
+        str(files["config"]),
+        "-o",
+        str(output or files["output"]),
+        "--state",
+        str(files["state"]),
+        "--base-url",
+        server.base_url,
+        "--no-progress",
+        *extra,
+    ]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
-from support import job_files, leads_config
+from support import job_files, leads_config, run_args
 
 from pipeline.emulator import EmulatorServer
 
@@ -34,19 +34,7 @@ def test_a_damaged_state_file_is_refused_with_what_to_do_and_nothing_is_sent(
     tmp_path: Path, emulator: EmulatorServer, cli: Callable[..., Result]
 ) -> None:
     files = job_files(tmp_path, CONFIG, rows=200)
-    run = [
-        "run",
-        str(files["sheet"]),
-        "-c",
-        str(files["config"]),
-        "-o",
-        str(files["output"]),
-        "--state",
-        str(files["state"]),
-        "--base-url",
-        emulator.base_url,
-        "--no-progress",
-    ]
+    run = run_args(files, emulator)
     result = cli(*run)
     assert result.exit_code == 0, result.stderr
     assert len(emulator.emulator.videos) == 200

@@ -32,6 +32,7 @@ from support import (
     assert_exactly_once,
     lead,
     read_output,
+    run_args,
     spawn,
     write_leads,
     write_sheet,
@@ -265,14 +266,6 @@ def test_api_restarting_within_the_retries_is_ridden_out(
 
 
 # --- kill -9 at random points -------------------------------------------------------------------
-
-
-def run_args(
-    files: dict[str, Path], server: EmulatorServer, *extra: str, output: Path | None = None
-) -> list[str]:
-    args = ["run", str(files["sheet"]), "-c", str(files["config"])]
-    args += ["-o", str(output or files["output"]), "--state", str(files["state"])]
-    return [*args, "--base-url", server.base_url, "--no-progress", *extra]
 
 
 def test_sigkill_at_random_points_of_several_runs_then_exactly_once(

@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from support import CLI_KEY, assert_exactly_once, job_files, leads_config, read_output
+from support import (
+    CLI_KEY,
+    assert_exactly_once,
+    job_files,
+    leads_config,
+    read_output,
+    run_args,
+)
 
 from pipeline import journal as j
 from pipeline.emulator import EmulatorServer, EmulatorSettings
@@ -47,22 +54,6 @@ def fill_after(monkeypatch: pytest.MonkeyPatch, method: str, calls: int) -> None
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(j.Journal, method, patched)
-
-
-def run_args(files: dict[str, Path], server: EmulatorServer) -> list[str]:
-    return [
-        "run",
-        str(files["sheet"]),
-        "-c",
-        str(files["config"]),
-        "-o",
-        str(files["output"]),
-        "--state",
-        str(files["state"]),
-        "--base-url",
-        server.base_url,
-        "--no-progress",
-    ]
 
 
 @pytest.mark.parametrize("method", ["mark_many_in_flight", "mark_video"])

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from support import CLI_KEY, ROOT, assert_exactly_once, read_output, spawn, write_leads
+from support import (
+    CLI_KEY,
+    ROOT,
+    assert_exactly_once,
+    read_output,
+    run_args,
+    spawn,
+    write_leads,
+)
 
 from pipeline.emulator import EmulatorServer, EmulatorSettings
 from pipeline.engine import run_job
@@ -28,23 +36,6 @@ def job(tmp_path: Path, config: Callable[..., Path]) -> dict[str, Path]:
         "output": tmp_path / "out.csv",
         "state": tmp_path / "out.state",
     }
-
-
-def run_args(job: dict[str, Path], server: EmulatorServer, *extra: str) -> list[str]:
-    return [
-        "run",
-        str(job["sheet"]),
-        "-c",
-        str(job["config"]),
-        "-o",
-        str(job["output"]),
-        "--state",
-        str(job["state"]),
-        "--base-url",
-        server.base_url,
-        "--no-progress",
-        *extra,
-    ]
 
 
 def test_faults_on_the_way_still_give_exactly_one_video_per_row(job: dict[str, Path]) -> None:

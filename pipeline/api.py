@@ -1,4 +1,5 @@
-"""The Python API: validate and run over a sheet file or a pandas DataFrame.
+"""The Python API: validate and run over a sheet file, a Google Sheet's URL, or a pandas
+DataFrame.
 
     import pipeline
     report = pipeline.validate("leads.csv", "leads.yaml")
@@ -26,10 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config, load_config
 from pipeline.engine import JobOutcome, open_run, prepare
+from pipeline.engine.files import read_input
 from pipeline.errors import JobError, RunStopped
+from pipeline.gsheets import GoogleSheetRef, sheet_source
 from pipeline.progress import Progress
 from pipeline.settings import WAIT_TIMEOUT, JobSpec, RunOptions, resolve, run_in_loop
-from pipeline.sheets import Sheet, output_rows, read_sheet
+from pipeline.sheets import Sheet, output_rows
 from pipeline.validation import ValidationReport, validate_rows
 
 if TYPE_CHECKING:
@@ -52,14 +55,15 @@ def validate(
         from pipeline.sheets.frame import sheet_from_frame
 
         sheet = sheet_from_frame(source, Path("DataFrame"))
-    else:
-        sheet = read_sheet(
-            Path(source),
-            sheet=sheet_name or loaded.input.sheet,
-            encoding=encoding,
-            header_row=loaded.input.header_row,
-        )
-    return validate_rows(sheet, loaded)
+        return validate_rows(sheet, loaded)
+    sheet, google = read_input(
+        sheet_source(source),
+        sheet_name=sheet_name,
+        config_sheet=loaded.input.sheet,
+        encoding=encoding,
+        header_row=loaded.input.header_row,
+    )
+    return validate_rows(sheet, loaded, google)
 
 
 def run(
@@ -124,13 +128,13 @@ def run(
             )
         from pipeline.sheets.frame import sheet_from_frame
 
-        sheet: Path | Sheet = sheet_from_frame(
+        sheet: Path | Sheet | GoogleSheetRef = sheet_from_frame(
             source, state_path.with_name(f"{state_path.stem}.dataframe")
         )
         kind = "sandbox.argil" if sandbox else "argil"
         out = out or state_path.with_name(f"{state_path.stem}.{kind}.csv")
     else:
-        sheet = Path(source)
+        sheet = sheet_source(source)
     spec = JobSpec(
         sheet=sheet,
         config=loaded,

@@ -5,7 +5,8 @@ A state file can be lost, moved or left on another machine; the tag cannot. It i
 only from what names the campaign, never from where files are nor from the sheet's file name
 (a CRM names each night's export by its date: the same campaign every night):
 ``input.namespace`` when the config sets one, otherwise the config's file name (without
-folder or extension), the workbook's sheet and the key columns. Two campaigns over one
+folder or extension), the workbook's sheet (a Google Sheet's spreadsheet id and tab gid, which
+a renamed sheet or tab keeps) and the key columns. Two campaigns over one
 sheet (two configs) get two tags; the same campaign run from another folder, with another
 ``-o`` or ``--state``, over a renamed export, or on another machine gets the same one.
 """
@@ -34,15 +35,21 @@ def batch_tag(
     sheet_name: str | None,
     config_path: Path | str | None,
     key_columns: list[str],
+    google: tuple[str, int] | None = None,
 ) -> str:
-    """The tag of the batch these names describe (see the module's docstring)."""
+    """The tag of the batch these names describe (see the module's docstring); ``google``:
+    the (spreadsheet id, gid) of a Google Sheet's tab, which names it instead of
+    ``sheet_name``."""
     for named in (batch, namespace):
         if named.strip():
             # Set on purpose, and readable in Argil's own screens: used as it is.
             return named.strip()
+    where: object = sheet_name or ""
+    if google is not None:
+        where = ["google-sheet", google[0], google[1]]
     material = json.dumps(
         [
-            sheet_name or "",
+            where,
             _file_stem(config_path),
             [column.strip() for column in key_columns],
         ],

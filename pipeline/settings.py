@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pipeline.argil.client import DEFAULT_BASE_URL, ArgilClient, InsecureURLError, check_base_url
 from pipeline.config import ApiConfig, Config, load_config
 from pipeline.errors import JobError
+from pipeline.gsheets.ref import GoogleSheetRef, google_state_path
 from pipeline.sheets import Sheet, default_output_path
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -68,9 +69,9 @@ class JobSpec:
     """What was asked: the flags of ``run``, ``run --dry-run`` or ``status``, or the Python
     API's keywords. Unset values (None) are filled by :func:`resolve`."""
 
-    sheet: Path | Sheet
-    """The input file, or a sheet already read (the Python API's DataFrame), which then
-    needs ``output`` and ``state``."""
+    sheet: Path | Sheet | GoogleSheetRef
+    """The input file, a sheet already read (the Python API's DataFrame), which then needs
+    ``output`` and ``state``, or a Google Sheet, whose results go back into it."""
     config: Path | Config
     command: Command = "run"
     output: Path | None = None
@@ -95,6 +96,8 @@ class JobSpec:
     sleep: Sleep | None = None
     clock: Callable[[], float] | None = None
     client_options: dict[str, Any] = field(default_factory=dict)
+    # The Google Sheets client's waits (its backoff on 429), likewise.
+    sheets_sleep: Callable[[float], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,12 +105,16 @@ class Settings:
     """Every effective value of one run; built by :func:`resolve` alone."""
 
     command: Command
-    sheet: Path | Sheet
+    sheet: Path | Sheet | GoogleSheetRef
     config: Config
     # The config's file (None: given as an object), recorded so that ``status`` can rebuild.
     config_path: Path | None
-    output: Path
+    # None: the results go back into the sheet itself (a Google Sheet).
+    output: Path | None
     state: Path
+    # --state (or the Python API's state=) named it; else it is the default, which for a
+    # Google Sheet is known once its tab is (prepare).
+    state_given: bool
     overwrite: bool
     sheet_name: str | None
     # As given on the command line (recorded for ``status``); sheet_name is the effective one.
@@ -130,6 +137,7 @@ class Settings:
     sleep: Sleep | None
     clock: Callable[[], float] | None
     client_options: dict[str, Any]
+    sheets_sleep: Callable[[float], None] | None
 
     @property
     def target(self) -> str:
@@ -176,16 +184,29 @@ def resolve(spec: JobSpec) -> Settings:
     read_rpm = spec.read_rpm or (SANDBOX_RPM if spec.sandbox else api.read_rpm)
     forecast_rpm = None if configured == "auto" else configured
 
-    sheet_path = spec.sheet.path if isinstance(spec.sheet, Sheet) else spec.sheet
-    default = sandbox_output_path if spec.sandbox else default_output_path
-    output = spec.output or default(sheet_path)
+    output: Path | None
+    if isinstance(spec.sheet, GoogleSheetRef):
+        if spec.output is not None:
+            raise JobError(
+                "-o names an output file, but a Google Sheet gets its results back in place, "
+                "in its argil_* columns; drop -o"
+            )
+        output = None
+        # The tab's gid may be known only once the sheet is read: prepare sets it then.
+        state = spec.state or google_state_path(spec.sheet, spec.sheet.gid or 0, spec.sandbox)
+    else:
+        sheet_path = spec.sheet.path if isinstance(spec.sheet, Sheet) else spec.sheet
+        default = sandbox_output_path if spec.sandbox else default_output_path
+        output = spec.output or default(sheet_path)
+        state = spec.state or state_path_for(output, spec.sandbox)
     return Settings(
         command=spec.command,
         sheet=spec.sheet,
         config=config,
         config_path=None if isinstance(spec.config, Config) else spec.config,
         output=output,
-        state=spec.state or state_path_for(output, spec.sandbox),
+        state=state,
+        state_given=spec.state is not None,
         overwrite=spec.overwrite,
         sheet_name=spec.sheet_name or config.input.sheet,
         sheet_flag=spec.sheet_name,
@@ -204,6 +225,7 @@ def resolve(spec: JobSpec) -> Settings:
         sleep=spec.sleep,
         clock=spec.clock,
         client_options=dict(spec.client_options),
+        sheets_sleep=spec.sheets_sleep,
     )
 
 

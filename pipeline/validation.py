@@ -23,6 +23,7 @@ from pathlib import Path
 from pipeline.batch import batch_tag
 from pipeline.config import Config
 from pipeline.cost import estimate_body
+from pipeline.gsheets.ref import GoogleSheetRef
 from pipeline.mapping import INVALID, SKIPPED, VALID, FieldError, Mapper, RowPlan
 from pipeline.sheets import Sheet
 
@@ -42,14 +43,18 @@ class ValidationReport:
     batch_tag: str = ""  # extras.argilBatch of every video of this batch
 
 
-def validate_rows(sheet: Sheet, config: Config) -> ValidationReport:
-    """Map every row of ``sheet``; ConfigError if the config does not fit the sheet."""
+def validate_rows(
+    sheet: Sheet, config: Config, google: GoogleSheetRef | None = None
+) -> ValidationReport:
+    """Map every row of ``sheet``; ConfigError if the config does not fit the sheet.
+    ``google``: the Google Sheet's tab the sheet was read from (its gid known)."""
     tag = batch_tag(
         namespace=config.input.namespace,
         batch=config.input.batch,
         sheet_name=sheet.sheet_name,
         config_path=config.source,
         key_columns=list(config.input.key or []),
+        google=None if google is None else (google.spreadsheet_id, google.gid or 0),
     )
     mapper = Mapper(config, sheet.headers, batch_tag=tag)
     map_row = mapper.map_row

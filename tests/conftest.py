@@ -18,6 +18,15 @@ from pipeline.emulator import EmulatorServer, EmulatorSettings
 pytest.register_assert_rewrite("hostile_files")
 
 
+@pytest.fixture(autouse=True)
+def _state_folder(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's state folder (XDG_STATE_HOME), where a Google Sheet's run keeps its state,
+    is a test's own: no test writes into the home folder of whoever runs them."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+
+
 @pytest.fixture
 def make_emulator() -> Iterator[Callable[..., EmulatorServer]]:
     """Start an emulator with custom knobs: ``make_emulator(rpm=60, port=0, host=...)``.

@@ -165,11 +165,15 @@ class VirtualTime:
         return time.monotonic() + self.offset
 
     async def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        """The waits of a client that blocks (the Google Sheets client's, in its thread)."""
         if seconds > 0:
             with self._lock:
                 self.offset += seconds
                 self.slept += seconds
-        await asyncio.sleep(0)
 
 
 def count_calls(work: Callable[[], Any]) -> int:

@@ -58,10 +58,12 @@ def note(message: str) -> None:
     click.echo(message, err=True)
 
 
-def shown(path: Path) -> str:
+def shown(path: Path | str) -> str:
     """A path as every command prints it: relative to the current folder when inside it,
     else absolute (``status`` knows the run's files by their absolute paths, ``run`` by what
-    was typed: the same file must read the same in both)."""
+    was typed: the same file must read the same in both). A URL as it is."""
+    if isinstance(path, str):
+        return path
     resolved = path.resolve()
     try:
         return str(resolved.relative_to(Path.cwd().resolve()))
@@ -90,7 +92,9 @@ def setup_logging(verbose: int) -> None:
 
 # Paths are checked by the library, which says what to do in one line; click's own checks
 # would print a usage block instead.
-sheet_argument = click.argument("sheet", type=click.Path(path_type=Path))
+# A file or a Google Sheet's URL: told apart (and a bad URL refused in one line) by the
+# library's sheet_source.
+sheet_argument = click.argument("sheet")
 config_option = click.option(
     "-c",
     "--config",

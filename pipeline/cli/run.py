@@ -32,6 +32,7 @@ from pipeline.cost import Forecast, describe
 from pipeline.engine import dry_run as plan_only
 from pipeline.engine import open_run, prepare, run_job, status_spec
 from pipeline.errors import NotConfirmed
+from pipeline.gsheets import sheet_source
 from pipeline.progress import progress_display
 from pipeline.settings import JobSpec, RunOptions, resolve
 
@@ -106,7 +107,7 @@ CONFIRM_ABOVE_CREDITS = 1000.0
 @json_option
 @verbose_option
 def run(
-    sheet: Path,
+    sheet: str,
     config: Path,
     output: Path | None,
     overwrite: bool,
@@ -134,10 +135,15 @@ def run(
     as_json: bool,
     verbose: int,
 ) -> None:
-    """Make one video per row of SHEET, as CONFIG says; write the sheet back with ids."""
+    """Make one video per row of SHEET, as CONFIG says; write the sheet back with ids.
+
+    SHEET is a .csv, .tsv, .xlsx, .xlsm or .ods file, or a Google Sheet's URL as the browser
+    shows it (quoted), whose results are written back into it."""
     setup_logging(verbose)
+    with user_errors():
+        source = sheet_source(sheet)
     spec = JobSpec(
-        sheet=sheet,
+        sheet=source,
         config=config,
         command="dry-run" if dry_run else "run",
         output=output,
@@ -171,7 +177,8 @@ def run(
             note(f"Note: {line}")
         list_row_errors(job.report.plans)
         if not job.report.plans:
-            note(f"{shown(sheet)} has no rows: nothing to do")
+            where = job.google.tab.label if job.google else shown(job.sheet.path)
+            note(f"{where} has no rows: nothing to do")
         if dry_run:
             outcome = plan_only(job)
             if outcome.forecast is not None and outcome.forecast.estimate.videos:
@@ -212,7 +219,7 @@ def _confirmed(forecast: Forecast, *, ask: bool) -> bool:
 
 
 @click.command()
-@click.argument("target", metavar="OUTPUT_OR_STATE", type=click.Path(path_type=Path))
+@click.argument("target", metavar="OUTPUT_OR_STATE")
 @click.option("--wait", is_flag=True, help="Keep polling until every video is finished.")
 @wait_timeout_option
 @click.option("--base-url", help="API base URL (default: the one the run used).")
@@ -232,7 +239,7 @@ def _confirmed(forecast: Forecast, *, ask: bool) -> bool:
 @json_option
 @verbose_option
 def status(
-    target: Path,
+    target: str,
     wait: bool,
     wait_timeout: float,
     base_url: str | None,
@@ -243,13 +250,16 @@ def status(
     as_json: bool,
     verbose: int,
 ) -> None:
-    """Refresh every unfinished video of a run and rewrite its output sheet."""
+    """Refresh every unfinished video of a run and rewrite its output sheet.
+
+    OUTPUT_OR_STATE is the run's output sheet, its state file, or the Google Sheet's URL
+    (written back in place)."""
     setup_logging(verbose)
     with user_errors():
         if sandbox and base_url:
             fail("--sandbox runs against a local emulator; drop --base-url or --sandbox")
         spec = status_spec(
-            target,
+            sheet_source(target),
             wait=wait,
             wait_timeout=wait_timeout,
             base_url=base_url,

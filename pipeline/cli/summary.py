@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -49,7 +50,7 @@ def report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) 
             data["planned"] = [planned.as_dict() for planned in outcome.planned]
         data.update(
             # Both absolute: a script reading the line needs no idea of the working folder.
-            output=str(outcome.output.absolute()) if outcome.output else None,
+            output=_absolute(outcome.output),
             output_format=outcome.output_format or None,
             notes=outcome.notes,
             state=str(outcome.state.absolute()),
@@ -91,6 +92,12 @@ def report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) 
     if outcome.error and as_json:
         note(f"Error: {outcome.error}")
     sys.exit(outcome.exit_code)
+
+
+def _absolute(output: Path | str | None) -> str | None:
+    if output is None or isinstance(output, str):
+        return output  # a Google Sheet's URL
+    return str(output.absolute())
 
 
 def print_summary(s: RunSummary, dry_run: bool) -> None:

@@ -20,8 +20,9 @@ from pipeline.cli.common import (
 )
 from pipeline.config import config_warnings, load_config
 from pipeline.engine import preflight_report
+from pipeline.engine.files import read_input
 from pipeline.errors import EXIT_OK, EXIT_ROWS_FAILED
-from pipeline.sheets import read_sheet
+from pipeline.gsheets import sheet_source
 from pipeline.validation import format_row_errors, validate_rows, write_payloads
 from pipeline.wording import plural
 
@@ -44,7 +45,7 @@ from pipeline.wording import plural
 @click.option("--sandbox", is_flag=True, help="Run the pre-flight against a local emulator.")
 @click.option("--base-url", help="API base URL for --preflight (default: $ARGIL_BASE_URL).")
 def validate(
-    sheet: Path,
+    sheet: str,
     config: Path,
     sheet_name: str | None,
     encoding: str | None,
@@ -53,18 +54,21 @@ def validate(
     sandbox: bool,
     base_url: str | None,
 ) -> None:
-    """Check every row of SHEET against CONFIG and the API's rules; send nothing."""
+    """Check every row of SHEET (a file or a Google Sheet's URL) against CONFIG and the
+    API's rules; send nothing."""
     with user_errors():
         if sandbox and base_url:
             fail("--sandbox runs against a local emulator; drop --base-url or --sandbox")
         cfg = load_config(config)
-        data = read_sheet(
-            sheet,
-            sheet=sheet_name or cfg.input.sheet,
+        data, google = read_input(
+            sheet_source(sheet),
+            sheet_name=sheet_name,
+            config_sheet=cfg.input.sheet,
             encoding=encoding,
             header_row=cfg.input.header_row,
+            sandbox=sandbox,
         )
-        report = validate_rows(data, cfg)
+        report = validate_rows(data, cfg, google)
         for line in config_warnings(cfg):
             note(f"Warning: {line}")
         if preflight or sandbox:
@@ -94,12 +98,20 @@ def validate(
 @sheet_argument
 @sheet_name_option
 @encoding_option
-def init(sheet: Path, sheet_name: str | None, encoding: str | None) -> None:
-    """Print a starter config for SHEET, guessed from its columns and their values."""
-    from pipeline.config.starter import starter_for
+@click.option("--sandbox", is_flag=True, help="A Google Sheet URL opens the sandbox's copy.")
+def init(sheet: str, sheet_name: str | None, encoding: str | None, sandbox: bool) -> None:
+    """Print a starter config for SHEET (a file or a Google Sheet's URL), guessed from its
+    columns and their values."""
+    from pipeline.config.starter import starter_config, starter_for
 
     with user_errors():
-        text, notes = starter_for(sheet, sheet=sheet_name, encoding=encoding)
+        source = sheet_source(sheet)
+        if isinstance(source, Path):
+            text, notes = starter_for(source, sheet=sheet_name, encoding=encoding)
+        else:
+            data, _ = read_input(source, sheet_name=sheet_name, config_sheet=None, sandbox=sandbox)
+            text = starter_config(data, write_sheet=sheet_name is not None, named=str(sheet))
+            notes = data.notes
     for line in notes:
         note(f"Note: {line}")
     click.echo(text, nl=False)

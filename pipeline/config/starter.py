@@ -290,8 +290,14 @@ def starter_for(
 
 
 def starter_config(
-    sheet: Sheet, *, sheets: list[str] | None = None, write_sheet: bool = False
+    sheet: Sheet,
+    *,
+    sheets: list[str] | None = None,
+    write_sheet: bool = False,
+    named: str | None = None,
 ) -> str:
+    """The starter config's text; ``named``: how the sheet is given on the command line
+    when it is no file (a Google Sheet's URL)."""
     columns = profile(sheet)
     script = _script(columns)
     key = _key(columns, script)
@@ -332,7 +338,9 @@ def starter_config(
         "limits": {"transcript_chars": 500},
         "api": {"rpm": 60, "concurrency": 4},
     }
-    lines = [f"# Starter config for {sheet.path.name}, guessed from its headers and values."]
+    lines = [
+        f"# Starter config for {named or sheet.path.name}, guessed from its headers and values."
+    ]
     if sheets and len(sheets) > 1:
         listed = ", ".join(repr(n) for n in sheets)
         lines.append(f"# The workbook's sheets: {listed}; the data is in {sheet.sheet_name!r}.")
@@ -340,7 +348,8 @@ def starter_config(
         "# input.namespace names this campaign: its videos are found again by it, so keep it",
         "# when the sheet is renamed (a dated export); a new campaign gets a new one.",
         '# Every string is a template: {{ column }} or {{ row["Column With Spaces"] }}.',
-        f"# Check it with: argil-batch validate {shlex.quote(str(sheet.path))} -c THIS_FILE",
+        f"# Check it with: argil-batch validate {shlex.quote(named or str(sheet.path))} "
+        "-c THIS_FILE",
         "# A budget: api.max_credits: N (a run estimated over N sends nothing).",
     ]
     if sheet.header_row != 1:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline import journal as j
 from pipeline.errors import JobError, LockedError
+from pipeline.gsheets import GoogleSheet, GoogleSheetRef, google_state_path, read_google_sheet
 from pipeline.mapping import RowPlan
 from pipeline.settings import Settings, parse_rows, state_path_for
 from pipeline.sheets import Sheet, check_output_fits, output_notes, read_sheet
@@ -28,21 +29,47 @@ class Prepared:
     sheet: Sheet
     report: ValidationReport
     selected: list[RowPlan]
+    # The Google Sheet the results go back into (None: an output file).
+    google: GoogleSheet | None = None
 
     @property
-    def output(self) -> Path:
+    def output(self) -> Path | None:
         return self.settings.output
 
     @property
     def state(self) -> Path:
         return self.settings.state
 
+    @property
+    def output_mark(self) -> Path:
+        """What the output's lock is taken on: the output file, or for a Google Sheet a name
+        in the state folder for its tab (two runs writing one tab are one too many, whatever
+        their state files)."""
+        if self.output is not None:
+            return self.output
+        assert self.google is not None
+        tab = self.google.tab
+        return google_state_path(tab.ref, tab.gid, self.settings.sandbox).with_suffix(".sheet")
+
+    @property
+    def source(self) -> str:
+        """The input as messages and ``status`` name it: its path, or its URL."""
+        if self.google is not None:
+            return self.google.ref.url
+        return str(self.sheet.path)
+
 
 def prepare(settings: Settings) -> Prepared:
     """Read and map the sheet; refuse now what would fail at the end (an output the sheet
     cannot be written as, an output path that is not ours, ``--rows`` selecting nothing)."""
     config = settings.config
-    if isinstance(settings.sheet, Sheet):
+    google = None
+    if isinstance(settings.sheet, GoogleSheetRef):
+        sheet, google = read_google(settings)
+        if not settings.state_given:
+            state = google_state_path(google.ref, google.tab.gid, settings.sandbox)
+            settings = replace(settings, state=state)
+    elif isinstance(settings.sheet, Sheet):
         sheet = settings.sheet
     else:
         sheet = read_sheet(
@@ -51,27 +78,71 @@ def prepare(settings: Settings) -> Prepared:
             encoding=settings.encoding,
             header_row=config.input.header_row,
         )
-    report = validate_rows(sheet, config)
+    report = validate_rows(sheet, config, google.tab.ref if google else None)
     output = settings.output
-    # Refused now, not at the final write after every video was made.
-    check_output_fits(sheet, output)
-    sheet.notes.extend(output_notes(sheet, output))
-    if output.resolve() == sheet.path.resolve():
-        raise JobError(f"-o {output} is the input sheet; the input is never modified")
-    check_output_ours(
-        output, settings.state, sandbox=settings.sandbox, overwrite=settings.overwrite
-    )
+    if output is not None:
+        # Refused now, not at the final write after every video was made.
+        check_output_fits(sheet, output)
+        sheet.notes.extend(output_notes(sheet, output))
+        if output.resolve() == sheet.path.resolve():
+            raise JobError(f"-o {output} is the input sheet; the input is never modified")
+        check_output_ours(
+            output, settings.state, sandbox=settings.sandbox, overwrite=settings.overwrite
+        )
     selected = report.plans
     if settings.rows:
         wanted = parse_rows(settings.rows)
         selected = [p for p in report.plans if wanted(p.row)]
         if report.plans and not selected:
             first, last = report.plans[0].row, report.plans[-1].row
+            where = google.tab.label if google else sheet.path
             raise JobError(
-                f"--rows {settings.rows} selects no data row: {sheet.path}'s data rows are "
+                f"--rows {settings.rows} selects no data row: {where}'s data rows are "
                 f"{first} to {last} (row {sheet.header_row} is the header)"
             )
-    return Prepared(settings, sheet, report, selected)
+    return Prepared(settings, sheet, report, selected, google)
+
+
+def read_input(
+    source: Path | GoogleSheetRef,
+    *,
+    sheet_name: str | None,
+    config_sheet: str | None,
+    encoding: str | None = None,
+    header_row: int | None = None,
+    sandbox: bool = False,
+) -> tuple[Sheet, GoogleSheetRef | None]:
+    """A sheet read to be checked (``validate``, ``init``), and for a Google Sheet its tab
+    (which names its batch). The tab or workbook sheet: ``sheet_name`` (``--sheet``), else a
+    URL's gid, else ``config_sheet`` (``input.sheet``)."""
+    if isinstance(source, GoogleSheetRef):
+        name = sheet_name or (config_sheet if source.gid is None else None)
+        sheet, google = read_google_sheet(
+            source, sandbox=sandbox, sheet_name=name, header_row=header_row
+        )
+        google.client.close()
+        return sheet, google.ref
+    sheet = read_sheet(
+        source, sheet=sheet_name or config_sheet, encoding=encoding, header_row=header_row
+    )
+    return sheet, None
+
+
+def read_google(settings: Settings) -> tuple[Sheet, GoogleSheet]:
+    """The Google Sheet's tab: the one ``--sheet`` names, else the URL's (its gid), else the
+    one ``input.sheet`` names, else the first."""
+    ref = settings.sheet
+    assert isinstance(ref, GoogleSheetRef)
+    name = settings.sheet_flag
+    if name is None and ref.gid is None:
+        name = settings.config.input.sheet
+    return read_google_sheet(
+        ref,
+        sandbox=settings.sandbox,
+        sheet_name=name,
+        header_row=settings.config.input.header_row,
+        sleep=settings.sheets_sleep,
+    )
 
 
 def check_output_ours(output: Path, state: Path, *, sandbox: bool, overwrite: bool) -> None:
@@ -132,7 +203,10 @@ def run_files(job: Prepared, *, status: bool = False) -> Iterator[None]:
     made = _absent_files(job)
     with contextlib.ExitStack() as stack:
         try:
-            _check_writable(job.output.parent, "output sheet")
+            if job.output is not None:
+                _check_writable(job.output.parent, "output sheet")
+            else:
+                _check_writable(job.output_mark.parent, "state folder")
             _check_writable(job.state.parent, "state file")
             stack.enter_context(_locks(job, status))
             yield
@@ -161,14 +235,14 @@ def _absent_files(job: Prepared) -> list[Path]:
     state = j.real_path(job.state)
     # Not the output: the run may have written rows it found on the API into it, and anything
     # at that path now could be someone else's.
-    files = [j.lock_path(job.state), j.output_lock_path(job.output)]
+    files = [j.lock_path(job.state), j.output_lock_path(job.output_mark)]
     if not state.exists():
         # Its log too, which SQLite leaves only while another connection has the file open:
         # an older journal's log is never touched, it may hold commits not yet in the file.
         files += [state, *(state.with_name(state.name + end) for end in ("-wal", "-shm"))]
     if job.settings.sandbox:
         files.append(j.real_path(job.settings.sandbox_store))
-    folders = [j.real_path(job.output.parent), j.real_path(job.state.parent)]
+    folders = [j.real_path(job.output_mark.parent), j.real_path(job.state.parent)]
     for folder in list(folders):
         folders += folder.parents
     absent = [path for path in dict.fromkeys(files + folders) if not path.exists()]
@@ -201,8 +275,14 @@ def _locks(job: Prepared, status: bool) -> Iterator[None]:
                 exc.holder,
             ) from None
         try:
-            stack.enter_context(j.output_lock(job.output))
+            stack.enter_context(j.output_lock(job.output_mark))
         except LockedError as exc:
+            if job.google is not None:
+                raise LockedError(
+                    f"another run writes {job.google.tab.label} ({exc.holder}); wait for it "
+                    "to finish, then run again",
+                    exc.holder,
+                ) from None
             if not status:
                 raise
             raise LockedError(
@@ -216,7 +296,11 @@ def _locks(job: Prepared, status: bool) -> Iterator[None]:
 def run_meta(job: Prepared) -> dict[str, str]:
     """What ``status`` needs to rebuild the run: its files, as the journal records them."""
     settings = job.settings
-    meta = {"input": str(job.sheet.path.resolve()), "output": str(job.output.resolve())}
+    if job.google is not None:
+        meta = {"input": job.google.ref.url}
+    else:
+        assert job.output is not None
+        meta = {"input": str(job.sheet.path.resolve()), "output": str(job.output.resolve())}
     if settings.config_path is not None:
         meta["config"] = str(settings.config_path.resolve())
     if settings.sheet_flag:

@@ -59,7 +59,8 @@ PROGRESS_TICK = 1.0
 @dataclass
 class JobOutcome:
     summary: RunSummary
-    output: Path | None
+    output: Path | str | None
+    """The output file, or a Google Sheet's URL (written in place); None when unwritten."""
     state: Path
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
@@ -106,6 +107,8 @@ def open_run(job: Prepared, *, on_progress: OnProgress | None = None) -> Iterato
     file and lock files it made are removed again."""
     settings = job.settings
     with run_files(job), contextlib.ExitStack() as stack:
+        if job.google is not None:
+            stack.callback(job.google.client.close)
         journal = open_journal(job.state, settings.target)
         stack.callback(journal.close)
         base_url, api_key = stack.enter_context(_api(settings))
@@ -214,6 +217,8 @@ def refresh(job: Prepared, *, on_progress: OnProgress | None = None) -> JobOutco
     create nothing."""
     settings = job.settings
     with run_files(job, status=True), contextlib.ExitStack() as stack:
+        if job.google is not None:
+            stack.callback(job.google.client.close)
         journal = open_journal(job.state, settings.target)
         stack.callback(journal.close)
         base_url, api_key = stack.enter_context(_api(settings))
@@ -311,7 +316,8 @@ async def _written(
     job: Prepared, state: RunState, writer: OutputWriter, summary: RunSummary, received: list[int]
 ) -> JobOutcome:
     """The output written once more at the end, whatever stopped the run, and the outcome."""
-    outcome = JobOutcome(summary, job.output, job.state, interrupted=bool(received))
+    output = job.output if job.google is None else job.google.ref.url
+    outcome = JobOutcome(summary, output, job.state, interrupted=bool(received))
     outcome.refused = refusal_lines(state.refused)
     seq, columns = writer.snapshot(state)
     try:
@@ -319,6 +325,13 @@ async def _written(
     except OutputError as exc:
         outcome.output = None
         writer.error = writer.error or str(exc)
+    else:
+        if job.google is not None and job.settings.sandbox:
+            from pipeline.gsheets.sandbox import sandbox_view
+
+            view = sandbox_view(job.google.ref.spreadsheet_id, job.google.tab.title)
+            if view is not None:
+                outcome.notes.append(f"the sandbox's sheet, as a person would see it: {view}")
     outcome.columns = columns
     outcome.notes.extend(writer.notes)
     outcome.output_format = writer.describe()

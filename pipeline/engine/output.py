@@ -12,8 +12,10 @@ from pipeline.engine.files import Prepared
 from pipeline.engine.results import NOT_RUN, RowResult, status_of
 from pipeline.engine.state import RunState
 from pipeline.errors import OutputError
+from pipeline.gsheets import GoogleSheetOutput
 from pipeline.mapping import RowPlan
-from pipeline.sheets import OutputFile, SheetError
+from pipeline.sheets import OutputFile, Sheet, SheetError
+from pipeline.validation import validate_rows
 
 
 class OutputWriter:
@@ -37,10 +39,23 @@ class OutputWriter:
             p.row: _unselected(p, records.get(p.key)).columns()
             for p in others
         }
-        # A workbook to hand back is loaded now: one that cannot be is refused before anything
-        # is sent, not at the last write.
-        self._file = OutputFile(job.sheet, job.output)
+        # A workbook to hand back is loaded now, a Google Sheet's result headers written: one
+        # that cannot be is refused before anything is sent, not at the last write.
+        self._file: OutputFile | GoogleSheetOutput
+        if job.google is not None:
+            config, ref = job.settings.config, job.google.ref
+
+            def keys_of(sheet: Sheet) -> list[str]:
+                return [plan.key for plan in validate_rows(sheet, config, ref).plans]
+
+            self._file = GoogleSheetOutput(job.google.client, job.google.tab, job.sheet, keys_of)
+        else:
+            assert job.output is not None
+            self._file = OutputFile(job.sheet, job.output)
         self._file.load()
+        # A Google Sheet's write that failed mid-run (a quota, the network): retried at the
+        # next refresh and at the end; the run goes on, its results are in the journal.
+        self.deferred: str | None = None
         self._lock = threading.Lock()
         self._written = -1
         self._seq = 0
@@ -58,6 +73,12 @@ class OutputWriter:
             try:
                 self._file.write(columns)
             except SheetError as exc:
+                if self.job.google is not None:
+                    raise OutputError(
+                        f"the results could not be written into {self.job.google.tab.label} "
+                        f"({exc}); every row's result is kept in {self.job.state}: "
+                        f"`argil-batch status {self.job.google.ref.url}` writes them"
+                    ) from None
                 raise OutputError(
                     f"{exc}; every row's state is kept in {self.job.state}: free space (or "
                     "choose a writable -o) and run again: it resumes where this run stopped"
@@ -67,7 +88,15 @@ class OutputWriter:
 
     @property
     def notes(self) -> list[str]:
-        return self._file.notes
+        notes = list(self._file.notes)
+        unplaced = self._file.unplaced if isinstance(self._file, GoogleSheetOutput) else 0
+        if unplaced:
+            rows = "1 row's result has" if unplaced == 1 else f"{unplaced} rows' results have"
+            notes.append(
+                f"{rows} no row in the sheet now (deleted, or its key cells edited): kept in "
+                "the state file"
+            )
+        return notes
 
     def describe(self) -> str:
         return self._file.describe()
@@ -83,7 +112,12 @@ class OutputWriter:
             written_changes = state.changes
             try:
                 await asyncio.to_thread(self.write, *self.snapshot(state))
+                self.deferred = None
             except OutputError as exc:
+                if self.job.google is not None:
+                    self.deferred = str(exc)
+                    written_changes = -1  # tried again at the next refresh
+                    continue
                 # A disk that cannot take the output will not take the journal's next rows
                 # either: stop sending now rather than after every row was made unseen.
                 self.error = str(exc)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipeline.engine.files import open_journal
 from pipeline.errors import JobError
+from pipeline.gsheets import GoogleSheetRef, google_state_path, google_states, parse_sheet_url
 from pipeline.settings import SANDBOX_TARGET, JobSpec, RunOptions, state_path_for
 
 
@@ -34,12 +35,36 @@ def locate_state(target: Path, sandbox: bool = False) -> Path:
     return max(found, key=lambda p: p.stat().st_mtime)
 
 
+def locate_google_state(ref: GoogleSheetRef, sandbox: bool) -> Path:
+    """The state file of the last run over the Google Sheet's tab (in the state folder);
+    without a gid in the URL, the spreadsheet's one run."""
+    kinds = [True] if sandbox else [False, True]
+    if ref.gid is not None:
+        found = [google_state_path(ref, ref.gid, kind) for kind in kinds]
+        found = [path for path in found if path.exists()]
+    else:
+        found = [path for kind in kinds for path in google_states(ref, kind)]
+        tabs = {path.name.split(".")[0] for path in found}
+        if len(tabs) > 1:
+            raise JobError(
+                f"runs were made over {len(tabs)} tabs of {ref.url}; pass the URL of the "
+                "tab to refresh, as the browser shows it (it ends with #gid=...)"
+            )
+    if not found:
+        which = "no sandbox run" if sandbox else "no run"
+        raise JobError(
+            f"{which} over {ref.url} is recorded on this machine; run `argil-batch run` on it "
+            "first, or pass the run's state file with --state"
+        )
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
 def _sandbox_twin(output: Path) -> Path:
     return output.with_name(output.name.replace(".argil.", ".sandbox.argil.", 1))
 
 
 def status_spec(
-    target: Path,
+    target: Path | GoogleSheetRef,
     *,
     wait: bool,
     wait_timeout: float,
@@ -55,9 +80,13 @@ def status_spec(
     sheet to rewrite). ``sandbox``: the sandbox run's, refused for a real run's state."""
     if state is not None and not state.exists():
         raise JobError(f"--state {state} does not exist; pass the state file of a run")
-    # With --state, a sheet named beside it is the output to rewrite (moved since the run).
-    output_named = state is not None and target != state and _is_sheet(target)
-    state = state or locate_state(target, sandbox)
+    if isinstance(target, GoogleSheetRef):
+        output_named = False
+        state = state or locate_google_state(target, sandbox)
+    else:
+        # With --state, a sheet named beside it is the output to rewrite (moved since then).
+        output_named = state is not None and target != state and _is_sheet(target)
+        state = state or locate_state(target, sandbox)
     journal = open_journal(state, None)
     try:
         meta = journal.meta()
@@ -70,7 +99,11 @@ def status_spec(
             f"{state} was made from Python with a config given as an object; refresh it with "
             "pipeline.run(..., state=...) and the same config"
         )
-    for what, recorded in (("sheet", meta["input"]), ("config", meta["config"])):
+    google = parse_sheet_url(meta["input"])
+    recorded_files = [("config", meta["config"])]
+    if google is None:
+        recorded_files.insert(0, ("sheet", meta["input"]))
+    for what, recorded in recorded_files:
         if not Path(recorded).exists():
             # status rebuilds the output from the very files the run used: say which.
             raise JobError(
@@ -81,11 +114,11 @@ def status_spec(
     if sandbox and not recorded_sandbox:
         raise JobError(f"{state} is the state of a real run, not a sandbox one; drop --sandbox")
     sandbox = recorded_sandbox
-    output = Path(meta["output"])
-    if output_named:
+    output = Path(meta["output"]) if google is None else None
+    if output_named and isinstance(target, Path):
         output = target
     return JobSpec(
-        sheet=Path(meta["input"]),
+        sheet=Path(meta["input"]) if google is None else google,
         config=Path(meta["config"]),
         output=output,
         state=state,

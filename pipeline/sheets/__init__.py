@@ -16,6 +16,7 @@ from pipeline.sheets.base import (
     Sheet,
     SheetError,
 )
+from pipeline.sheets.frame import sheet_from_grid
 from pipeline.sheets.lines import OutputLine, default_output_path, output_lines, output_rows
 from pipeline.sheets.output import (
     OutputFile,
@@ -44,6 +45,7 @@ __all__ = [
     "output_notes",
     "output_rows",
     "read_sheet",
+    "sheet_from_grid",
     "workbook_sheets",
     "write_output",
 ]

@@ -1,4 +1,5 @@
-"""A pandas DataFrame as a sheet of text rows, read by the same rules as a file.
+"""A pandas DataFrame, or a grid of text from elsewhere (a Google Sheet), as a sheet of text
+rows, read by the same rules as a file.
 
 Every cell becomes the text a spreadsheet would show (see ``workbook_input._cell_text``):
 strings as they are (``0042`` stays ``0042``), a whole number ``5``, a date ``2026-03-01``,
@@ -14,7 +15,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.sheets.base import Sheet, SheetError, _table
+from pipeline.sheets.base import CellError, Sheet, SheetError, _table
 from pipeline.sheets.workbook_input import _cell_text
 
 if TYPE_CHECKING:
@@ -40,6 +41,54 @@ def sheet_from_frame(frame: pandas.DataFrame, path: Path) -> Sheet:
         columns=table.columns,
         layout=table.layout,
     )
+
+
+# The error values a spreadsheet shows where a formula failed (a sheet read as formatted
+# text gives them as these words).
+_ERRORS = frozenset({"#N/A", "#REF!", "#DIV/0!", "#VALUE!", "#NAME?", "#NUM!", "#NULL!", "#ERROR!"})
+
+
+def sheet_from_grid(
+    grid: list[list[str]],
+    *,
+    where: str,
+    path: Path,
+    kind: str,
+    sheet_name: str | None,
+    header_row: int | None,
+) -> Sheet:
+    """The rows of ``grid`` (row 1 first, as a spreadsheet shows them), by a workbook's rules:
+    the header found under any title rows (or on ``header_row``), blank rows skipped but
+    counted, a cell showing an error (``#N/A``) is its row's error."""
+    records = list(enumerate(grid, 1))
+    table = _table(where, records, letters=True, header_row=header_row)
+    sheet = Sheet(
+        path=path,
+        kind=kind,
+        headers=table.headers,
+        rows=table.rows,
+        sheet_name=sheet_name,
+        notes=table.notes,
+        header_row=table.header_row,
+        columns=table.columns,
+        layout=table.layout,
+    )
+    errors: dict[int, list[CellError]] = {}
+    for row in sheet.rows:
+        for header, text in row.values.items():
+            if text in _ERRORS:
+                column = table.columns.get(header, 0)
+                errors.setdefault(row.number, []).append(
+                    CellError(row.number, column, header, text)
+                )
+    if errors:
+        # As in a workbook, the cell reads blank: the row is refused for its error.
+        for number, found in errors.items():
+            row = next(r for r in sheet.rows if r.number == number)
+            for error in found:
+                row.values[error.header] = ""
+    sheet.cell_errors = errors
+    return sheet
 
 
 def _text(value: Any) -> str:

@@ -25,7 +25,7 @@ prefix, so that editing it keeps it text). A CSV cell whose text is exactly how 
 shows (``5``, ``12.5``, not ``0042``, ``1.50`` or ``-5``) becomes that number, so prices and
 counts sum and sort.
 
-Both ways type the result columns alike (:func:`_typed`): numbers, a UTC date-time, links,
+Both ways type the result columns alike (:func:`typed_result`): numbers, a UTC date-time, links,
 coloured statuses, a bold header; a result that starts like a formula is text.
 """
 
@@ -137,7 +137,7 @@ class XlsxOutput:
             if not got:
                 return ()
             # A column with no value for the row is left as it is (a previous output's).
-            return [(i, _typed(c, got[c])) for i, c in own if got.get(c) is not None]
+            return [(i, typed_result(c, got[c])) for i, c in own if got.get(c) is not None]
 
         sample = sheet.rows[:_WIDTH_SAMPLE]
         widths = {
@@ -231,7 +231,7 @@ def _write_fresh(sheet: Sheet, results: Mapping[int, Mapping[str, str]], f: Bina
         row: list[Any] = [_input_value(ws, text) for text in line.cells]
         if line.results is not None and line.number > sheet.header_row:
             row += [
-                _fresh_cell(ws, _typed(column, value), styles)
+                _fresh_cell(ws, typed_result(column, value), styles)
                 for column, value in zip(OUTPUT_COLUMNS, line.results, strict=True)
             ]
         ws.append(row)
@@ -328,7 +328,7 @@ def _fresh_cell(ws: Any, typed: ResultCell | None, styles: _Styles) -> Any:
     return cell
 
 
-def _typed(column: str, text: str) -> ResultCell | None:
+def typed_result(column: str, text: str) -> ResultCell | None:
     """A result column's cell, typed: numbers, a date-time, a link, a coloured status; None
     when blank. A text that starts like a formula is text, quoted as Excel quotes it."""
     if not text:

@@ -15,6 +15,25 @@ from typing import Any
 from support import VirtualTime
 
 SHEET_ID = "1Bx9LeadsQ3outboundSheetIdAbCdEfGhIjKlMnOp"
+
+
+@dataclass(frozen=True)
+class Num:
+    """A number cell shown through a number format (a date is a number of days)."""
+
+    value: float
+    pattern: str
+    kind: str = "NUMBER"
+
+
+@dataclass(frozen=True)
+class Calc:
+    """A formula cell and the value it shows."""
+
+    text: str
+    value: object
+
+
 TITLE = "Leads 2026"
 
 
@@ -35,9 +54,28 @@ class Sheets:
 
     # --- set-up ---------------------------------------------------------------------------
 
+    def _cell(self, value: object) -> object:
+        if self.kind == "own":
+            from pipeline.emulator.sheets import Cell, Formula
+
+            if isinstance(value, Num):
+                return Cell(value=value.value, number_format=value.pattern)
+            if isinstance(value, Calc):
+                return Formula(value.text, value.value)  # type: ignore[arg-type]
+            return value
+        from sheets_standin import Formula as StandinFormula
+        from sheets_standin import Number
+
+        if isinstance(value, Num):
+            return Number(value.value, value.pattern, value.kind)
+        if isinstance(value, Calc):
+            return StandinFormula(value.text, value.value)  # type: ignore[arg-type]
+        return value
+
     def add(
         self, tabs: dict[str, list[list[object]]], *, editors: list[str], columns: int | None = None
     ) -> None:
+        tabs = {name: [[self._cell(v) for v in row] for row in rows] for name, rows in tabs.items()}
         if self.kind == "own":
             grid = {} if columns is None else {"columns": columns}
             self.gids = self.backend.add_spreadsheet(SHEET_ID, TITLE, tabs, editors=editors, **grid)

@@ -17,7 +17,8 @@ from typing import Any
 from pipeline.gsheets.auth import ServiceAccount
 from pipeline.gsheets.ref import state_folder
 
-_started: dict[str, Any] = {}
+# The fake started in this process, by where it keeps its spreadsheets (one per state folder).
+_started: dict[Path, tuple[Any, Any, dict[str, Any]]] = {}
 _lock = threading.Lock()
 
 
@@ -36,18 +37,19 @@ def sandbox_sheets() -> tuple[str, ServiceAccount]:
         seed_from_example,
     )
 
+    store = sandbox_store()
     with _lock:
-        if "server" not in _started:
-            store = sandbox_store()
+        if store not in _started:
             store.parent.mkdir(parents=True, exist_ok=True)
             world = SheetsWorld(seed=seed_from_example, state_file=store)
             server = SheetsServer(world)
             server.__enter__()
-            atexit.register(_stop)
+            if not _started:
+                atexit.register(_stop)
             info, public = new_service_account(server.token_uri)
             world.register(str(info["client_email"]), public)
-            _started.update(server=server, world=world, info=info)
-        server, info = _started["server"], _started["info"]
+            _started[store] = (server, world, info)
+        server, _, info = _started[store]
     account = ServiceAccount(str(info["client_email"]), "the sandbox", info)
     return server.base_url, account
 
@@ -55,9 +57,10 @@ def sandbox_sheets() -> tuple[str, ServiceAccount]:
 def sandbox_view(spreadsheet_id: str, tab: str) -> Path | None:
     """The sandbox's tab written as a CSV file beside its store, as a person would see it:
     where the user looks at what a sandbox run wrote into its sheet."""
-    world = _started.get("world")
-    if world is None:
+    started = _started.get(sandbox_store())
+    if started is None:
         return None
+    world = started[1]
     shown = world.shown(spreadsheet_id, tab)
     path = sandbox_store().with_name(f"{spreadsheet_id}-{_safe(tab)}.csv")
     out = io.StringIO()
@@ -71,7 +74,7 @@ def _safe(name: str) -> str:
 
 
 def _stop() -> None:
-    server = _started.pop("server", None)
-    if server is not None:
+    for server, _, _ in _started.values():
         with contextlib.suppress(Exception):
             server.__exit__(None, None, None)
+    _started.clear()

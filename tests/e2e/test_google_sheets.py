@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google_sheets_worlds import SHEET_ID, Sheets, make_sheets
+from google_sheets_worlds import SHEET_ID, Calc, Num, Sheets, make_sheets
 from support import CLI_KEY, LEAD_HEADERS, lead, leads_config
 
 from pipeline.emulator import EmulatorServer
@@ -327,6 +327,38 @@ def test_a_renamed_tab_and_a_moved_header_are_found_again(
         assert made["name"] == f"Intro for {row['first_name']} at {row['company']}"
 
 
+def test_a_header_renamed_mid_run_holds_the_results_back_until_it_is_put_back(
+    sheets: Sheets, emulator: EmulatorServer, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    seed(sheets, lead_rows(6))
+    config = tmp_path / "c.yaml"
+    config.write_text(leads_config(), encoding="utf-8")
+    header = [*LEAD_HEADERS[:2], "Company", LEAD_HEADERS[3]]
+
+    def rename_company() -> None:  # the column the video's name reads, renamed
+        sheets.delete_row("Leads", 1)
+        sheets.insert_row("Leads", 1, header)
+
+    sheets.after_write(1, rename_company)
+    result = cli("run", URL, "-c", config, "--base-url", emulator.base_url, "--no-progress")
+
+    assert result.exit_code == 3, result.stderr
+    assert (
+        "Error: the results could not be written into the Google Sheet 'Leads 2026', tab "
+        "'Leads' (no row holds its header (email, first_name, company, script) any more: put "
+        "it back); every row's result is kept in "
+    ) in result.stderr
+    assert not any(len(row) > 5 and row[5] for row in sheets.shown("Leads")[2:])
+    sheets.delete_row("Leads", 1)
+    sheets.insert_row("Leads", 1, list(LEAD_HEADERS))
+
+    status = cli("status", URL, "--no-progress")
+
+    assert status.exit_code == 0, status.stderr
+    assert all(r["argil_video_id"] for r in assert_own_rows(sheets, emulator))
+    assert len(emulator.emulator.videos) == 6
+
+
 def test_status_refreshes_the_sheet_in_place(
     sheets: Sheets,
     make_emulator: Callable[..., EmulatorServer],
@@ -492,6 +524,40 @@ def test_a_url_that_is_no_google_sheet_is_one_line(
     assert line.startswith("Error: https://example.com/leads.csv is not a Google Sheets URL")
 
 
+def test_cells_are_read_as_the_sheet_shows_them(sheets: Sheets, tmp_path: Path) -> None:
+    import pipeline
+
+    config = tmp_path / "ids.yaml"
+    config.write_text(
+        leads_config(
+            input={"key": ["id"]},
+            video={"name": "{{ id }} on {{ day }}: {{ total }}"},
+            moments=[{"transcript": "Hello {{ who }}", "avatar_id": "avatar-emma"}],
+        ),
+        encoding="utf-8",
+    )
+    rows: list[list[object]] = [
+        ["id", "day", "total", "who"],
+        ["0042", Num(46082, "yyyy-mm-dd", "DATE"), Calc("=SUM(C5:C9)", 1250), "Ana"],
+        [],  # a blank row: skipped, but counted
+        [Num(7, "0000"), Num(46083.5, "yyyy-mm-dd hh:mm:ss", "DATE_TIME"), 12.5, "Bo"],
+        ["0044", "2026-03-04", Calc("=1/0", "#DIV/0!"), "Cy"],
+    ]
+    sheets.add({"Leads": rows}, editors=[sheets.email])
+
+    report = pipeline.validate(URL, config)
+
+    plans = {plan.row: plan for plan in report.plans}
+    assert sorted(plans) == [2, 4, 5]  # the rows as the sheet numbers them
+    assert plans[2].body is not None and plans[2].body["name"] == "0042 on 2026-03-01: 1250"
+    assert (
+        plans[4].body is not None and plans[4].body["name"] == "0007 on 2026-03-02 12:00:00: 12.5"
+    )
+    # A formula that shows an error is its row's error, as in a workbook.
+    assert plans[5].body is None
+    assert "the cell holds the error #DIV/0!" in str(plans[5].errors)
+
+
 def test_validate_and_init_read_the_sheet(
     sheets: Sheets, cli: Callable[..., Any], config: Callable[..., Path]
 ) -> None:
@@ -538,3 +604,23 @@ def test_the_sandbox_needs_no_google_account(
     view = next(line for line in first.stderr.splitlines() if "as a person would see it" in line)
     shown = Path(view.rsplit(": ", 1)[1]).read_text(encoding="utf-8")
     assert shown.count("IDLE") == 8
+
+
+def test_a_damaged_sandbox_sheet_is_one_line(
+    cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.gsheets.sandbox import sandbox_store
+
+    store = sandbox_store()
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text("{not json", encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    url = "https://docs.google.com/spreadsheets/d/try-me/edit#gid=0"
+
+    result = cli("run", url, "-c", root / "configs" / "leads.yaml", "--sandbox", key=None)
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: cannot read the fake Google Sheets' state file {store} (JSONDecodeError); "
+        "delete it to start them afresh\n"
+    )

@@ -78,6 +78,10 @@ def _format_numeric(value: float, pattern: str) -> str:
             text = text.rstrip(".") if "." in text and not fraction.count("0") else text
             if whole.count("0") == 0 and text.startswith("0") and "." in text:
                 text = text[1:]
+            # "0000" shows 7 as 0007: as many integer digits as the pattern's zeros at least.
+            digits, dot, decimals = text.partition(".")
+            if "," not in whole and len(digits) < whole.count("0"):
+                text = digits.zfill(whole.count("0")) + dot + decimals
             out.append(("-" if scaled < 0 and float(text.replace(",", "") or 0) else "") + text)
         else:
             out.append(token)

@@ -154,10 +154,12 @@ class Spreadsheet:
 
 def to_cell(value: object) -> Cell:
     """A cell from a Python value as :meth:`SheetsWorld.add_spreadsheet` takes them."""
+    if isinstance(value, Cell):
+        return value  # typed by the caller: a number with its format, a link
     if isinstance(value, Formula):
         return Cell(value=value.value, formula=value.text)
     if value is None or isinstance(value, bool | str):
         return Cell(value=value)
     if isinstance(value, int | float):
         return Cell(value=float(value))
-    raise TypeError(f"a cell holds str, number, bool, None or Formula, not {value!r}")
+    raise TypeError(f"a cell holds str, number, bool, None, Formula or Cell, not {value!r}")

@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pipeline.emulator.settings import StateFileError
 from pipeline.emulator.sheets.errors import SheetsError
 from pipeline.emulator.sheets.grid import Cell, Spreadsheet, Tab, to_cell
 from pipeline.emulator.sheets.quotas import Gatekeeper
@@ -208,8 +209,14 @@ class SheetsWorld(Gatekeeper):
 
     def load(self, path: Path) -> None:
         """Replace the spreadsheets with those saved in ``path``."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        sheets = {s["id"]: _sheet_from_json(s) for s in data["spreadsheets"]}
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            sheets = {s["id"]: _sheet_from_json(s) for s in data["spreadsheets"]}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StateFileError(
+                f"cannot read the fake Google Sheets' state file {path} ({type(exc).__name__}); "
+                "delete it to start them afresh"
+            ) from None
         with self._lock:
             self.spreadsheets = sheets
 

@@ -14,7 +14,7 @@ from pipeline.errors import JobError
 from pipeline.gsheets import GoogleSheetRef, google_state_path, parse_sheet_url, sheet_source
 from pipeline.gsheets.auth import AuthError, ServiceAccount, Tokens, load_service_account
 from pipeline.gsheets.client import MAX_ATTEMPTS, SheetsApiError, SheetsClient, a1_tab, sheets_url
-from pipeline.gsheets.writing import _merged, _result_cell, _shown, _update
+from pipeline.gsheets.writing import MAX_PAYLOAD, _chunks, _merged, _result_cell, _shown, _update
 
 # --- the URL ------------------------------------------------------------------------------
 
@@ -220,3 +220,18 @@ def test_a_rows_neighbouring_cells_go_in_one_request() -> None:
 
     assert [len(r["updateCells"]["rows"][0]["values"]) for r in merged] == [2, 1, 1]
     assert [r["updateCells"]["start"]["columnIndex"] for r in merged] == [4, 7, 8]
+
+
+def test_a_block_of_rows_is_one_request_and_a_big_write_goes_in_2_mb_batches() -> None:
+    cell = {"userEnteredValue": {"stringValue": "x" * 100}}
+    rows = [_update(7, row, column, [cell]) for row in range(2, 6002) for column in range(4, 13)]
+
+    merged = _merged(rows)
+    batches = _chunks(merged)
+
+    assert len(merged) == 1 and len(merged[0]["updateCells"]["rows"]) == 6000
+    sizes = [len(json.dumps(batch, separators=(",", ":"))) for batch in batches]
+    assert len(batches) > 1 and max(sizes) <= MAX_PAYLOAD
+    starts = [r["updateCells"]["start"]["rowIndex"] for batch in batches for r in batch]
+    assert starts == list(range(1, 6001, 500))  # every row, once, in order
+    assert sum(len(r["updateCells"]["rows"]) for b in batches for r in b) == 6000

@@ -49,14 +49,8 @@ class Prepared:
             return self.output
         assert self.google is not None
         tab = self.google.tab
-        return google_state_path(tab.ref, tab.gid, self.settings.sandbox).with_suffix(".sheet")
-
-    @property
-    def source(self) -> str:
-        """The input as messages and ``status`` name it: its path, or its URL."""
-        if self.google is not None:
-            return self.google.ref.url
-        return str(self.sheet.path)
+        state = google_state_path(tab.ref, tab.gid, self.settings.sandbox)
+        return state.with_name(state.name + ".sheet")
 
 
 def prepare(settings: Settings) -> Prepared:

@@ -4,6 +4,7 @@ at its end: the run's rows, and every other row as the journal knows it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 
@@ -16,6 +17,8 @@ from pipeline.gsheets import GoogleSheetOutput
 from pipeline.mapping import RowPlan
 from pipeline.sheets import OutputFile, Sheet, SheetError
 from pipeline.validation import validate_rows
+
+log = logging.getLogger(__name__)
 
 
 class OutputWriter:
@@ -53,9 +56,6 @@ class OutputWriter:
             assert job.output is not None
             self._file = OutputFile(job.sheet, job.output)
         self._file.load()
-        # A Google Sheet's write that failed mid-run (a quota, the network): retried at the
-        # next refresh and at the end; the run goes on, its results are in the journal.
-        self.deferred: str | None = None
         self._lock = threading.Lock()
         self._written = -1
         self._seq = 0
@@ -112,11 +112,12 @@ class OutputWriter:
             written_changes = state.changes
             try:
                 await asyncio.to_thread(self.write, *self.snapshot(state))
-                self.deferred = None
             except OutputError as exc:
                 if self.job.google is not None:
-                    self.deferred = str(exc)
-                    written_changes = -1  # tried again at the next refresh
+                    # A quota, the network, a colleague's edit: the run goes on (the journal
+                    # holds every result), and the next refresh, or the last, tries again.
+                    log.warning("%s; trying again at the next refresh", exc)
+                    written_changes = -1
                     continue
                 # A disk that cannot take the output will not take the journal's next rows
                 # either: stop sending now rather than after every row was made unseen.

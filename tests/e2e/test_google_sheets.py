@@ -7,6 +7,7 @@ out; a lost state file makes no second video; each refusal is one line and exit 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,29 @@ def test_colleagues_insert_sort_and_delete_rows_between_two_writes(
     assert len(emulator.emulator.videos) == 31
 
 
+def test_the_tab_is_picked_by_name_when_the_url_names_none(
+    sheets: Sheets, emulator: EmulatorServer, cli: Callable[..., Any], config: Callable[..., Path]
+) -> None:
+    leads = [list(LEAD_HEADERS), *lead_rows(3)]
+    later = [list(LEAD_HEADERS), *lead_rows(4, start=10)]
+    sheets.add({"Leads": leads, "Q4 leads": later}, editors=[sheets.email])
+    before = sheets.shown("Leads")
+    url = URL.split("#")[0]
+
+    result = cli("run", url, "-c", config(), "--sheet", "q4 leads", "--base-url", emulator.base_url)
+
+    assert result.exit_code == 0, result.stderr
+    assert "tab 'Q4 leads'" in result.stderr
+    assert sheets.shown("Leads") == before
+    written = sheets.shown("Q4 leads")
+    assert all(len(row) > 5 and row[5] for row in written[1:])
+    gid = sheets.gids["Q4 leads"]
+    state = Path(os.environ["XDG_STATE_HOME"]) / "argil-batch" / "google-sheets"
+    assert (state / f"{SHEET_ID}-gid{gid}.state").exists()
+    status = cli("status", url, "--no-progress")  # the spreadsheet's one run, found
+    assert status.exit_code == 0, status.stderr
+
+
 def test_a_second_run_writes_only_what_changed(
     sheets: Sheets, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
@@ -219,7 +243,8 @@ def test_two_runs_over_one_tab_are_one_too_many(
     seed(sheets, lead_rows(3))
     config = tmp_path / "c.yaml"
     config.write_text(leads_config(), encoding="utf-8")
-    tab = google_state_path(GoogleSheetRef(SHEET_ID), 0, False).with_suffix(".sheet")
+    state = google_state_path(GoogleSheetRef(SHEET_ID), 0, False)
+    tab = state.with_name(state.name + ".sheet")
     tab.parent.mkdir(parents=True, exist_ok=True)
 
     with journal.output_lock(tab):

@@ -19,7 +19,7 @@ from support import CLI_KEY, LEAD_HEADERS, lead, leads_config
 from pipeline.emulator import EmulatorServer
 from pipeline.engine import run_job
 from pipeline.gsheets import GoogleSheetRef
-from pipeline.settings import JobSpec
+from pipeline.settings import JobSpec, RunOptions
 
 pytestmark = pytest.mark.slow
 
@@ -159,7 +159,7 @@ def test_colleagues_insert_sort_and_delete_rows_between_two_writes(
     seed(sheets, lead_rows(30))
     config = tmp_path / "c.yaml"
     # A pace that lets the run write several times while it sends.
-    config.write_text(leads_config(api={"rpm": 1200, "concurrency": 2}), encoding="utf-8")
+    config.write_text(leads_config(api={"rpm": 600, "concurrency": 2}), encoding="utf-8")
 
     def insert_and_sort() -> None:
         # At the top, under the header: a new lead, pasted from another row with its results.
@@ -256,6 +256,66 @@ def test_two_runs_over_one_tab_are_one_too_many(
     assert result.exit_code == 4, result.stderr
     assert "Error: another run writes the Google Sheet 'Leads 2026', tab 'Leads'" in result.stderr
     assert emulator.emulator.videos == {}
+
+
+def test_against_two_servers_the_project_did_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stand-in for Google and an Argil-like server that answers a fifth of its creates
+    with an earlier video: 40 rows, a colleague inserting, sorting and deleting between two
+    writes, then the state file lost; each row ends with its own video, made once."""
+    from collections import Counter
+
+    from mixed_up_api import MixedUpApi
+
+    config = tmp_path / "c.yaml"
+    config.write_text(leads_config(api={"rpm": 600, "concurrency": 2}), encoding="utf-8")
+    with make_sheets("stand-in", tmp_path) as sheets, MixedUpApi(stale_creates=0.2, seed=5) as api:
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(sheets.key_file))
+        monkeypatch.setenv("ARGIL_BATCH_SHEETS_URL", sheets.base_url)
+        seed(sheets, lead_rows(40))
+        sheets.after_write(2, lambda: sheets.insert_row("Leads", 2, lead(100)))
+        sheets.after_write(3, lambda: sheets.sort("Leads", 2, column=1, descending=True))
+        sheets.after_write(4, lambda: sheets.delete_row("Leads", 10))
+
+        def run(**more: Any) -> Any:
+            return run_job(
+                JobSpec(
+                    sheet=GoogleSheetRef(SHEET_ID, 0),
+                    config=config,
+                    base_url=api.base_url,
+                    api_key=CLI_KEY,
+                    sheets_sleep=sheets.sleep,
+                    options=RunOptions(doubt_delay=0, preflight=False),
+                    **more,
+                )
+            )
+
+        def check() -> list[dict[str, str]]:
+            holders = api.holders()
+            rows = table(sheets)
+            for row in rows:
+                if row.get("argil_video_id"):
+                    made = api.videos[row["argil_video_id"]]
+                    assert made["name"] == f"Intro for {row['first_name']} at {row['company']}"
+                    assert holders[row["argil_video_id"]].startswith(row["argil_row_key"])
+            assert set(Counter(holders.values()).values()) == {1}, "a row was made twice"
+            return rows
+
+        first = run(flush_interval=0.2)
+        assert sheets.writes >= 5 and api.mixed_answers > 0
+        assert first.exit_code == 0
+        assert len(check()) == 40  # 40 + 1 inserted - 1 deleted
+        google_state = Path(os.environ["XDG_STATE_HOME"]) / "argil-batch" / "google-sheets"
+        for state in google_state.glob("*.state"):
+            state.unlink()
+
+        second = run()
+
+        assert second.summary.created == 1  # the inserted lead; the rest found by the tag
+        rows = check()
+        assert all(row["argil_video_id"] for row in rows)
+        assert len(api.videos) == 41
 
 
 def test_the_sheets_quota_is_met_and_waited_out(

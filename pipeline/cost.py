@@ -152,7 +152,9 @@ def forecast(
 
 
 class Budget:
-    """A ceiling on the estimated credits of the creates a run sends.
+    """A ceiling on the credits a run spends: each create at its local estimate, each render
+    at its exact price (read from the API just before it). A run that creates and renders
+    counts both, so it may stop early, never late.
 
     Every create sent counts, a resent one again: a create whose answer was lost may still
     land after the lookup found nothing, so only what was never sent is known to be free.
@@ -162,6 +164,7 @@ class Budget:
         self.limit = limit
         self.source = source
         self.spent = 0.0
+        self.refused: float | None = None  # the exact price of the render it refused
 
     def take(self, body: Mapping[str, Any]) -> bool:
         """Count ``body`` as sent and say yes, or say no when it would pass the limit."""
@@ -171,7 +174,21 @@ class Budget:
         self.spent += credits
         return True
 
+    def take_price(self, credits: float) -> bool:
+        """Count a render of this exact price as started and say yes, or say no when it would
+        pass the limit."""
+        if self.spent + credits > self.limit:
+            self.refused = credits
+            return False
+        self.spent += credits
+        return True
+
     def reason(self) -> str:
+        if self.refused is not None:
+            return (
+                f"the budget is reached: {self.spent:,.2f} credits spent, the next render "
+                f"({self.refused:,.2f}) would pass {self.source} {self.limit:,.2f}"
+            )
         return (
             f"the budget is reached: about {self.spent:,.0f} credits sent, the next video would "
             f"pass {self.source} {self.limit:,.0f}"

@@ -79,6 +79,10 @@ class Record:
     # of one row compare equal whatever they say.
     sent_at: float | None = field(default=None, compare=False)
     render_sent_at: float | None = field(default=None, compare=False)
+    # The price of rendering the video (GET /videos/{id}/estimate), and whether it is the API's
+    # exact one or, the API's answer unreadable, the local estimate.
+    credits: float | None = None
+    credits_exact: bool = False
 
     @property
     def batch_key(self) -> str:
@@ -137,7 +141,9 @@ CREATE TABLE IF NOT EXISTS rows (
     updated_at TEXT NOT NULL,
     field_digests TEXT,
     sent_at REAL,
-    render_sent_at REAL
+    render_sent_at REAL,
+    credits REAL,
+    credits_exact INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS rows_state ON rows(state);
 """
@@ -145,7 +151,7 @@ CREATE INDEX IF NOT EXISTS rows_state ON rows(state);
 _COLUMNS = (
     "key, row, payload_hash, state, generation, video_id, status, attempts, last_error, "
     "moments, preview_url, video_url, duration, render_requested, created_at, updated_at, "
-    "field_digests, sent_at, render_sent_at"
+    "field_digests, sent_at, render_sent_at, credits, credits_exact"
 )
 
 
@@ -167,6 +173,7 @@ def _is_damage(exc: sqlite3.DatabaseError) -> bool:
 def _record(row: sqlite3.Row) -> Record:
     values = dict(zip(row.keys(), row, strict=True))
     values["render_requested"] = bool(values["render_requested"])
+    values["credits_exact"] = bool(values["credits_exact"])
     return Record(**values)
 
 
@@ -213,6 +220,12 @@ class Journal:
             if column not in columns:
                 # From before send times were kept: what it sent does not pace the next run.
                 self._db.execute(f"ALTER TABLE rows ADD COLUMN {column} REAL")
+        if "credits" not in columns:
+            # From before prices were read: its drafts are priced again by the next run.
+            self._db.execute("ALTER TABLE rows ADD COLUMN credits REAL")
+            self._db.execute(
+                "ALTER TABLE rows ADD COLUMN credits_exact INTEGER NOT NULL DEFAULT 0"
+            )
         self._check_meta(target)
 
     def _unusable(self, exc: sqlite3.DatabaseError) -> JournalError:
@@ -446,6 +459,15 @@ class Journal:
                        render_sent_at = ?
                    WHERE key = ?""",
                 (RENDERING, now_iso(), time.time(), key),
+            )
+
+    def set_credits(self, key: str, credits: float, exact: bool) -> None:
+        """The price of rendering the row's video, as the API estimated it (``exact``) or as
+        the local estimate had it."""
+        with self._writing(), self._db:
+            self._db.execute(
+                "UPDATE rows SET credits = ?, credits_exact = ? WHERE key = ?",
+                (credits, int(exact), key),
             )
 
     def mark_failed(self, key: str, error: str) -> None:

@@ -60,6 +60,8 @@ class RunOptions:
     # lookup decides that no video exists and the row may be sent again.
     doubt_delay: float = 2.0
     max_sends: int = 5
+    # render.when's template, as the config writes it: only the rows it approves are rendered.
+    approval: str | None = None
     poll_initial: float = 2.0
     poll_max: float = 60.0
 
@@ -172,7 +174,13 @@ def resolve(spec: JobSpec) -> Settings:
     budget, source = spec.max_credits, "--max-credits"
     if budget is None:
         budget, source = api.max_credits, "api.max_credits"
-    options = replace(options, render=render, max_credits=budget, budget_source=source)
+    options = replace(
+        options,
+        render=render,
+        max_credits=budget,
+        budget_source=source,
+        approval=config.render.when,
+    )
 
     base_url, api_key = "", ""
     if not spec.sandbox and spec.command != "dry-run":

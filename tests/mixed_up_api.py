@@ -4,14 +4,23 @@ with some other video than the one asked about (a cache on the way, a load balan
 up connections). It may also limit the writes it takes, as a server the project did not write
 would: ``limit`` writes in any ``window`` seconds (a sliding window, never announced), each
 write delayed on its way in by ``latency`` seconds, give or take ``jitter``, before it counts,
-and refused with 429 and a ``Retry-After`` in whole seconds past the limit. Nothing of
-``pipeline`` is imported, so it cannot share the emulator's or the client's assumptions."""
+and refused with 429 and a ``Retry-After`` in whole seconds past the limit.
+
+With ``finish_renders``, a rendered video is DONE from its next read on, its ``videoUrl`` on
+this host under ``/files/{id}.mp4`` (not the emulator's ``/media``: a client must take the URL
+it is given). The files are :func:`file_bytes`, ``file_size`` long, served with ranges
+(``bytes=N-``, ``N-M``, ``-N``: 206; past the end: 416) and without any key; ``cut_downloads``
+is the share of whole-file answers cut a third of the way in (the connection closed after the
+headers promised it all), and ``file_requests`` records every file request's headers. Nothing
+of ``pipeline`` is imported, so it cannot share the emulator's or the client's assumptions."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
+import re
 import threading
 import time
 import uuid
@@ -19,6 +28,34 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+_FILE_PATH = re.compile(r"/files/([0-9a-f-]+)\.mp4")
+
+
+def file_bytes(name: str, size: int) -> bytes:
+    """The first ``size`` bytes of the file this server serves as ``name`` (e.g.
+    ``"<id>.mp4"``): BLAKE2b digests of 64 bytes of ``"<name>#<n>"`` for n = 0, 1, 2...,
+    one after the other. Not the emulator's bytes, on purpose."""
+    blocks = (hashlib.blake2b(f"{name}#{n}".encode()).digest() for n in range(-(-size // 64)))
+    return b"".join(blocks)[:size]
+
+
+def _wanted(header: str | None, total: int) -> tuple[int, int] | str | None:
+    """(first, last) byte of a single ``bytes=`` range, inclusive; "416" past the end; None
+    for no range or one this server ignores (several, malformed)."""
+    found = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header or "")
+    if not found or not any(found.groups()):
+        return None
+    first, last = found.groups()
+    if not first:
+        if int(last) == 0 or total == 0:
+            return "416"
+        return max(0, total - int(last)), total - 1
+    if last and int(last) < int(first):
+        return None
+    if int(first) >= total:
+        return "416"
+    return int(first), min(int(last), total - 1) if last else total - 1
 
 
 class MixedUpApi:
@@ -36,6 +73,9 @@ class MixedUpApi:
         window: float = 60.0,
         latency: float = 0.0,
         jitter: float = 0.0,
+        finish_renders: bool = False,
+        file_size: int = 200_000,
+        cut_downloads: float = 0.0,
     ) -> None:
         self.stale_creates = stale_creates
         self.stale_reads = stale_reads  # renders and GET /videos/{id}
@@ -61,6 +101,12 @@ class MixedUpApi:
         self.counted: list[float] = []
         self.create_times: list[float] = []
         self.rate_limited = 0
+        self.finish_renders = finish_renders
+        self.file_size, self.cut_downloads = file_size, cut_downloads
+        # (method, path, headers with lower-case names) of each file request, and how many
+        # whole-file answers were cut.
+        self.file_requests: list[tuple[str, str, dict[str, str]]] = []
+        self.files_cut = 0
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         api = self
@@ -89,7 +135,13 @@ class MixedUpApi:
                 else:
                     self._send(404, {"error": "not found"})
 
+            def do_HEAD(self) -> None:
+                self._file(body=False)
+
             def do_GET(self) -> None:
+                if urlsplit(self.path).path.startswith("/files/"):
+                    self._file(body=True)
+                    return
                 arrived = time.monotonic()
                 time.sleep(api.read_delay)
                 url = urlsplit(self.path)
@@ -109,6 +161,40 @@ class MixedUpApi:
             def do_DELETE(self) -> None:
                 parts = urlsplit(self.path).path.strip("/").split("/")
                 self._send(*api.delete(parts[-1]))
+
+            def _file(self, body: bool) -> None:
+                path = urlsplit(self.path).path
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                api.file_requests.append((self.command, path, headers))
+                found = _FILE_PATH.fullmatch(path)
+                if found is None or not api.is_done(found.group(1)):
+                    self._send(404, {"error": "no such file"})
+                    return
+                total = api.file_size
+                wanted = _wanted(headers.get("range"), total)
+                if wanted == "416":
+                    self.send_response(416)
+                    self.send_header("content-range", f"bytes */{total}")
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                first, last = wanted if isinstance(wanted, tuple) else (0, total - 1)
+                self.send_response(200 if wanted is None else 206)
+                self.send_header("content-type", "video/mp4")
+                self.send_header("accept-ranges", "bytes")
+                self.send_header("content-length", str(last - first + 1))
+                if wanted is not None:
+                    self.send_header("content-range", f"bytes {first}-{last}/{total}")
+                self.end_headers()
+                if not body:
+                    return
+                data = file_bytes(path.rsplit("/", 1)[1], total)
+                if wanted is None and api.cut():
+                    # The headers promised it all: a third, then the connection closes.
+                    self.wfile.write(data[: total // 3])
+                    self.close_connection = True
+                    return
+                self.wfile.write(data[first : last + 1])
 
             def _send(self, status: int, data: object) -> None:
                 raw = json.dumps(data).encode()
@@ -149,6 +235,29 @@ class MixedUpApi:
                 return max(1, math.ceil(self.counted[-self.limit] + self.window - now))
             self.counted.append(now)
             return None
+
+    def cut(self) -> bool:
+        """Whether to cut this whole-file answer (``cut_downloads`` of them, by the seeded
+        rng)."""
+        with self._lock:
+            if not self.cut_downloads or self._rng.random() >= self.cut_downloads:
+                return False
+            self.files_cut += 1
+            return True
+
+    def is_done(self, video_id: str) -> bool:
+        with self._lock:
+            video = self.videos.get(video_id)
+            if video is not None:
+                self._finish(video)
+            return video is not None and video["status"] == "DONE"
+
+    def _finish(self, video: dict[str, Any]) -> None:
+        # A render takes no time here: read after it, the video is done.
+        if self.finish_renders and video["status"] == "GENERATING_VIDEO":
+            video["status"] = "DONE"
+            port = self._server.server_address[1]
+            video["videoUrl"] = f"http://127.0.0.1:{port}/files/{video['id']}.mp4"
 
     def _other(self, video_id: str) -> dict[str, Any] | None:
         # One of the latest few: at concurrency, likely a video whose create answer its own
@@ -197,6 +306,7 @@ class MixedUpApi:
             video = self.videos.get(video_id)
             if video is None:
                 return 404, {"error": "Video not found"}
+            self._finish(video)
             answer = video
             if self._rng.random() < self.stale_reads:
                 answer = self._other(video_id) or video
@@ -215,6 +325,8 @@ class MixedUpApi:
         limit = int(query.get("limit", ["100"])[0])
         wanted = json.loads(query.get("extrasFilter", ["{}"])[0])
         with self._lock:
+            for video in self.videos.values():
+                self._finish(video)
             matching = [
                 self.videos[v]
                 for v in reversed(self.order)

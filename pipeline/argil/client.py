@@ -53,6 +53,7 @@ from pipeline.argil.answers import (
     truncate,
 )
 from pipeline.argil.base_url import InsecureURLError, check_base_url
+from pipeline.argil.price import RenderPrice, read_price
 from pipeline.argil.errors import (
     ArgilError,
     CertificateError,
@@ -306,6 +307,11 @@ class ArgilClient:
         body = {"callbackUrl": callback_url} if callback_url else {}
         data = await self._call("POST", path, json_body=body, idempotent=False)
         return self._parse(Video, data, "POST", path, idempotent=False)
+
+    async def estimate_render(self, video_id: str) -> RenderPrice:
+        """``GET /videos/{id}/estimate``: what a render started now would cost (a read)."""
+        path = f"videos/{quote(video_id, safe='')}/estimate"
+        return read_price(await self._call("GET", path))
 
     async def get_video(self, video_id: str) -> Video:
         path = f"videos/{quote(video_id, safe='')}"

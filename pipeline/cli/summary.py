@@ -51,6 +51,7 @@ def report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) 
         data.update(
             # Both absolute: a script reading the line needs no idea of the working folder.
             output=_absolute(outcome.output),
+            review=_absolute(outcome.review),
             output_format=outcome.output_format or None,
             notes=outcome.notes,
             state=str(outcome.state.absolute()),
@@ -68,6 +69,8 @@ def report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) 
         if outcome.output:
             fmt = f" ({outcome.output_format})" if outcome.output_format else ""
             note(f"Output: {shown(outcome.output)}{fmt}")
+        if outcome.review is not None:
+            note(f"Review page: {shown(outcome.review)}")
         if outcome.error and not outcome.interrupted:
             note(f"Error: {outcome.error}")
         elif summary.stopped and not outcome.interrupted:
@@ -134,6 +137,19 @@ def print_summary(s: RunSummary, dry_run: bool) -> None:
     rate = f", {s.rate_limited} rate-limited" if s.rate_limited else ""
     requests = plural(s.requests, "request")
     note(f"{plural(s.rows, 'row')}: {', '.join(parts)} ({requests}{rate}, {s.elapsed:.1f} s)")
+    if s.drafts and s.draft_credits:
+        exact = (
+            "the API's exact estimate"
+            if not s.local_prices
+            else f"{s.local_prices} of them a local estimate: the API's could not be read"
+        )
+        after = "" if s.balance_after is None else f"; the balance after: {s.balance_after:,.2f}"
+        note(
+            f"Drafts: {s.drafts}, {s.draft_credits:,.2f} credits to render them all ({exact})"
+            f"{after}"
+        )
+    if s.render_credits:
+        note(f"Renders started: {s.render_credits:,.2f} credits, at the API's exact prices")
     if s.found_rpm and s.found_rpm_is_floor:
         # Nothing said no: advising api.rpm here would set a limit the API never showed.
         note(

@@ -265,10 +265,24 @@ def config_warnings(config: Config) -> list[str]:
     ]
 
 
+class RenderConfig(_Section):
+    # A template: a row's draft is rendered (--render) only when it renders yes, true, 1, x
+    # (an approval column a person fills in); otherwise it waits as a draft.
+    when: Template | None = None
+
+
+class DownloadConfig(_Section):
+    # A template: the downloaded MP4's name (--download), made safe for every file system;
+    # default: the row's key and the video's name.
+    name: Template | None = None
+
+
 class Config(_Section):
     input: InputConfig = Field(default_factory=InputConfig)
     video: VideoConfig
     moments: Annotated[list[MomentConfig], Field(min_length=1)]
+    render: RenderConfig = Field(default_factory=RenderConfig)
+    download: DownloadConfig = Field(default_factory=DownloadConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
 

@@ -4,7 +4,8 @@ It answers the endpoints this project uses (``/videos``, ``/videos/{id}``,
 ``/videos/{id}/render``, ``/avatars``, ``/voices``, ``/subtitles``) under ``/v1`` and at the
 root, with JSON everywhere and errors shaped ``{"code": <int>, "message": "..."}``; ``GET
 /_emulator/stats`` (no auth) reports what happened, for benchmarks running it as a process, and
-``/preview/{id}`` shows a video's page. Every API route goes through the same wrapper: latency
+``/preview/{id}`` shows a video's page (``/media/{name}``, from ``media.py``, serves the
+files of DONE videos). Every API route goes through the same wrapper: latency
 on the way in, auth, the rate limit, latency on the way out, and the hostile knobs (a redirect
 instead of an answer, a 429 asking for any wait, headers of any kind, an answer padded to any
 size or dripped a byte at a time). A dropped answer is a response started and never
@@ -33,6 +34,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from pipeline.emulator.media import media_route
 from pipeline.emulator.settings import ApiFault, EmulatorSettings
 from pipeline.emulator.spec import _body_validator
 from pipeline.emulator.state import MAX_PAGE_SIZE, Emulator, parse_json
@@ -309,6 +311,10 @@ async def _render_video(request: Request, emulator: Emulator) -> Response:
     return JSONResponse(emulator.render(video_id, _origin(request), callback_url))
 
 
+async def _estimate_video(request: Request, emulator: Emulator) -> Response:
+    return JSONResponse(emulator.estimate(request.path_params["video_id"]))
+
+
 async def _avatars(request: Request, emulator: Emulator) -> Response:
     return JSONResponse(copy.deepcopy(AVATARS))
 
@@ -370,6 +376,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
         Route("/videos/{video_id}", _api(_get_video), methods=["GET"]),
         Route("/videos/{video_id}", _api(_delete_video), methods=["DELETE"]),
         Route("/videos/{video_id}/render", _api(_render_video), methods=["POST"]),
+        Route("/videos/{video_id}/estimate", _api(_estimate_video), methods=["GET"]),
         Route("/avatars", _api(_avatars), methods=["GET"]),
         Route("/voices", _api(_voices), methods=["GET"]),
         Route("/subtitles", _api(_subtitles), methods=["GET"]),
@@ -377,6 +384,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/_emulator/stats", _stats, methods=["GET"]),
         Route("/preview/{video_id}", _preview, methods=["GET"]),
+        media_route(),
         Mount("/v1", routes=api),
         *api,
     ]

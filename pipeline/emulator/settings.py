@@ -91,6 +91,10 @@ class EmulatorSettings:
     render_seconds: float = 3.0  # IDLE -> GENERATING_AUDIO -> GENERATING_VIDEO -> final
     render_fail_rate: float = 0.0  # probability a render ends FAILED
     credits: int | None = None  # creates allowed, then 402
+    # The workspace's credit balance: GET /videos/{id}/estimate answers the balance a render
+    # would leave (newBalance), and a render debits its price or is refused (402) when the
+    # balance cannot pay it. None: no balance (the estimate answers the price alone).
+    balance: float | None = None
     # Videos kept across restarts and crashes: each change appended as it happens, the file
     # rewritten whole now and then and at a stop.
     state_file: Path | None = None
@@ -114,6 +118,10 @@ class EmulatorSettings:
     # Added to the answers (errors and 429s too), over the announced limit's own: e.g.
     # {"Retry-After": "999999"} or {"RateLimit": '"w";r=0;t=1000000000000'}.
     answer_headers: dict[str, str] = field(default_factory=dict)
+    # The files of DONE videos (GET /media/{name}, see media.py): their size in bytes, and the
+    # share of whole-file answers cut a third of the way in (a broken CDN connection).
+    media_size: int = 262_144
+    cut_downloads: float = 0.0
 
     def __post_init__(self) -> None:
         if self.retry_after not in RETRY_AFTER_FORMS:
@@ -130,6 +138,7 @@ class EmulatorSettings:
             "render_fail_rate",
             "list_fail_rate",
             "throttle_rate",
+            "cut_downloads",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -148,6 +157,7 @@ class EmulatorSettings:
             "render_seconds",
             "oversize_bytes",
             "drip_seconds",
+            "media_size",
         ):
             if getattr(self, name) < 0:
                 raise EmulatorSettingsError(f"{name} must not be negative")
@@ -207,6 +217,8 @@ class EmulatorStats:
     first_arrival: float | None = None
     first_create_arrival: float | None = None
     renders: int = 0  # renders started
+    estimates: int = 0  # GET /videos/{id}/estimate answered
+    credits_spent: float = 0.0  # the prices of the renders started
     odd_answers: int = 0  # creates answered with something that is not a Video
     stale_answers: int = 0  # creates answered with the previous create's video
     # GET /videos/{id} by id: what a listing did not answer for.
@@ -216,3 +228,6 @@ class EmulatorStats:
     dripped: int = 0  # answers dripped a byte at a time
     redirected: int = 0  # requests answered with a redirect
     throttled: int = 0  # 429s of throttle_rate (also counted in rate_limited)
+    media_requests: int = 0  # GET and HEAD /media/{name}, whatever their answer
+    media_bytes_sent: int = 0  # bytes of files' bodies sent (cut ones and ranges included)
+    media_cut: int = 0  # whole-file answers cut a third of the way in (cut_downloads)

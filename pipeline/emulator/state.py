@@ -386,8 +386,21 @@ class Emulator:
             "itemsPerPage": limit,
         }
 
+    def estimate(self, video_id: str) -> dict[str, Any]:
+        """``GET /videos/{id}/estimate``: the credits a render started now would cost, with
+        nothing debited; the balance it would leave (which may be negative) when the emulator
+        keeps one. Creation costs are not in it."""
+        with self._lock:
+            video = self._require(video_id)
+            price = render_price(video)
+            self.stats.estimates += 1
+            if self.settings.balance is None:
+                return {"totalCredits": price}
+            return {"totalCredits": price, "newBalance": round(self.settings.balance - price, 2)}
+
     def render(self, video_id: str, origin: str, callback_url: str | None = None) -> dict[str, Any]:
-        """Start generating an IDLE video; its status then moves on with the clock.
+        """Start generating an IDLE video; its status then moves on with the clock. With a
+        balance, the render's price is debited, or the render refused (402).
 
         The callback URL is kept but never called: the emulator runs no background work.
         """
@@ -399,6 +412,16 @@ class Emulator:
                     400,
                     f"Video {video_id} is {video['status']}: only an IDLE video can be rendered",
                 )
+            price = render_price(video)
+            if self.settings.balance is not None:
+                if self.settings.balance < price:
+                    raise ApiFault(
+                        402,
+                        f"Not enough credits to render: it costs {price:g}, the balance is "
+                        f"{self.settings.balance:g}",
+                    )
+                self.settings.balance = round(self.settings.balance - price, 2)
+            self.stats.credits_spent = round(self.stats.credits_spent + price, 2)
             self._renders[video_id] = _Render(
                 started=self.settings.clock(),
                 outcome=self._pick_outcome(str(video.get("name", ""))),
@@ -612,3 +635,12 @@ def _estimate_duration(moments: list[Any]) -> float:
         else:
             seconds += AUDIO_MOMENT_SECONDS
     return round(seconds, 2)
+
+
+def render_price(video: dict[str, Any]) -> float:
+    """What rendering a video costs here: by its words and moments, on purpose not the
+    client's own guess (15 characters a second), so a test can tell the two apart."""
+    moments = video.get("moments") or []
+    words = sum(len(str(m.get("transcript") or "").split()) for m in moments)
+    audio = sum(1 for m in moments if m.get("audioUrl"))
+    return round(1.3 * words + 7.0 * len(moments) + 20.0 * audio, 2)

@@ -37,6 +37,7 @@ from pipeline.engine.interrupts import install_signal_handlers, remove_signal_ha
 from pipeline.engine.output import OutputWriter
 from pipeline.engine.plan import plan_rows
 from pipeline.engine.results import PENDING, WOULD_SEND, RunSummary
+from pipeline.engine.review import write_review
 from pipeline.engine.run import Engine
 from pipeline.engine.state import ApiCounts, RunState
 from pipeline.errors import (
@@ -75,6 +76,8 @@ class JobOutcome:
     planned: list[PlannedRow] = field(default_factory=list)
     # Rows the pre-flight refused: ``row N: field: why`` lines by row, as validate prints them.
     refused: dict[int, list[str]] = field(default_factory=dict)
+    # The review page written beside the output (None: not written).
+    review: Path | None = None
 
     @property
     def exit_code(self) -> int:
@@ -333,6 +336,7 @@ async def _written(
             if view is not None:
                 outcome.notes.append(f"the sandbox's sheet, as a person would see it: {view}")
     outcome.columns = columns
+    outcome.review = write_review(job, summary, columns)
     outcome.notes.extend(writer.notes)
     outcome.output_format = writer.describe()
     outcome.error = state.storage_error or writer.error

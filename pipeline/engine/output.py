@@ -135,4 +135,5 @@ def _unselected(plan: RowPlan, record: j.Record | None) -> RowResult:
         result.preview_url = record.preview_url or ""
         result.updated_at = record.updated_at
         result.duration = record.duration
+        result.credits, result.credits_exact = record.credits, record.credits_exact
     return result

@@ -15,15 +15,32 @@ from pipeline.argil.client import (
 )
 from pipeline.argil.models import Video, VideoStatus
 from pipeline.batch import carried_key
+from pipeline.cost import Budget
+from pipeline.engine.price import read_price
 from pipeline.engine.state import RunState
 from pipeline.mapping import RowPlan
 
 
-async def render(client: ArgilClient, state: RunState, plan: RowPlan) -> None:
-    """Start generation of the row's video; a lost or refused answer is read back."""
+async def render(
+    client: ArgilClient, state: RunState, plan: RowPlan, budget: Budget | None = None
+) -> None:
+    """Start generation of the row's video; a lost or refused answer is read back. With a
+    budget, the render's exact price is read just before it, and a render that would pass
+    the budget is not started: the run stops, the row stays a draft."""
     result = state.results[plan.row]
     if state.stopping or not result.video_id:
         return
+    if budget is not None:
+        price = await read_price(client, state, plan)
+        if state.stopping:
+            return
+        if price is None:
+            state.fault(plan, "render not started: its price could not be read; run again")
+            return
+        if not budget.take_price(price):
+            state.stop(budget.reason())
+            state.set_error(plan, f"not rendered: {budget.reason()}; a draft")
+            return
     try:
         video = await client.render_video(result.video_id, state.options.callback_url)
         if not is_answer_about(video, result.video_id, plan.key):

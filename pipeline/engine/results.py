@@ -43,6 +43,11 @@ class RowResult:
     video_url: str = ""
     updated_at: str = ""
     duration: float | None = None  # seconds, once the API knows it
+    # The price of rendering the video: the API's exact estimate, or (``credits_exact``
+    # False) the local one when the API's could not be read.
+    credits: float | None = None
+    credits_exact: bool = False
+    file: str = ""  # the MP4 downloaded (--download)
 
     def columns(self) -> dict[str, str]:
         values = (
@@ -55,6 +60,8 @@ class RowResult:
             self.video_url,
             self.updated_at,
             "" if self.duration is None else f"{self.duration:g}",
+            "" if self.credits is None else f"{self.credits:g}",
+            self.file,
         )
         return dict(zip(OUTPUT_COLUMNS, values, strict=True))
 
@@ -91,6 +98,7 @@ def result_from_record(plan: RowPlan, record: j.Record | None) -> RowResult:
         result.video_url = record.video_url or ""
         result.updated_at = record.updated_at
         result.duration = record.duration
+        result.credits, result.credits_exact = record.credits, record.credits_exact
         if record.moments is not None and plan.body is None:
             result.moments = record.moments
     return result
@@ -128,6 +136,14 @@ class RunSummary:
     stopped: str | None = None
     # --wait ended at --wait-timeout with videos still rendering.
     wait_timed_out: bool = False
+    # The drafts (IDLE videos) and the exact price of rendering them all (GET .../estimate),
+    # how many of those prices are local estimates instead, the balance they would leave.
+    drafts: int = 0
+    draft_credits: float = 0.0
+    local_prices: int = 0
+    balance_after: float | None = None
+    # The exact prices of the renders this run started.
+    render_credits: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
 
     @property

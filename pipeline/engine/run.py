@@ -18,6 +18,7 @@ from pipeline.argil.client import ArgilClient, ArgilError, FatalError
 from pipeline.engine.follow import Follower
 from pipeline.engine.plan import Plan, Work
 from pipeline.engine.preflight import check_rows, uses_styles
+from pipeline.engine.price import price_drafts
 from pipeline.engine.reconcile import (
     OtherBatch,
     adopt_if_found,
@@ -106,8 +107,19 @@ class Engine:
         if self._settles(candidates) and not state.stopping:
             await settle_duplicates(self.client, state, candidates)
         renders = [p for p in candidates if state.renderable(p)]
+        if options.approval is not None:
+            # render.when: only what a person approved is rendered; the others wait as drafts.
+            renders = [p for p in renders if p.approved]
+        if not state.stopping:
+            # Every draft priced exactly (the reads after the creates, never before them): the
+            # price in the sheet is what rendering it would cost.
+            await price_drafts(self.client, state, state.plans)
         state.work_total -= len(self.submitter.render_only - {p.key for p in renders})
         await self.submitter.drain([("render", p, 0) for p in renders])
+        if options.approval is not None:
+            for plan in state.plans:
+                if plan.approved is False and state.renderable(plan):
+                    state.waiting_for_approval(plan)
         if options.wait and not state.stopping:
             following = [p for p in state.plans if state.needs_follow(p)]
             await self.follower.follow(following, options.wait_timeout, immediate=False)

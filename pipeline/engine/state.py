@@ -78,6 +78,9 @@ class RunState:
         # none of them belongs to a row since removed.
         self.sheet_keys = set(sheet_keys) if sheet_keys is not None else {p.key for p in plans}
         self.summary = RunSummary(rows=len(plans))
+        # The workspace's balance as the last estimate said it (before any render it priced).
+        self.balance: float | None = None
+        self.started_renders: set[str] = set()  # this run's
         # Rows the pre-flight refused, with why: shown like validate's row errors.
         self.refused: dict[int, list[FieldError]] = {}
         # A write to the journal failed (a full disk): the run stopped on it, and says so.
@@ -208,8 +211,40 @@ class RunState:
         assert self.journal is not None
         self.journal.mark_render_requested(plan.key)
         self.rendered.add(plan.key)
+        self.started_renders.add(plan.key)
         self.record_video(plan, video, j.RENDERING)
         self.summary.renders += 1
+
+    def priced(
+        self,
+        plan: RowPlan,
+        credits: float,
+        *,
+        exact: bool,
+        new_balance: float | None = None,
+        why: str = "",
+    ) -> None:
+        """The price of rendering the row's draft: the API's exact estimate, or the local one
+        (``why`` the API's could not be used), said in the row."""
+        assert self.journal is not None
+        result = self.results[plan.row]
+        result.credits, result.credits_exact = credits, exact
+        self.journal.set_credits(plan.key, credits, exact)
+        if new_balance is not None:
+            # The balance before this render, which every estimate of the run shares.
+            self.balance = new_balance + credits
+        if not exact and not result.error:
+            self.set_error(plan, f"argil_credits is a local estimate ({why})")
+        self.changes += 1
+
+    def waiting_for_approval(self, plan: RowPlan) -> None:
+        """A draft render.when does not approve: left a draft, said why."""
+        when = self.options.approval or "render.when"
+        self.say(
+            plan,
+            self.results[plan.row].status,
+            f"a draft waiting for approval: render.when ({when}) is not yes for this row",
+        )
 
     def leave_pending(self, plan: RowPlan, reason: str) -> None:
         """Nothing was created for this row (refused, or looked up and absent)."""
@@ -360,6 +395,24 @@ class RunState:
         s.rendering = statuses[generating[0]] + statuses[generating[1]]
         # A video the API no longer knows is not rendering, whatever it last said.
         s.rendering -= sum(1 for row in self._gone if self.results[row].status in generating)
+        drafts = [
+            r for r in self.results.values() if r.video_id and r.status == VideoStatus.IDLE
+        ]
+        s.drafts = len(drafts)
+        priced = [r for r in drafts if r.credits is not None]
+        s.draft_credits = round(sum(r.credits or 0.0 for r in priced), 2)
+        s.local_prices = sum(1 for r in priced if not r.credits_exact)
+        s.balance_after = None
+        if self.balance is not None and priced:
+            s.balance_after = round(self.balance - s.draft_credits, 2)
+        s.render_credits = round(
+            sum(
+                r.credits or 0.0
+                for p in self.plans
+                if p.key in self.started_renders and (r := self.results[p.row]).credits
+            ),
+            2,
+        )
         counts = self._api_counts()
         s.requests = counts.requests
         s.rate_limited = counts.rate_limited

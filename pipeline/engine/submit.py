@@ -82,7 +82,7 @@ class Submitter:
                 self._active[plan.row] = kind
                 try:
                     if kind == "render":
-                        await render(self.client, self.state, plan)
+                        await render(self.client, self.state, plan, self._budget)
                     else:
                         await self._submit(plan, generation, look_first=kind == "resolve")
                 except j.JournalWriteError as exc:

@@ -33,6 +33,10 @@ from pipeline.config import (
     is_template,
 )
 from pipeline.mapping.body import FALSY_WHEN, BodyBuilder
+
+# What render.when must render for a draft to be rendered: an explicit yes. Anything else
+# (blank, "no", "maybe", a typo) waits: credits are spent only on what a person approved.
+APPROVED = frozenset({"yes", "y", "true", "1", "x", "✓", "✔", "ok", "approved", "on"})
 from pipeline.mapping.columns import (
     _ambiguous_names,
     _bare_column,
@@ -96,6 +100,7 @@ class Mapper(BodyBuilder):
         # A row-level condition (a form's "Send video?" column): a row where it renders false
         # or blank is SKIPPED, as with skip_when_blank, never an error.
         self._row_when = self._opt(config.input.when, ("input", "when"))
+        self._render_when = self._opt(config.render.when, ("render", "when"))
         self._key_label = ", ".join(config.input.key or [])
         plural = len(self._key_columns) > 1
         self._blank_key_message = (
@@ -349,6 +354,10 @@ class Mapper(BodyBuilder):
             if when is None or str(when).lower() in FALSY_WHEN:
                 reason = f"input.when is {str(when or '')!r} for this row"
                 return RowPlan(row.number, self.row_key(values), SKIPPED, None, None, reason=reason)
+        approved = None
+        if self._render_when is not None:
+            verdict = r.raw(self._render_when)
+            approved = str(verdict or "").strip().casefold() in APPROVED
         body, origins = self._build(r)
         if self._key_columns and not any(values.get(c, "").strip() for c in self._key_columns):
             r.errors.append(FieldError("", self._blank_key_message))
@@ -358,7 +367,9 @@ class Mapper(BodyBuilder):
             except ValidationError as exc:
                 r.errors.extend(_field_errors(exc, origins))
             else:
-                return self._valid(row, values, args.to_body())
+                plan = self._valid(row, values, args.to_body())
+                plan.approved = approved
+                return plan
         else:
             # Report what the API models would add, except where a problem is already known.
             try:

@@ -58,6 +58,9 @@ class RowPlan:
     moments: int = 0
     chars: int = 0
     reason: str = ""
+    # render.when's verdict: True approved for rendering, False waiting for approval, None
+    # when the config has no render.when.
+    approved: bool | None = None
 
 
 def _wire_path(loc: Sequence[str | int]) -> str:

@@ -43,6 +43,10 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "argil_updated_at",
     # Appended after the first eight so that readers of those by position keep working.
     "argil_duration",
+    # The exact price of rendering the row's video (GET /videos/{id}/estimate), and the MP4
+    # downloaded (--download): appended likewise.
+    "argil_credits",
+    "argil_file",
 )
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")

@@ -209,7 +209,9 @@ def _xlsx_extent_exact(open_part: Callable[[], IO[bytes]]) -> tuple[int, int]:
     parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartElementHandler = start
     parser.EntityDeclHandler = no_entities
-    with contextlib.suppress(_Stop, xml.parsers.expat.ExpatError):
+    # LookupError: a declaration naming an encoding Python does not know ("UTA-8"): the
+    # reading that follows says what is wrong with the file.
+    with contextlib.suppress(_Stop, xml.parsers.expat.ExpatError, LookupError):
         for piece in _pieces(open_part):
             parser.Parse(piece, False)
         parser.Parse(b"", True)

@@ -159,7 +159,8 @@ def elements(data: bytes, max_depth: int = 64) -> list[Element]:
     parser.EndElementHandler = end
     try:
         parser.Parse(data, True)
-    except xml.parsers.expat.ExpatError as exc:
+    except (xml.parsers.expat.ExpatError, LookupError) as exc:
+        # LookupError: its declaration names an encoding Python does not know.
         raise PartError(f"it is not well-formed XML ({exc})") from None
     if not found:
         raise PartError("it holds no element")

@@ -458,7 +458,8 @@ def _relationships(data: bytes, source: str) -> list[_Relationship]:
     parser.EndElementHandler = end
     try:
         parser.Parse(data, True)
-    except ExpatError as exc:
+    except (ExpatError, LookupError) as exc:
+        # LookupError: its declaration names an encoding Python does not know.
         raise PartError(f"it is not well-formed XML ({exc})") from None
     return found
 

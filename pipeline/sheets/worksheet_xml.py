@@ -129,7 +129,8 @@ def rewrite_sheet(
         while chunk := read(_CHUNK):
             rewriter.feed(chunk)
         rewriter.close()
-    except xml.parsers.expat.ExpatError as exc:
+    except (xml.parsers.expat.ExpatError, LookupError) as exc:
+        # LookupError: its declaration names an encoding Python does not know.
         raise PartError(f"it is not well-formed XML ({exc})") from None
     return rewriter.outcome
 

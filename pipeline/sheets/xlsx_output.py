@@ -53,7 +53,7 @@ XLSX_MAX_CELL = 32_767
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Unsigned: text starting with "-" or "+" stays text, as the formula guard says, even "-5".
 _NUMBER_TEXT = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?")
-_NUMERIC_RESULTS = frozenset({"argil_moments", "argil_duration"})
+_NUMERIC_RESULTS = frozenset({"argil_moments", "argil_duration", "argil_credits"})
 _LINK_RESULTS = frozenset({"argil_preview_url", "argil_video_url"})
 _WIDTH_SAMPLE = 2_000
 _TIME_FORMAT = 'yyyy-mm-dd hh:mm:ss "UTC"'

@@ -238,7 +238,7 @@ def test_an_xlsx_input_gives_an_xlsx_output_with_a_plain_progress_line(
     assert f"Output: {output}" in err
     rows = list(load_workbook(output, read_only=True)["Launches"].iter_rows(values_only=True))
     header = list(rows[0])
-    assert header[-9:] == [
+    assert header[-11:] == [
         "argil_row_key",
         "argil_video_id",
         "argil_status",
@@ -248,6 +248,8 @@ def test_an_xlsx_input_gives_an_xlsx_output_with_a_plain_progress_line(
         "argil_video_url",
         "argil_updated_at",
         "argil_duration",
+        "argil_credits",
+        "argil_file",
     ]
     ids = [row[header.index("argil_video_id")] for row in rows[1:]]
     assert len(ids) == 6 and all(ids)

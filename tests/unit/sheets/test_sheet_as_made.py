@@ -123,7 +123,7 @@ def test_input_header_row_says_where_the_header_is(tmp_path: Path) -> None:
     lines = out.read_bytes().split(b"\n")
     assert lines[:2] == [b"Q3 planner", b"Owner: Jo,Updated: May"]
     assert lines[2].startswith(b"name,script,argil_row_key,")
-    assert lines[4] == b",,,,,,,,,,"  # the blank row 5, in its place
+    assert lines[4] == b",,,,,,,,,,,,"  # the blank row 5, in its place
     assert lines[5].startswith(b"Bo,Hello Bo.,,,DONE,")
     assert read_sheet(PLANNER, sheet="Leads", header_row=2).notes == []
 
@@ -194,7 +194,7 @@ def test_a_previous_output_as_input_keeps_the_users_cells_too(tmp_path: Path) ->
     rows = records(again, ";")
     assert rows[0][:9] == records(first, ";")[0][:9]
     assert rows[1][4] == "+49 050 3530829" and rows[1][11] == "DONE"
-    assert rows[3] == [""] * 18 and len(rows) == 6
+    assert rows[3] == [""] * 20 and len(rows) == 6
 
 
 def test_a_blank_line_and_a_short_row_keep_their_place_and_columns(tmp_path: Path) -> None:
@@ -204,10 +204,10 @@ def test_a_blank_line_and_a_short_row_keep_their_place_and_columns(tmp_path: Pat
     write_output(read_sheet(path), {4: {"argil_status": "DONE"}}, out)
     lines = out.read_bytes().split(b"\n")
     assert lines[0] == b"a,b,," + ",".join(OUTPUT_COLUMNS).encode()
-    assert lines[1] == b"1,2," + b"," * 9
-    assert lines[2] == b"," * 11  # the blank line: a row of empty cells, in place
-    assert lines[3] == b"3" + b"," * 5 + b"DONE" + b"," * 6  # padded to the table's width
-    assert [len(row) for row in records(out, ",", "utf-8")] == [12] * 4
+    assert lines[1] == b"1,2," + b"," * 11
+    assert lines[2] == b"," * 13  # the blank line: a row of empty cells, in place
+    assert lines[3] == b"3" + b"," * 5 + b"DONE" + b"," * 8  # padded to the table's width
+    assert [len(row) for row in records(out, ",", "utf-8")] == [14] * 4
 
 
 # --- 8. the output's suffix decides the delimiter ------------------------------------------

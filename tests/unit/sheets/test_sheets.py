@@ -586,6 +586,8 @@ RESULT = {
     "argil_video_url": "",
     "argil_updated_at": "2026-03-01T10:00:00Z",
     "argil_duration": "",
+    "argil_credits": "",
+    "argil_file": "",
 }
 
 

@@ -150,7 +150,7 @@ def test_libreoffice_reads_the_formulas_values_and_the_filter(tmp_path: Path) ->
     # LibreOffice finds the filter, stretched over the result columns, and keeps it.
     convert(out, "xlsx", tmp_path / "resaved")
     resaved = openpyxl.load_workbook(tmp_path / "resaved" / "out.xlsx")["Leads"]
-    assert resaved.auto_filter.ref == "A2:R39"
+    assert resaved.auto_filter.ref == "A2:T39"
 
 
 # --- the workbook's own parts --------------------------------------------------------------
@@ -173,11 +173,11 @@ def test_every_part_but_the_result_columns_own_comes_back_byte_for_byte(tmp_path
 def test_the_users_filter_is_stretched_over_the_result_columns(tmp_path: Path) -> None:
     _, out = planner_output(tmp_path)
     ws = openpyxl.load_workbook(out)["Leads"]
-    assert ws.auto_filter.ref == "A2:R39"  # was A2:I39, the input's columns only
+    assert ws.auto_filter.ref == "A2:T39"  # was A2:I39, the input's columns only
     workbook = parts(out)["xl/workbook.xml"].decode()
     assert (
         '<definedName name="_xlnm._FilterDatabase" localSheetId="1" hidden="1">'
-        "'Leads'!$A$2:$R$39</definedName>"
+        "'Leads'!$A$2:$T$39</definedName>"
     ) in workbook
 
 
@@ -186,7 +186,7 @@ def test_a_title_row_above_the_header_is_left_as_it_is(tmp_path: Path) -> None:
     ws = openpyxl.load_workbook(out)["Leads"]
     assert ws["A1"].value == "Spring campaign: lead planner"
     assert [str(r) for r in ws.merged_cells.ranges] == ["A1:I1"]
-    assert [c.value for c in ws[1]][9:] == [None] * 9
+    assert [c.value for c in ws[1]][9:] == [None] * 11
     assert [c.value for c in ws[2]] == [*HEADERS, *OUTPUT_COLUMNS]
     assert ws["J2"].font.b and ws.freeze_panes == "A3"
     assert ws["L3"].value == "DONE" and ws["L3"].fill.fgColor.rgb[-6:] == "C6EFCE"
@@ -298,7 +298,7 @@ def test_a_table_that_ends_at_the_last_column_takes_the_result_columns(tmp_path:
     write_output(sheet, {2: {"argil_status": "DONE"}}, out)
     ws = openpyxl.load_workbook(out)["Leads"]
     table = ws.tables["Leads"]
-    assert table.ref == "A1:K3"
+    assert table.ref == "A1:M3"
     assert [c.name for c in table.tableColumns] == ["email", "script", *OUTPUT_COLUMNS]
     assert not ws.auto_filter.ref  # the table filters; a sheet filter would clash with it
     assert read_sheet(out).rows[0].values["argil_status"] == "DONE"
@@ -349,11 +349,11 @@ def test_odd_but_valid_sheet_xml_is_written_into_where_it_belongs(tmp_path: Path
     )
     xml = parts(out)["xl/worksheets/sheet1.xml"].decode()
     assert xml.count("<x:pane ") == 1  # the user's pane stays the only one
-    assert '<x:row r="1" spans="1:11">' in xml and '<x:row r="2" spans="1:5">' in xml
+    assert '<x:row r="1" spans="1:13">' in xml and '<x:row r="2" spans="1:5">' in xml
     assert '<x:row r="3" ht="30" customHeight="1"><x:c r="E3" t="inlineStr">' in xml
     assert '<x:row r="5"><x:c r="E5" t="inlineStr"><x:is><x:t>y</x:t></x:is></x:c></x:row>' in xml
     widths = re.findall(r'<x:col min="(\d+)" max="(\d+)"', xml)
-    assert widths[0] == ("1", "1") and widths[1] == ("2", "2") and widths[-1] == ("12", "1024")
+    assert widths[0] == ("1", "1") and widths[1] == ("2", "2") and widths[-1] == ("14", "1024")
     assert [low for low, _ in widths] == sorted((low for low, _ in widths), key=int)
     ws = openpyxl.load_workbook(out).active
     assert [c.value for c in ws[1]][:4] == ["name", "script", "argil_row_key", "argil_video_id"]

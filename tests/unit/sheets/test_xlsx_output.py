@@ -90,7 +90,7 @@ def test_a_workbook_comes_back_whole_with_typed_result_columns(tmp_path: Path) -
     # Header bold, frozen, filtered; the new columns fitted.
     assert ws[f"{col['argil_status']}1"].font.b
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == f"A1:{col['argil_duration']}4"
+    assert ws.auto_filter.ref == f"A1:{col[OUTPUT_COLUMNS[-1]]}4"
     assert ws.column_dimensions[col["argil_preview_url"]].width >= len(RESULT["argil_preview_url"])
     # Statuses coloured: done, failed, still going.
     fills = [ws[f"{col['argil_status']}{r}"].fill.fgColor.rgb for r in (2, 3, 4)]
@@ -159,7 +159,7 @@ def test_a_csv_input_gives_a_fresh_typed_workbook(tmp_path: Path) -> None:
     # A number as it shows becomes a number; anything else stays exactly the text it was.
     assert second == ["0042", "9.50", 5, "=1+1"] and third == [7, 12.5, "-5", "@SUM(A1)"]
     assert ws["D2"].data_type == "s" and ws["D2"].quotePrefix
-    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:M3" and ws["A1"].font.b
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:O3" and ws["A1"].font.b
     assert ws.cell(2, header.index("argil_moments") + 1).value == 2
     # And our own reader sees exactly the text that went in.
     back = read_sheet(out)

@@ -1,0 +1,141 @@
+"""Spend only on what a person has seen and priced: drafts priced exactly by the API's
+``GET /videos/{id}/estimate`` (never the local guess), ``render.when`` rendering only the
+approved rows, and ``--max-credits`` held on the exact prices before each render."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import lead, leads_config, read_output
+
+from pipeline.cost import estimate_body
+from pipeline.emulator import EmulatorServer
+from pipeline.emulator.state import render_price
+
+pytestmark = pytest.mark.slow
+
+APPROVAL = "{{ approved }}"
+
+
+def write_sheet(path: Path, count: int, approved: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "first_name", "company", "script", "approved"])
+        for i in range(count):
+            script = f"Hi Lead {i}! " + "We make short personal videos for your team. " * (
+                1 + i % 4
+            )
+            writer.writerow([*lead(i, script), "yes" if i in approved else ""])
+
+
+def run(cli: Callable[..., Any], server: EmulatorServer, folder: Path, *extra: str) -> Any:
+    return cli(
+        "run",
+        folder / "leads.csv",
+        "-c",
+        folder / "c.yaml",
+        "-o",
+        folder / "out.csv",
+        "--base-url",
+        server.base_url,
+        "--no-progress",
+        *extra,
+    )
+
+
+def prices(server: EmulatorServer) -> dict[str, float]:
+    return {vid: render_price(video) for vid, video in server.emulator.videos.items()}
+
+
+def test_drafts_carry_the_apis_exact_price_and_the_run_states_the_total(
+    make_emulator: Callable[..., EmulatorServer], cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    server = make_emulator(balance=10_000.0)
+    write_sheet(tmp_path / "leads.csv", 30)
+    (tmp_path / "c.yaml").write_text(leads_config(), encoding="utf-8")
+
+    result = run(cli, server, tmp_path)
+
+    assert result.exit_code == 0, result.stderr
+    assert server.emulator.stats.renders == 0
+    exact = prices(server)
+    rows = read_output(tmp_path / "out.csv")
+    assert len(rows) == 30
+    for row in rows:
+        assert float(row["argil_credits"]) == exact[row["argil_video_id"]]
+        assert row["argil_status"] == "IDLE" and row["argil_error"] == ""
+    # Not the local guess: the API's own price.
+    bodies = [
+        {"moments": [{"transcript": r["script"]}]} for r in read_output(tmp_path / "leads.csv")
+    ]
+    assert [round(estimate_body(b).credits, 2) for b in bodies] != [
+        float(r["argil_credits"]) for r in rows
+    ]
+    total = round(sum(exact.values()), 2)
+    assert (
+        f"Drafts: 30, {total:,.2f} credits to render them all (the API's exact estimate); "
+        f"the balance after: {10_000 - total:,.2f}"
+    ) in result.stderr
+    # Priced once: a second run reads no estimate again.
+    estimates = server.emulator.stats.estimates
+    again = run(cli, server, tmp_path)
+    assert again.exit_code == 0 and server.emulator.stats.estimates == estimates
+
+
+def test_only_the_approved_drafts_are_rendered_and_paid(
+    make_emulator: Callable[..., EmulatorServer], cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    server = make_emulator(balance=10_000.0, render_seconds=0.0)
+    approved = {1, 4, 7, 20}
+    write_sheet(tmp_path / "leads.csv", 30, approved)
+    (tmp_path / "c.yaml").write_text(leads_config(render={"when": APPROVAL}), encoding="utf-8")
+    drafts = run(cli, server, tmp_path)
+    assert drafts.exit_code == 0, drafts.stderr
+    assert server.emulator.stats.renders == 0
+
+    rendered = run(cli, server, tmp_path, "--render")
+
+    assert rendered.exit_code == 0, rendered.stderr
+    rows = read_output(tmp_path / "out.csv")
+    exact = prices(server)
+    yes = [r for r in rows if r["approved"] == "yes"]
+    assert {r["email"] for r in yes} == {f"lead{i}@example.com" for i in approved}
+    assert server.emulator.stats.renders == 4
+    paid = round(sum(exact[r["argil_video_id"]] for r in yes), 2)
+    assert server.emulator.stats.credits_spent == paid
+    assert server.emulator.settings.balance == round(10_000 - paid, 2)
+    for row in rows:
+        if row["approved"] == "yes":
+            assert row["argil_status"] != "IDLE"
+        else:
+            assert row["argil_status"] == "IDLE"
+            assert row["argil_error"] == (
+                "a draft waiting for approval: render.when ({{ approved }}) is not yes for this row"
+            )
+
+
+def test_the_budget_holds_on_the_exact_prices_before_each_render(
+    make_emulator: Callable[..., EmulatorServer], cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    server = make_emulator(balance=10_000.0)
+    write_sheet(tmp_path / "leads.csv", 12, set(range(12)))
+    (tmp_path / "c.yaml").write_text(
+        leads_config(render={"when": APPROVAL}, api={"concurrency": 1}), encoding="utf-8"
+    )
+    assert run(cli, server, tmp_path).exit_code == 0
+    rows = read_output(tmp_path / "out.csv")
+    first_four = sum(float(r["argil_credits"]) for r in rows[:4])
+    budget = round(first_four + 1, 2)  # just above four prices, below five
+
+    result = run(cli, server, tmp_path, "--render", "--max-credits", str(budget))
+
+    assert result.exit_code == 3, result.stderr
+    assert "the budget is reached" in result.stderr
+    assert server.emulator.stats.renders == 4
+    assert server.emulator.stats.credits_spent <= budget
+    left = [r for r in read_output(tmp_path / "out.csv") if r["argil_status"] == "IDLE"]
+    assert len(left) == 8  # drafts still, for the next run

@@ -223,9 +223,7 @@ class Journal:
         if "credits" not in columns:
             # From before prices were read: its drafts are priced again by the next run.
             self._db.execute("ALTER TABLE rows ADD COLUMN credits REAL")
-            self._db.execute(
-                "ALTER TABLE rows ADD COLUMN credits_exact INTEGER NOT NULL DEFAULT 0"
-            )
+            self._db.execute("ALTER TABLE rows ADD COLUMN credits_exact INTEGER NOT NULL DEFAULT 0")
         self._check_meta(target)
 
     def _unusable(self, exc: sqlite3.DatabaseError) -> JournalError:

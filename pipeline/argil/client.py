@@ -53,7 +53,6 @@ from pipeline.argil.answers import (
     truncate,
 )
 from pipeline.argil.base_url import InsecureURLError, check_base_url
-from pipeline.argil.price import RenderPrice, read_price
 from pipeline.argil.errors import (
     ArgilError,
     CertificateError,
@@ -75,6 +74,7 @@ from pipeline.argil.limit_headers import (
     read_retry_after,
 )
 from pipeline.argil.models import Avatar, SubtitleStyle, SubtitleStylePage, Video, VideoPage, Voice
+from pipeline.argil.price import RenderPrice, read_price
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -37,9 +37,7 @@ def write_review(
     for plan in job.report.plans:
         got = columns.get(plan.row, {})
         body = plan.body or {}
-        moments = tuple(
-            str(m.get("transcript") or "(audio)") for m in body.get("moments") or []
-        )
+        moments = tuple(str(m.get("transcript") or "(audio)") for m in body.get("moments") or [])
         credits = got.get("argil_credits", "")
         rows.append(
             ReviewRow(

@@ -395,9 +395,7 @@ class RunState:
         s.rendering = statuses[generating[0]] + statuses[generating[1]]
         # A video the API no longer knows is not rendering, whatever it last said.
         s.rendering -= sum(1 for row in self._gone if self.results[row].status in generating)
-        drafts = [
-            r for r in self.results.values() if r.video_id and r.status == VideoStatus.IDLE
-        ]
+        drafts = [r for r in self.results.values() if r.video_id and r.status == VideoStatus.IDLE]
         s.drafts = len(drafts)
         priced = [r for r in drafts if r.credits is not None]
         s.draft_credits = round(sum(r.credits or 0.0 for r in priced), 2)

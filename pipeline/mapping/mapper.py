@@ -33,10 +33,6 @@ from pipeline.config import (
     is_template,
 )
 from pipeline.mapping.body import FALSY_WHEN, BodyBuilder
-
-# What render.when must render for a draft to be rendered: an explicit yes. Anything else
-# (blank, "no", "maybe", a typo) waits: credits are spent only on what a person approved.
-APPROVED = frozenset({"yes", "y", "true", "1", "x", "✓", "✔", "ok", "approved", "on"})
 from pipeline.mapping.columns import (
     _ambiguous_names,
     _bare_column,
@@ -68,6 +64,9 @@ from pipeline.mapping.plan import (
 from pipeline.sheets import Row
 
 KEY_PREFIX = "k-"
+# What render.when must render for a draft to be rendered: an explicit yes. Anything else
+# (blank, "no", "maybe", a typo) waits: credits are spent only on what a person approved.
+APPROVED = frozenset({"yes", "y", "true", "1", "x", "✓", "✔", "ok", "approved", "on"})
 _KEY_HEX = 40
 
 

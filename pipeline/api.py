@@ -78,6 +78,7 @@ def run(
     wait: bool = False,
     wait_timeout: float = WAIT_TIMEOUT,
     rows: str | None = None,
+    sample: int | None = None,
     retry_failed: bool = False,
     resend_changed: bool = False,
     new_batch: bool = False,
@@ -151,6 +152,7 @@ def run(
         concurrency=concurrency,
         max_credits=max_credits,
         rows=rows,
+        sample=sample,
         options=RunOptions(
             render=render,
             wait=wait,

@@ -90,6 +90,8 @@ class JobSpec:
     read_rpm: float | None = None
     concurrency: int | None = None
     rows: str | None = None
+    # --sample N: only N rows chosen to show the batch's range; the rest for the next run.
+    sample: int | None = None
     max_credits: float | None = None  # default: the config's api.max_credits
     flush_interval: float = 5.0
     options: RunOptions = field(default_factory=RunOptions)
@@ -134,6 +136,7 @@ class Settings:
     forecast_rpm: float | None
     forecast_real_rate: bool
     rows: str | None
+    sample: int | None
     flush_interval: float
     options: RunOptions
     sleep: Sleep | None
@@ -169,6 +172,8 @@ def resolve(spec: JobSpec) -> Settings:
         raise JobError("--callback-url goes with --render")
     if spec.rows:
         parse_rows(spec.rows)  # refused now, before the sheet is read
+    if spec.sample is not None and spec.sample < 1:
+        raise JobError(f"--sample {spec.sample}: give the number of rows to send first, 1 or more")
     config = spec.config if isinstance(spec.config, Config) else load_config(spec.config)
     api = config.api
     budget, source = spec.max_credits, "--max-credits"
@@ -228,6 +233,7 @@ def resolve(spec: JobSpec) -> Settings:
         forecast_rpm=forecast_rpm,
         forecast_real_rate=not (spec.sandbox and spec.rpm is None),
         rows=spec.rows,
+        sample=spec.sample,
         flush_interval=spec.flush_interval,
         options=options,
         sleep=spec.sleep,

@@ -31,10 +31,12 @@ from pipeline.config import config_warnings
 from pipeline.cost import Forecast, describe
 from pipeline.engine import dry_run as plan_only
 from pipeline.engine import open_run, prepare, run_job, status_spec
+from pipeline.engine.files import Prepared
 from pipeline.errors import NotConfirmed
 from pipeline.gsheets import sheet_source
 from pipeline.progress import progress_display
 from pipeline.settings import JobSpec, RunOptions, resolve
+from pipeline.wording import plural
 
 # On a terminal, a run estimated above this many credits (about six minutes of video) asks
 # before sending.
@@ -79,6 +81,13 @@ CONFIRM_ABOVE_CREDITS = 1000.0
     help="Journal file (default: beside the output).",
 )
 @click.option("--rows", help="Only these spreadsheet rows, e.g. 2-50,60,70-.")
+@click.option(
+    "--sample",
+    type=int,
+    metavar="N",
+    help="Send only N rows chosen to show the batch's range (the longest script, each avatar "
+    "and voice, the widest characters); the rest wait for the next run.",
+)
 @click.option("--render", is_flag=True, help="Start generation of each video once created.")
 @click.option("--callback-url", help="HTTPS URL the API calls when a render finishes.")
 @click.option("--wait", is_flag=True, help="Wait for rendering videos to finish.")
@@ -121,6 +130,7 @@ def run(
     concurrency: int | None,
     state: Path | None,
     rows: str | None,
+    sample: int | None,
     render: bool,
     callback_url: str | None,
     wait: bool,
@@ -157,6 +167,7 @@ def run(
         read_rpm=read_rpm,
         concurrency=concurrency,
         rows=rows,
+        sample=sample,
         max_credits=max_credits,
         options=RunOptions(
             render=render,
@@ -176,6 +187,8 @@ def run(
         for line in job.sheet.notes:
             note(f"Note: {line}")
         list_row_errors(job.report.plans)
+        if job.sample is not None:
+            note(sample_line(job))
         if not job.report.plans:
             where = job.google.tab.label if job.google else shown(job.sheet.path)
             note(f"{where} has no rows: nothing to do")
@@ -196,6 +209,19 @@ def run(
                 outcome = going.send()
         # Inside: a Ctrl-C while the summary prints still ends as an interrupt, not a traceback.
         report(outcome, as_json, sandbox=sandbox, dry_run=dry_run)
+
+
+def sample_line(job: Prepared) -> str:
+    """Which rows --sample sends, and why each."""
+    assert job.sample is not None
+    if not job.sample:
+        return "Sample: every row has its video already; nothing to sample"
+    chosen = "; ".join(f"row {row} ({', '.join(why)})" for row, why in sorted(job.sample.items()))
+    left = len([p for p in job.report.plans if p.body is not None]) - len(job.sample)
+    return (
+        f"Sample: {plural(len(job.sample), 'row')}: {chosen}. The other rows wait for the "
+        f"next run ({left} valid)."
+    )
 
 
 def _interactive() -> bool:

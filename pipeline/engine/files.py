@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline import journal as j
+from pipeline.engine.sample import choose_sample
 from pipeline.errors import JobError, LockedError
 from pipeline.gsheets import GoogleSheet, GoogleSheetRef, google_state_path, read_google_sheet
 from pipeline.mapping import RowPlan
@@ -31,6 +32,8 @@ class Prepared:
     selected: list[RowPlan]
     # The Google Sheet the results go back into (None: an output file).
     google: GoogleSheet | None = None
+    # --sample: the rows chosen, and why each.
+    sample: dict[int, list[str]] | None = None
 
     @property
     def output(self) -> Path | None:
@@ -94,7 +97,12 @@ def prepare(settings: Settings) -> Prepared:
                 f"--rows {settings.rows} selects no data row: {where}'s data rows are "
                 f"{first} to {last} (row {sheet.header_row} is the header)"
             )
-    return Prepared(settings, sheet, report, selected, google)
+    prepared = Prepared(settings, sheet, report, selected, google)
+    if settings.sample is not None:
+        chosen, reasons = choose_sample(selected, read_records(prepared.state), settings.sample)
+        prepared.selected = chosen
+        prepared.sample = reasons
+    return prepared
 
 
 def read_input(

@@ -139,3 +139,44 @@ def test_the_budget_holds_on_the_exact_prices_before_each_render(
     assert server.emulator.stats.credits_spent <= budget
     left = [r for r in read_output(tmp_path / "out.csv") if r["argil_status"] == "IDLE"]
     assert len(left) == 8  # drafts still, for the next run
+
+
+def test_a_sample_first_shows_the_range_then_the_full_run_makes_the_rest_once(
+    emulator: EmulatorServer, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    sheet = tmp_path / "leads.csv"
+    with sheet.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "first_name", "company", "script", "avatar"])
+        for i in range(12):
+            script = f"Hi Lead {i}! A short idea for you."
+            if i == 6:  # the longest: three moments at a 60-character limit
+                script = "We make short personal videos for your whole team. " * 3
+            if i == 9:
+                script = "Grüße aus Köln, señora Núñez! 日本語も話せます。"
+            writer.writerow([*lead(i, script), "avatar-noah" if i in (3, 4) else "avatar-emma"])
+    moments = [{"transcript": "{{ script }}", "avatar_id": "{{ avatar }}"}]
+    config = leads_config(moments=moments, limits={"transcript_chars": 60})
+    (tmp_path / "c.yaml").write_text(config, encoding="utf-8")
+
+    sample = run(cli, emulator, tmp_path, "--sample", "3")
+
+    assert sample.exit_code == 0, sample.stderr
+    videos = emulator.emulator.videos.values()
+    assert len(videos) == 3
+    made = {v["name"] for v in videos}
+    assert "Intro for Lead6 at Company 6" in made  # the longest script
+    avatars = {m["avatarId"] for v in videos for m in v["moments"]}
+    assert avatars == {"avatar-emma", "avatar-noah"}
+    assert "Intro for Lead9 at Company 9" in made  # the widest characters
+    line = next(line for line in sample.stderr.splitlines() if line.startswith("Sample: 3 rows"))
+    assert "the longest script (3 moments" in line and "avatar avatar-noah" in line
+    assert "the widest characters" in line and "wait for the next run (9 valid)" in line
+    statuses = [r["argil_status"] for r in read_output(tmp_path / "out.csv")]
+    assert statuses.count("IDLE") == 3 and statuses.count("NOT_RUN") == 9
+
+    full = run(cli, emulator, tmp_path)
+
+    assert full.exit_code == 0, full.stderr
+    counts = emulator.emulator.count_by_batch_key()
+    assert len(counts) == 12 and set(counts.values()) == {1}

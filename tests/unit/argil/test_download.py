@@ -5,6 +5,7 @@ neither does (ignoring ranges, failing for good)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -82,17 +83,21 @@ def test_a_whole_download_holds_the_files_bytes(
 
 
 def test_a_cut_download_is_resumed_from_the_cut(
-    make_emulator: MakeEmulator, tmp_path: Path
+    make_emulator: MakeEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="pipeline")
     server = make_emulator(render_seconds=0, cut_downloads=1.0, media_size=100_000)
     url = done_video(server.base_url)["videoUrl"]
     dest = tmp_path / "v.mp4"
     sleeps = Sleeps()
     progress: list[tuple[int, int | None]] = []
+    signed = f"{url}?token=s3cr3t"
 
-    assert run(fetch(url, dest, sleep=sleeps, on_bytes=lambda n, t: progress.append((n, t))))
+    assert run(fetch(signed, dest, sleep=sleeps, on_bytes=lambda n, t: progress.append((n, t))))
 
     assert dest.read_bytes() == media_bytes(name_of(url), 100_000)
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("pipeline")]
+    assert said and not any("s3cr3t" in line for line in said)
     stats = server.emulator.stats
     # The cut third, then the rest from where it stopped: every byte sent once.
     assert (stats.media_requests, stats.media_cut, stats.media_bytes_sent) == (2, 1, 100_000)

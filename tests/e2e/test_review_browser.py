@@ -5,11 +5,17 @@ named like a script are checked as a reader's browser runs them."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support import LEAD_HEADERS, leads_config
+
+from pipeline.emulator import EmulatorServer
 
 from ..unit.review.test_page import PREVIEW, SCRIPT_NAME, ParsedPage, sample_rows, write_sample
 
@@ -111,3 +117,35 @@ def test_show_here_puts_the_preview_below_its_row(tmp_path: Path) -> None:
     assert row_open < frame_at < row_next
     buttons = [b for b in parsed.tags("button") if (b.get("data-embed") or "").startswith(PREVIEW)]
     assert buttons[0]["aria-expanded"] == "true"
+
+
+def test_a_runs_own_page_shows_every_row_and_its_preview_link(
+    emulator: EmulatorServer, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The page a real run writes beside its output, opened as a person would."""
+    names = ["Ana", SCRIPT_NAME, "Bo", "Cy", "Dee", "Eve"]
+    with (tmp_path / "leads.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(LEAD_HEADERS)
+        for i, name in enumerate(names):
+            writer.writerow([f"lead{i}@example.com", name, f"Company {i}", f"Hi {i}! An idea."])
+    (tmp_path / "c.yaml").write_text(leads_config(), encoding="utf-8")
+    result = cli(
+        "run", tmp_path / "leads.csv", "-c", tmp_path / "c.yaml", "--base-url", emulator.base_url
+    )
+    assert result.exit_code == 0, result.stderr
+    page = tmp_path / "leads.argil.html"
+    assert f"Review page: {page}" in result.stderr
+
+    parsed = _dump_dom(page, tmp_path / "profile")
+
+    _ready(parsed)
+    rows = parsed.rows()
+    assert sorted(rows) == [f"row-{n}" for n in range(2, 8)]
+    assert SCRIPT_NAME in parsed.text("row-3")
+    assert len(parsed.scripts()) == 1  # the page's own: the name is text
+    links = [a.get("href") or "" for a in parsed.tags("a")]
+    previews = {v["previewUrl"] for v in emulator.emulator.videos.values()}
+    assert len(previews) == 6 and previews <= set(links)
+    # Nothing fetched by itself: no frame, no image, no stylesheet.
+    assert parsed.tags("iframe") == [] and parsed.tags("img") == [] and parsed.tags("link") == []

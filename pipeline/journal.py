@@ -83,6 +83,7 @@ class Record:
     # exact one or, the API's answer unreadable, the local estimate.
     credits: float | None = None
     credits_exact: bool = False
+    file: str | None = None  # the MP4 saved by --download
 
     @property
     def batch_key(self) -> str:
@@ -143,7 +144,8 @@ CREATE TABLE IF NOT EXISTS rows (
     sent_at REAL,
     render_sent_at REAL,
     credits REAL,
-    credits_exact INTEGER NOT NULL DEFAULT 0
+    credits_exact INTEGER NOT NULL DEFAULT 0,
+    file TEXT
 );
 CREATE INDEX IF NOT EXISTS rows_state ON rows(state);
 """
@@ -151,7 +153,7 @@ CREATE INDEX IF NOT EXISTS rows_state ON rows(state);
 _COLUMNS = (
     "key, row, payload_hash, state, generation, video_id, status, attempts, last_error, "
     "moments, preview_url, video_url, duration, render_requested, created_at, updated_at, "
-    "field_digests, sent_at, render_sent_at, credits, credits_exact"
+    "field_digests, sent_at, render_sent_at, credits, credits_exact, file"
 )
 
 
@@ -224,6 +226,8 @@ class Journal:
             # From before prices were read: its drafts are priced again by the next run.
             self._db.execute("ALTER TABLE rows ADD COLUMN credits REAL")
             self._db.execute("ALTER TABLE rows ADD COLUMN credits_exact INTEGER NOT NULL DEFAULT 0")
+        if "file" not in columns:
+            self._db.execute("ALTER TABLE rows ADD COLUMN file TEXT")
         self._check_meta(target)
 
     def _unusable(self, exc: sqlite3.DatabaseError) -> JournalError:
@@ -467,6 +471,11 @@ class Journal:
                 "UPDATE rows SET credits = ?, credits_exact = ? WHERE key = ?",
                 (credits, int(exact), key),
             )
+
+    def set_file(self, key: str, file: str) -> None:
+        """The MP4 of the row's video, saved by --download."""
+        with self._writing(), self._db:
+            self._db.execute("UPDATE rows SET file = ? WHERE key = ?", (file, key))
 
     def mark_failed(self, key: str, error: str) -> None:
         # A create the API refused (400) counted in its rate window as any other.

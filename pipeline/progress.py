@@ -20,6 +20,7 @@ from pipeline.wording import plural
 
 SENDING = "sending"
 WAITING = "waiting"
+DOWNLOADING = "downloading"  # the finished videos' files (--download)
 # Before the first row is counted: the batch listed on the API, then the pre-flight.
 LISTING = "listing"
 CHECKING = "checking"
@@ -34,7 +35,8 @@ RATE_WINDOW = 60.0
 @dataclass(frozen=True)
 class Progress:
     """A snapshot for the display. ``total``/``finished``/``failed`` count rows while sending;
-    while waiting, ``renders_done`` of ``renders_total`` videos are final."""
+    while waiting, ``renders_done`` of ``renders_total`` videos are final; while downloading,
+    as many of their files are saved."""
 
     total: int
     finished: int
@@ -112,6 +114,8 @@ def progress_display(
         def update_bar(p: Progress) -> None:
             if p.phase == WAITING:
                 done, total, what = p.renders_done, p.renders_total, "renders"
+            elif p.phase == DOWNLOADING:
+                done, total, what = p.renders_done, p.renders_total, "files"
             else:
                 done, total, what = p.finished, p.total, "rows"
             # Started once there is something to count, not before: the listing, the cost
@@ -142,7 +146,9 @@ def progress_display(
     def log_line(p: Progress) -> None:
         now = time.monotonic()
         done, total = (
-            (p.renders_done, p.renders_total) if p.phase == WAITING else (p.finished, p.total)
+            (p.renders_done, p.renders_total)
+            if p.phase in (WAITING, DOWNLOADING)
+            else (p.finished, p.total)
         )
         # A rate is shown once there is one to measure.
         rate = plural(p.requests, "request") + (f", {p.rpm:.0f} req/min" if p.rpm else "")
@@ -164,6 +170,8 @@ def progress_display(
             said.add((p.phase, total))
         if p.phase == WAITING:
             emit(f"progress: waiting for renders: {done}/{total} done ({rate})")
+        elif p.phase == DOWNLOADING:
+            emit(f"progress: downloading: {done}/{plural(total, 'file')}")
         else:
             emit(f"progress: {done}/{plural(total, 'row')}, {p.failed} failed ({rate})")
 

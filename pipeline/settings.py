@@ -62,6 +62,8 @@ class RunOptions:
     max_sends: int = 5
     # render.when's template, as the config writes it: only the rows it approves are rendered.
     approval: str | None = None
+    # --download DIR: the finished videos' MP4s saved there.
+    download: Path | None = None
     poll_initial: float = 2.0
     poll_max: float = 60.0
 

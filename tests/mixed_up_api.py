@@ -76,6 +76,7 @@ class MixedUpApi:
         finish_renders: bool = False,
         file_size: int = 200_000,
         cut_downloads: float = 0.0,
+        balance: float | None = None,
     ) -> None:
         self.stale_creates = stale_creates
         self.stale_reads = stale_reads  # renders and GET /videos/{id}
@@ -102,6 +103,10 @@ class MixedUpApi:
         self.create_times: list[float] = []
         self.rate_limited = 0
         self.finish_renders = finish_renders
+        # Credits: renders debit their price from the balance (402 past it); None: no balance.
+        self.balance = balance
+        self.spent = 0.0
+        self.estimates = 0
         self.file_size, self.cut_downloads = file_size, cut_downloads
         # (method, path, headers with lower-case names) of each file request, and how many
         # whole-file answers were cut.
@@ -152,6 +157,8 @@ class MixedUpApi:
                     self._send(200, [{"id": "avatar-emma", "name": "Emma", "gestures": []}])
                 elif parts == ["v1", "voices"]:
                     self._send(200, [{"id": "voice-emma", "name": "Emma"}])
+                elif len(parts) == 4 and parts[3] == "estimate":
+                    self._send(*api.estimate(parts[2]))
                 elif len(parts) == 3:
                     self._send(*api.read(parts[2]))
                 else:
@@ -294,12 +301,36 @@ class MixedUpApi:
                 return 404, {"error": "Video not found"}
             if video["status"] != "IDLE":
                 return 400, {"error": "Video is not IDLE"}
+            if self.balance is not None:
+                price = self.price(video)
+                if price > self.balance:
+                    return 402, {"error": "Insufficient credits"}
+                self.balance = round(self.balance - price, 2)
+                self.spent = round(self.spent + price, 2)
             video["status"] = "GENERATING_VIDEO"
             self.renders.append(video_id)
             answer = video
             if self._rng.random() < self.stale_reads:
                 answer = self._other(video_id) or video
             return 200, dict(answer)
+
+    def price(self, video: dict[str, Any]) -> float:
+        """What a render costs here: 0.3 a character of its transcripts and 9 a moment, its
+        own rule, written apart from the emulator's and from the client's guess."""
+        moments = video.get("moments") or []
+        chars = sum(len(str(m.get("transcript") or "")) for m in moments)
+        return round(0.3 * chars + 9 * len(moments), 2)
+
+    def estimate(self, video_id: str) -> tuple[int, dict[str, Any]]:
+        """``GET /videos/{id}/estimate``, answered as a balance before and after (the docs
+        name ``newBalance`` alone: a client must read the price from the two)."""
+        with self._lock:
+            self.estimates += 1
+            video = self.videos.get(video_id)
+            if video is None:
+                return 404, {"error": "Video not found"}
+            balance = 1_000_000.0 if self.balance is None else self.balance
+            return 200, {"balance": balance, "newBalance": round(balance - self.price(video), 2)}
 
     def read(self, video_id: str) -> tuple[int, dict[str, Any]]:
         with self._lock:

@@ -161,7 +161,7 @@ async def fetch_file(
         failures += 1
         if failures >= attempts:
             raise DownloadError(
-                f"cannot download {shown}: {outcome}, {attempts} attempts", url=shown
+                f"cannot download {shown} in {attempts} attempts: {outcome}", url=shown
             )
         wait = min(2.0 ** (failures - 1), _MAX_WAIT)
         have = part.stat().st_size if part.exists() else 0
@@ -199,7 +199,7 @@ async def _attempt(
                 return f"HTTP {status}"
             if status not in (200, 206):
                 raise DownloadError(
-                    f"cannot download {shown}: the file host answered {status}",
+                    f"cannot download {shown}: the file host refused it",
                     url=shown,
                     status=status,
                 )

@@ -95,6 +95,12 @@ def setup_logging(verbose: int) -> None:
 # A file or a Google Sheet's URL: told apart (and a bad URL refused in one line) by the
 # library's sheet_source.
 sheet_argument = click.argument("sheet")
+download_option = click.option(
+    "--download",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="Save each finished video's MP4 in DIR (resumed when cut, never fetched twice).",
+)
 config_option = click.option(
     "-c",
     "--config",

@@ -12,6 +12,7 @@ import click
 from pipeline.cli.common import (
     RpmType,
     config_option,
+    download_option,
     encoding_option,
     fail,
     json_option,
@@ -92,6 +93,7 @@ CONFIRM_ABOVE_CREDITS = 1000.0
 @click.option("--callback-url", help="HTTPS URL the API calls when a render finishes.")
 @click.option("--wait", is_flag=True, help="Wait for rendering videos to finish.")
 @wait_timeout_option
+@download_option
 @click.option(
     "--no-preflight", is_flag=True, help="Skip checking avatars, voices, gestures, styles first."
 )
@@ -135,6 +137,7 @@ def run(
     callback_url: str | None,
     wait: bool,
     wait_timeout: float,
+    download: Path | None,
     no_preflight: bool,
     max_credits: float | None,
     yes: bool,
@@ -178,6 +181,7 @@ def run(
             callback_url=callback_url,
             wait_timeout=wait_timeout,
             preflight=not no_preflight,
+            download=download,
         ),
     )
     with user_errors():
@@ -248,6 +252,7 @@ def _confirmed(forecast: Forecast, *, ask: bool) -> bool:
 @click.argument("target", metavar="OUTPUT_OR_STATE")
 @click.option("--wait", is_flag=True, help="Keep polling until every video is finished.")
 @wait_timeout_option
+@download_option
 @click.option("--base-url", help="API base URL (default: the one the run used).")
 @click.option(
     "--state",
@@ -268,6 +273,7 @@ def status(
     target: str,
     wait: bool,
     wait_timeout: float,
+    download: Path | None,
     base_url: str | None,
     state: Path | None,
     sandbox: bool,
@@ -292,6 +298,7 @@ def status(
             state=state,
             sandbox=sandbox,
             read_rpm=read_rpm,
+            download=download,
         )
         with progress_display(not no_progress, as_json, note) as on_progress:
             outcome = run_job(spec, on_progress=on_progress)

@@ -136,4 +136,5 @@ def _unselected(plan: RowPlan, record: j.Record | None) -> RowResult:
         result.updated_at = record.updated_at
         result.duration = record.duration
         result.credits, result.credits_exact = record.credits, record.credits_exact
+        result.file = record.file or ""
     return result

@@ -99,6 +99,7 @@ def result_from_record(plan: RowPlan, record: j.Record | None) -> RowResult:
         result.updated_at = record.updated_at
         result.duration = record.duration
         result.credits, result.credits_exact = record.credits, record.credits_exact
+        result.file = record.file or ""
         if record.moments is not None and plan.body is None:
             result.moments = record.moments
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def write_review(
 ) -> Path | None:
     """The page written; None (and a log line) when it could not be: the sheet and the
     journal hold everything it shows."""
+    path = page_path(job)
     rows = []
     for plan in job.report.plans:
         got = columns.get(plan.row, {})
@@ -51,7 +53,7 @@ def write_review(
                 moments=moments,
                 preview_url=got.get("argil_preview_url", ""),
                 video_url=got.get("argil_video_url", ""),
-                file=got.get("argil_file", ""),
+                file=_relative(got.get("argil_file", ""), path.parent),
                 error=got.get("argil_error", "") or "; ".join(str(e) for e in plan.errors),
                 approved=plan.approved,
             )
@@ -65,7 +67,6 @@ def write_review(
         credits_spent=round(spent, 2),
         balance_after=summary.balance_after,
     )
-    path = page_path(job)
     title = job.google.tab.label if job.google is not None else job.sheet.path.name
     try:
         write_review_page(
@@ -75,3 +76,13 @@ def write_review(
         log.warning("the review page %s could not be written: %s", path, exc.strerror or exc)
         return None
     return path
+
+
+def _relative(file: str, folder: Path) -> str:
+    """The page links a file relative to its own folder, so both can move together."""
+    if not file:
+        return ""
+    try:
+        return os.path.relpath(file, folder)
+    except ValueError:  # another drive, on Windows
+        return file

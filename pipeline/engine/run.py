@@ -15,6 +15,7 @@ import logging
 
 from pipeline.argil.catalogue import Catalogue, fetch_catalogue
 from pipeline.argil.client import ArgilClient, ArgilError, FatalError
+from pipeline.engine.download import download_files
 from pipeline.engine.follow import Follower
 from pipeline.engine.plan import Plan, Work
 from pipeline.engine.preflight import check_rows, uses_styles
@@ -123,6 +124,8 @@ class Engine:
         if options.wait and not state.stopping:
             following = [p for p in state.plans if state.needs_follow(p)]
             await self.follower.follow(following, options.wait_timeout, immediate=False)
+        if options.download is not None:
+            await download_files(state, state.plans, options.download)
         return await self._finish()
 
     # --- status -------------------------------------------------------------------------------
@@ -143,6 +146,8 @@ class Engine:
         unfinished = [p for p in state.plans if state.has_unfinished_video(p)]
         timeout = options.wait_timeout if options.wait else 0.0
         await self.follower.follow(unfinished, timeout, immediate=True)
+        if options.download is not None:
+            await download_files(state, state.plans, options.download)
         return await self._finish()
 
     def abandon(self) -> RunSummary:

@@ -33,7 +33,7 @@ from pipeline.engine.results import (
     RunSummary,
 )
 from pipeline.mapping import FieldError, RowPlan
-from pipeline.progress import SENDING, Progress, RateMeter
+from pipeline.progress import DOWNLOADING, SENDING, Progress, RateMeter
 from pipeline.settings import RunOptions, Sleep
 
 T = TypeVar("T")
@@ -81,6 +81,7 @@ class RunState:
         # The workspace's balance as the last estimate said it (before any render it priced).
         self.balance: float | None = None
         self.started_renders: set[str] = set()  # this run's
+        self.files_done = self.files_total = 0  # --download
         # Rows the pre-flight refused, with why: shown like validate's row errors.
         self.refused: dict[int, list[FieldError]] = {}
         # A write to the journal failed (a full disk): the run stopped on it, and says so.
@@ -237,6 +238,14 @@ class RunState:
             self.set_error(plan, f"argil_credits is a local estimate ({why})")
         self.changes += 1
 
+    def downloaded(self, plan: RowPlan, file: str) -> None:
+        """The row's MP4 is on disk at ``file``."""
+        assert self.journal is not None
+        self.results[plan.row].file = file
+        self.journal.set_file(plan.key, file)
+        self.files_done += 1
+        self.changes += 1
+
     def waiting_for_approval(self, plan: RowPlan) -> None:
         """A draft render.when does not approve: left a draft, said why."""
         when = self.options.approval or "render.when"
@@ -360,6 +369,9 @@ class RunState:
         """Where the run is now: rows sent, or renders done; the request rate as measured."""
         counts = self._api_counts()
         done = sum(1 for p in self.following if self.results[p.row].status in FINAL_STATUSES)
+        total = len(self.following)
+        if self.phase == DOWNLOADING:
+            done, total = self.files_done, self.files_total
         return Progress(
             total=self.work_total,
             finished=self._finished,
@@ -368,7 +380,7 @@ class RunState:
             rpm=self._meter.rate(self.clock(), counts.requests),
             phase=self.phase,
             renders_done=done,
-            renders_total=len(self.following),
+            renders_total=total,
             paused=counts.paused,
         )
 

@@ -72,6 +72,7 @@ def status_spec(
     state: Path | None = None,
     sandbox: bool = False,
     read_rpm: float | None = None,
+    download: Path | None = None,
 ) -> JobSpec:
     """A run that creates nothing: it refreshes the statuses of the videos a run made and
     rewrites its output sheet, from the input and config that run recorded.
@@ -128,5 +129,5 @@ def status_spec(
         base_url=base_url or (None if sandbox else meta["target"]),
         read_rpm=read_rpm,
         command="status",
-        options=RunOptions(wait=wait, wait_timeout=wait_timeout),
+        options=RunOptions(wait=wait, wait_timeout=wait_timeout, download=download),
     )

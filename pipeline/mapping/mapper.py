@@ -100,6 +100,7 @@ class Mapper(BodyBuilder):
         # or blank is SKIPPED, as with skip_when_blank, never an error.
         self._row_when = self._opt(config.input.when, ("input", "when"))
         self._render_when = self._opt(config.render.when, ("render", "when"))
+        self._download_name = self._opt(config.download.name, ("download", "name"))
         self._key_label = ", ".join(config.input.key or [])
         plural = len(self._key_columns) > 1
         self._blank_key_message = (
@@ -357,6 +358,9 @@ class Mapper(BodyBuilder):
         if self._render_when is not None:
             verdict = r.raw(self._render_when)
             approved = str(verdict or "").strip().casefold() in APPROVED
+        file_name = ""
+        if self._download_name is not None:
+            file_name = str(r.raw(self._download_name) or "").strip()
         body, origins = self._build(r)
         if self._key_columns and not any(values.get(c, "").strip() for c in self._key_columns):
             r.errors.append(FieldError("", self._blank_key_message))
@@ -367,7 +371,7 @@ class Mapper(BodyBuilder):
                 r.errors.extend(_field_errors(exc, origins))
             else:
                 plan = self._valid(row, values, args.to_body())
-                plan.approved = approved
+                plan.approved, plan.file_name = approved, file_name
                 return plan
         else:
             # Report what the API models would add, except where a problem is already known.

@@ -61,6 +61,8 @@ class RowPlan:
     # render.when's verdict: True approved for rendering, False waiting for approval, None
     # when the config has no render.when.
     approved: bool | None = None
+    # download.name rendered for the row ("" without one): its MP4's name under --download.
+    file_name: str = ""
 
 
 def _wire_path(loc: Sequence[str | int]) -> str:

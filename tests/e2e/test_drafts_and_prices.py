@@ -180,3 +180,69 @@ def test_a_sample_first_shows_the_range_then_the_full_run_makes_the_rest_once(
     assert full.exit_code == 0, full.stderr
     counts = emulator.emulator.count_by_batch_key()
     assert len(counts) == 12 and set(counts.values()) == {1}
+
+
+def test_against_a_server_the_project_did_not_write(
+    cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Its estimate is its own rule, its renders debit a balance, its finished videos are
+    files it serves and half of its downloads are cut a third of the way in: 30 drafts priced
+    by it, only the approved rendered and paid, every file whole, nothing fetched twice."""
+    from mixed_up_api import MixedUpApi, file_bytes
+
+    approved = {0, 3, 8, 13, 21, 29}
+    write_sheet(tmp_path / "leads.csv", 30, approved)
+    config = leads_config(render={"when": APPROVAL}, api={"read_rpm": 60000})
+    (tmp_path / "c.yaml").write_text(config, encoding="utf-8")
+    videos = tmp_path / "videos"
+    with MixedUpApi(balance=50_000.0, finish_renders=True, cut_downloads=0.5, seed=4) as api:
+
+        def go(*extra: str) -> Any:
+            return cli(
+                "run", tmp_path / "leads.csv", "-c", tmp_path / "c.yaml", "-o",
+                tmp_path / "out.csv", "--base-url", api.base_url, "--no-progress", *extra,
+            )  # fmt: skip
+
+        drafts = go()
+
+        assert drafts.exit_code == 0, drafts.stderr
+        assert api.renders == []
+        rows = read_output(tmp_path / "out.csv")
+        prices = {r["argil_video_id"]: api.price(api.videos[r["argil_video_id"]]) for r in rows}
+        assert [float(r["argil_credits"]) for r in rows] == [
+            prices[r["argil_video_id"]] for r in rows
+        ]
+        total = round(sum(prices.values()), 2)
+        assert f"Drafts: 30, {total:,.2f} credits to render them all" in drafts.stderr
+        assert f"the balance after: {50_000 - total:,.2f}" in drafts.stderr
+
+        rendered = go("--render", "--wait", "--download", str(videos))
+
+        assert rendered.exit_code == 0, rendered.stderr
+        rows = read_output(tmp_path / "out.csv")
+        yes = [r for r in rows if r["approved"] == "yes"]
+        assert sorted(api.renders) == sorted(r["argil_video_id"] for r in yes)
+        assert api.spent == round(sum(prices[r["argil_video_id"]] for r in yes), 2)
+        assert api.files_cut > 0
+        for row in rows:
+            if row["approved"] != "yes":
+                assert (
+                    row["argil_status"] == "IDLE" and "waiting for approval" in row["argil_error"]
+                )
+                assert row["argil_file"] == ""
+                continue
+            assert row["argil_status"] == "DONE"
+            file = Path(row["argil_file"])
+            assert file.parent == videos.resolve()
+            name = f"{row['argil_video_id']}.mp4"
+            assert file.read_bytes() == file_bytes(name, api.file_size)
+        assert not list(videos.glob(".*.part"))
+        requests = len(api.file_requests)
+
+        again = cli(
+            "status", tmp_path / "out.csv", "--download", str(videos), "--no-progress",
+            "--base-url", api.base_url,
+        )  # fmt: skip
+
+        assert again.exit_code == 0, again.stderr
+        assert len(api.file_requests) == requests  # every file there: none fetched again

@@ -36,6 +36,7 @@ from pipeline.errors import ArgilBatchError
 # Which answers the hostile knobs (oversize, drip, redirect, throttle, answer headers) apply
 # to: every one, those to writes (POST: creates, renders) or those to reads (GET).
 HOSTILE_ON: Final = ("all", "writes", "reads")
+ESTIMATE_SHAPES: Final = ("credits", "balances", "bare")
 
 
 class EmulatorError(ArgilBatchError):
@@ -95,6 +96,10 @@ class EmulatorSettings:
     # would leave (newBalance), and a render debits its price or is refused (402) when the
     # balance cannot pay it. None: no balance (the estimate answers the price alone).
     balance: float | None = None
+    # How GET /videos/{id}/estimate words its answer (the docs name newBalance alone):
+    # "credits" {totalCredits, newBalance}, "balances" {balance, newBalance}, "bare"
+    # {newBalance} (no price a client can read).
+    estimate_shape: str = "credits"
     # Videos kept across restarts and crashes: each change appended as it happens, the file
     # rewritten whole now and then and at a stop.
     state_file: Path | None = None
@@ -161,6 +166,11 @@ class EmulatorSettings:
         ):
             if getattr(self, name) < 0:
                 raise EmulatorSettingsError(f"{name} must not be negative")
+        if self.estimate_shape not in ESTIMATE_SHAPES:
+            raise EmulatorSettingsError(
+                f"estimate_shape must be one of {', '.join(ESTIMATE_SHAPES)}, "
+                f"not {self.estimate_shape!r}"
+            )
         if self.hostile_on not in HOSTILE_ON:
             raise EmulatorSettingsError(
                 f"hostile_on must be one of {', '.join(HOSTILE_ON)}, not {self.hostile_on!r}"

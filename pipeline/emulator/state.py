@@ -394,9 +394,16 @@ class Emulator:
             video = self._require(video_id)
             price = render_price(video)
             self.stats.estimates += 1
-            if self.settings.balance is None:
-                return {"totalCredits": price}
-            return {"totalCredits": price, "newBalance": round(self.settings.balance - price, 2)}
+            shape = self.settings.estimate_shape
+            balance = self.settings.balance
+            if balance is None:
+                return {} if shape == "bare" else {"totalCredits": price}
+            after = round(balance - price, 2)
+            if shape == "balances":
+                return {"balance": balance, "newBalance": after}
+            if shape == "bare":
+                return {"newBalance": after}
+            return {"totalCredits": price, "newBalance": after}
 
     def render(self, video_id: str, origin: str, callback_url: str | None = None) -> dict[str, Any]:
         """Start generating an IDLE video; its status then moves on with the clock. With a

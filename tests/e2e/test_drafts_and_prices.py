@@ -246,3 +246,32 @@ def test_against_a_server_the_project_did_not_write(
 
         assert again.exit_code == 0, again.stderr
         assert len(api.file_requests) == requests  # every file there: none fetched again
+
+
+@pytest.mark.parametrize("shape", ["balances", "bare"])
+def test_an_estimate_read_from_any_shape_or_the_local_one_said_so(
+    make_emulator: Callable[..., EmulatorServer],
+    cli: Callable[..., Any],
+    tmp_path: Path,
+    shape: str,
+) -> None:
+    server = make_emulator(balance=5_000.0, estimate_shape=shape)
+    write_sheet(tmp_path / "leads.csv", 4)
+    (tmp_path / "c.yaml").write_text(leads_config(), encoding="utf-8")
+
+    result = run(cli, server, tmp_path)
+
+    assert result.exit_code == 0, result.stderr
+    exact = prices(server)
+    for row in read_output(tmp_path / "out.csv"):
+        price = float(row["argil_credits"])
+        if shape == "balances":  # the price as the balance minus newBalance
+            assert price == exact[row["argil_video_id"]] and row["argil_error"] == ""
+        else:  # no price to read: the local estimate, and the row says so
+            body = {"moments": [{"transcript": row["script"]}]}
+            assert price == round(estimate_body(body).credits, 2)
+            assert row["argil_error"] == (
+                "argil_credits is a local estimate (the API's estimate gave no price)"
+            )
+    if shape == "bare":
+        assert "4 of them a local estimate: the API's could not be read" in result.stderr

@@ -35,7 +35,8 @@ LEADS_CONFIG: dict[str, Any] = {
     "input": {"key": ["email"]},
     "video": {"name": "Intro for {{ first_name }} at {{ company }}"},
     "moments": [{"transcript": "{{ script }}", "avatar_id": "avatar-emma"}],
-    "api": {"rpm": 60000, "concurrency": 4},
+    # Reads unpaced too: a run reads each new draft's price (GET .../estimate) as it goes.
+    "api": {"rpm": 60000, "read_rpm": 60000, "concurrency": 4},
 }
 
 

@@ -99,6 +99,7 @@ class Engine:
         state.work_total = len(work) + len(self._render)
         self.submitter.render_only = {plan.key for plan in self._render}
         await self.submitter.drain(work)
+        await self.submitter.priced()
         # Renders wait until every create of the run is done and the batch's duplicates (two
         # runs at once) are settled: a video that loses to another must never be rendered.
         candidates: list[RowPlan] = []
@@ -112,9 +113,13 @@ class Engine:
             # render.when: only what a person approved is rendered; the others wait as drafts.
             renders = [p for p in renders if p.approved]
         if not state.stopping:
-            # Every draft priced exactly (the reads after the creates, never before them): the
-            # price in the sheet is what rendering it would cost.
-            await price_drafts(self.client, state, state.plans)
+            # Every draft that stays a draft priced exactly (the reads after the creates, never
+            # before them): the price in the sheet is what rendering it would cost. A draft
+            # about to be rendered is priced just before its render only when a budget needs
+            # it: a render run reads no estimate it does not use.
+            rendering = {p.row for p in renders}
+            waiting = [p for p in state.plans if p.row not in rendering]
+            await price_drafts(self.client, state, waiting)
         state.work_total -= len(self.submitter.render_only - {p.key for p in renders})
         await self.submitter.drain([("render", p, 0) for p in renders])
         if options.approval is not None:

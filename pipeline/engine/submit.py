@@ -32,6 +32,7 @@ from pipeline.batch import BATCH_KEY_EXTRA, carried_key
 from pipeline.cost import Budget
 from pipeline.engine.changes import field_digests
 from pipeline.engine.reconcile import Unresolved, lookup
+from pipeline.engine.price import read_price
 from pipeline.engine.render import render
 from pipeline.engine.results import IN_DOUBT, PENDING
 from pipeline.engine.state import RunState
@@ -63,6 +64,9 @@ class Submitter:
         self._active: dict[int, Kind] = {}
         # Rows whose render is their only work this run: counted as rows when it is done.
         self.render_only: set[str] = set()
+        # The estimates read as the drafts are made (see price_on_create), awaited by the
+        # engine before it renders.
+        self.pricing: list[asyncio.Future[float | None]] = []
 
     async def drain(self, work: list[Task]) -> None:
         if not work:
@@ -93,6 +97,18 @@ class Submitter:
 
         await asyncio.gather(*(worker() for _ in range(min(workers, len(work)))))
         self.release_queue()
+
+    def price_on_create(self, plan: RowPlan) -> bool:
+        """A draft that will stay one this run is priced as soon as it is made; one about to
+        be rendered is priced just before its render, and only when a budget needs it."""
+        options = self.state.options
+        return not options.render or (options.approval is not None and not plan.approved)
+
+    async def priced(self) -> None:
+        """The estimates read while creating, all in."""
+        if self.pricing:
+            await asyncio.gather(*self.pricing)
+            self.pricing.clear()
 
     def release_queue(self) -> None:
         """Rows still queued when the run stops: say why each was not sent or checked."""
@@ -206,6 +222,10 @@ class Submitter:
                 continue
             state.created(plan, video)
             self._settled(plan, shared, video.id)
+            if self.price_on_create(plan):
+                # Priced while the next creates go out: the reads have a gate of their own, so
+                # the prices are in by the time the last create is.
+                self.pricing.append(asyncio.ensure_future(read_price(self.client, state, plan)))
             return
 
     def _settled(self, plan: RowPlan, foreign: str | None, own_id: str) -> None:

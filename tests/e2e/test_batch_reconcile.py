@@ -80,7 +80,7 @@ def test_three_runs_with_a_new_output_then_a_lost_state_make_one_video_per_row(
     with EmulatorServer() as server:
         assert run(cli, work, server).exit_code == 0
         first = ids_by_row(default)
-        reads = server.emulator.stats.reads
+        reads, estimates = server.emulator.stats.reads, server.emulator.stats.estimates
 
         # A new -o is a new, empty state file beside it: the API still knows every video.
         result = run(cli, work, server, "-o", str(moved))
@@ -95,8 +95,10 @@ def test_three_runs_with_a_new_output_then_a_lost_state_make_one_video_per_row(
         one_video_per_row(server, 120)
         assert ids_by_row(moved) == first == ids_by_row(default)
         assert all(first.values())
-        # Two pages of 100 per reconcile, and the catalogue: a few reads, not one per row.
-        assert server.emulator.stats.reads - reads < 60
+        # Two pages of 100 per reconcile, and the catalogue: a few reads, not one per row
+        # (besides each new state file's one estimate a draft: its price, read once).
+        stats = server.emulator.stats
+        assert stats.reads - stats.estimates - (reads - estimates) < 60
 
 
 def test_a_crash_between_a_create_and_its_record_then_a_lost_state_still_one_video_per_row(

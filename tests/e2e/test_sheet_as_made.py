@@ -189,7 +189,7 @@ def test_a_run_gives_every_cell_of_the_export_back_as_it_came(
     ]
     assert rows[0][9:12] == ["argil_row_key", "argil_video_id", "argil_status"]
     # Row N of the output is row N of the input: the blank row stays, with no result.
-    assert rows[3] == [""] * 18
+    assert rows[3] == [""] * 20
     assert [row[0] for row in rows[1:]] == ["1001", "1002", "", "1003", "1004"]
     assert all(row[11] == "IDLE" for row in (rows[1], rows[2], rows[4], rows[5]))
     # The user's cells, never quoted: a phone number, a script that starts like a list.
@@ -209,7 +209,7 @@ def test_rows_selects_the_row_the_user_sees_after_a_blank_row(
     rows = records(tmp_path / "hubspot_contacts.sandbox.argil.csv", ";")
     assert (rows[4][0], rows[4][11]) == ("1003", "IDLE")  # row 5 is Ana's, and got her video
     assert [rows[n][11] for n in (1, 2, 5)] == ["NOT_RUN"] * 3
-    assert rows[3] == [""] * 18
+    assert rows[3] == [""] * 20
 
 
 # --- 8. the output's suffix decides the delimiter ------------------------------------------
@@ -228,7 +228,7 @@ def test_a_tsv_output_of_a_csv_input_is_tab_separated(
     assert result.stderr.splitlines()[-1] == f"Output: {out} (CSV, cp1252, tab-separated)"
     rows = records(out, "\t")
     assert rows[0][:4] == ["Record ID", "First Name", "Last Name", "Email "]
-    assert rows[1][4] == "+49 050 3530829" and rows[3] == [""] * 18
+    assert rows[1][4] == "+49 050 3530829" and rows[3] == [""] * 20
     assert read_sheet(out).delimiter == "\t"
 
 

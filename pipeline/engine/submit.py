@@ -31,8 +31,8 @@ from pipeline.argil.client import (
 from pipeline.batch import BATCH_KEY_EXTRA, carried_key
 from pipeline.cost import Budget
 from pipeline.engine.changes import field_digests
-from pipeline.engine.reconcile import Unresolved, lookup
 from pipeline.engine.price import read_price
+from pipeline.engine.reconcile import Unresolved, lookup
 from pipeline.engine.render import render
 from pipeline.engine.results import IN_DOUBT, PENDING
 from pipeline.engine.state import RunState

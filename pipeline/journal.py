@@ -465,16 +465,17 @@ class Journal:
 
     def set_credits(self, key: str, credits: float, exact: bool) -> None:
         """The price of rendering the row's video, as the API estimated it (``exact``) or as
-        the local estimate had it."""
-        with self._writing(), self._db:
+        the local estimate had it. Unsynced: a price the API can tell again."""
+        with self._writing(), self._unsynced(), self._db:
             self._db.execute(
                 "UPDATE rows SET credits = ?, credits_exact = ? WHERE key = ?",
                 (credits, int(exact), key),
             )
 
     def set_file(self, key: str, file: str) -> None:
-        """The MP4 of the row's video, saved by --download."""
-        with self._writing(), self._db:
+        """The MP4 of the row's video, saved by --download. Unsynced: a lost record only
+        means the next --download finds the file there and records it again."""
+        with self._writing(), self._unsynced(), self._db:
             self._db.execute("UPDATE rows SET file = ? WHERE key = ?", (file, key))
 
     def mark_failed(self, key: str, error: str) -> None:

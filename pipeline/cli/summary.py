@@ -66,11 +66,12 @@ def report(outcome: JobOutcome, as_json: bool, *, sandbox: bool, dry_run: bool) 
         print_summary(summary, dry_run)
         for line in outcome.notes:
             note(f"Note: {line}")
+        if outcome.review is not None:
+            note(f"Review page: {shown(outcome.review)}")
+        # Last: a script may read the output's path from the final line, as before.
         if outcome.output:
             fmt = f" ({outcome.output_format})" if outcome.output_format else ""
             note(f"Output: {shown(outcome.output)}{fmt}")
-        if outcome.review is not None:
-            note(f"Review page: {shown(outcome.review)}")
         if outcome.error and not outcome.interrupted:
             note(f"Error: {outcome.error}")
         elif summary.stopped and not outcome.interrupted:

@@ -56,6 +56,7 @@ def rerun_statements(folder: Path, rows: int, emulator: EmulatorServer) -> list[
         base_url=emulator.base_url,
         api_key="k",
         rpm=600_000,
+        read_rpm=600_000,  # each new draft's price is a read
         concurrency=8,
     )
     assert run_job(spec).summary.created == rows
@@ -81,7 +82,9 @@ from pathlib import Path
 from pipeline.engine import run_job
 from pipeline.settings import JobSpec
 sheet, config, url = sys.argv[1:]
-spec = JobSpec(sheet=Path(sheet), config=Path(config), base_url=url, api_key="k", rpm=600_000)
+spec = JobSpec(
+    sheet=Path(sheet), config=Path(config), base_url=url, api_key="k", rpm=600_000, read_rpm=600_000
+)
 created = run_job(spec).summary.created
 heavy = ["pandas", "numpy", "openpyxl"]
 print(json.dumps({"created": created, "loaded": [m for m in heavy if m in sys.modules]}))

@@ -36,9 +36,10 @@ def test_one_row_is_one_row(
     code, _, err = streams(cli(*args, "--no-progress", "--no-preflight"))
     assert code == 0, err
     # The batch is listed (nothing of it exists yet), the row is asked for in another
-    # batch (this one is new), created, and the batch is listed again to settle a second
-    # video another run may have made.
-    assert "1 row: 1 created, " in err and "(4 requests, " in err
+    # batch (this one is new), created, its draft priced, and the batch is listed again to
+    # settle a second video another run may have made.
+    assert "1 row: 1 created, " in err and "(5 requests, " in err
+    assert "Drafts: 1, " in err and "credits to render them all (the API's exact estimate)" in err
     assert "To send: 1 video, " in err
     _, _, err = streams(cli(*args, "--dry-run"))
     assert "Dry run: 1 row: 0 would be sent, 1 already has a video," in err

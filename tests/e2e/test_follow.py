@@ -243,8 +243,9 @@ def test_preflight_refuses_unknown_catalogue_names_with_a_suggestion(
         outcome = run_job(spec(paths, server, fake))
         # The catalogue, the batch's listing (before the creates, and after them to settle
         # any second video) and, this batch having no video yet, its first three rows asked
-        # for in another batch, then the create: a few requests in all, not one per row.
-        assert server.emulator.stats.requests == 3 + 1 + 1 + 3 + 1
+        # for in another batch, then the create and its draft's price: a few requests in
+        # all, not one per row.
+        assert server.emulator.stats.requests == 3 + 1 + 1 + 3 + 1 + 1
     assert outcome.exit_code == 1
     rows = read_output(paths["output"])
     assert rows["good"]["argil_status"] == "IDLE"
@@ -264,6 +265,6 @@ def test_no_preflight_sends_without_the_catalogue(paths: dict[str, Path], fake: 
     with server_for(fake, paths) as server:
         outcome = run_job(spec(paths, server, fake, preflight=False))
         # The batch's listing, the row asked for in another batch (this one is new), the
-        # create, and the listing that settles second videos.
-        assert server.emulator.stats.requests == 1 + 1 + 1 + 1
+        # create, its draft's price, and the listing that settles second videos.
+        assert server.emulator.stats.requests == 1 + 1 + 1 + 1 + 1
     assert outcome.summary.created == 1

@@ -28,7 +28,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
 def test_the_rate_shown_is_measured_not_the_target(files: dict[str, Path]) -> None:
     write_leads(files["sheet"], 30)
     seen: list[Progress] = []
-    # One request at a time, 60 ms each: at most ~1000 a minute, whatever --rpm says.
+    # One request at a time, 60 ms each: at most ~1000 a minute, whatever --rpm says. With
+    # --render, every request is a write (creates, then renders), none a draft's price read
+    # beside them on the read gate.
     with EmulatorServer(EmulatorSettings(latency_ms=60)) as server:
         spec = JobSpec(
             sheet=files["sheet"],
@@ -38,7 +40,7 @@ def test_the_rate_shown_is_measured_not_the_target(files: dict[str, Path]) -> No
             api_key=CLI_KEY,
             rpm=6000,
             concurrency=1,
-            options=RunOptions(preflight=False),
+            options=RunOptions(preflight=False, render=True),
         )
         assert run_job(spec, on_progress=seen.append).exit_code == 0
     measured = [p.rpm for p in seen if p.rpm]

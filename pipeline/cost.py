@@ -119,6 +119,10 @@ class Forecast:
     real_rate: bool  # False: the rate of the real run, not the one this (sandbox) run uses
     max_credits: float | None = None
     budget_source: str = "--max-credits"
+    # Drafts made before that this run renders (--render), and what rendering them costs:
+    # at the API's exact prices where the state file has them, else the local estimate.
+    renders: int = 0
+    render_credits: float = 0.0
 
     @property
     def send_seconds(self) -> float | None:
@@ -134,6 +138,8 @@ class Forecast:
             "rpm": self.rpm,
             "send_seconds": None if self.send_seconds is None else round(self.send_seconds, 1),
             "max_credits": self.max_credits,
+            "renders": self.renders,
+            "render_credits": round(self.render_credits, 2),
         }
 
 
@@ -196,7 +202,19 @@ class Budget:
 
 
 def describe(f: Forecast) -> str:
-    """One line: what the run sends, what it costs, how long sending takes."""
+    """One line: what the run sends, what it costs, how long sending takes; and the drafts it
+    renders, at their prices."""
+    line = _describe_creates(f) if f.estimate.videos else ""
+    if f.renders:
+        drafts = (
+            f"To render: {plural(f.renders, 'draft')} made before, {f.render_credits:,.2f} "
+            "credits (the API's exact prices where known)"
+        )
+        line = f"{line} {drafts}" if line else drafts
+    return line
+
+
+def _describe_creates(f: Forecast) -> str:
     e = f.estimate
     what = (
         f"To send: {plural(e.videos, 'video')}, about {e.minutes:,.1f} min of video, "

@@ -236,10 +236,11 @@ def _interactive() -> bool:
 def _confirmed(forecast: Forecast, *, ask: bool) -> bool:
     """The estimate line before anything is sent; on a terminal, a costly run asks first.
     Off a terminal (cron, CI) nothing ever waits for an answer."""
-    if not forecast.estimate.videos:
+    if not (forecast.estimate.videos or forecast.renders):
         return True
     note(describe(forecast))
-    if ask and forecast.estimate.credits > CONFIRM_ABOVE_CREDITS and _interactive():
+    costly = forecast.estimate.credits + forecast.render_credits > CONFIRM_ABOVE_CREDITS
+    if ask and costly and _interactive():
         try:
             return click.confirm("Send it?", default=False, err=True)
         except click.Abort:  # end of input or Ctrl-C: the question's line is ended

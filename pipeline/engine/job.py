@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -160,7 +160,7 @@ class Run:
         reading = _guarded(self.state, self.engine.read(), list, self._received, self._on_progress)
         going: list[RowPlan] = self._loop.run(reading)
         self._going = going
-        self.forecast = _forecast(self.settings, going)
+        self.forecast = _forecast(self.settings, going, self.engine.drafts_to_render(going))
         return self.forecast
 
     def send(self) -> JobOutcome:
@@ -296,10 +296,13 @@ def _api(settings: Settings) -> contextlib.AbstractContextManager[tuple[str, str
     )
 
 
-def _forecast(settings: Settings, plans: list[RowPlan]) -> Forecast:
+def _forecast(
+    settings: Settings, plans: list[RowPlan], drafts: Sequence[tuple[RowPlan, float]] = ()
+) -> Forecast:
     """The estimate of the rows a run would send, timed at the rate configured for the real
-    API (a sandbox run too: it says how long the real run would take); OverBudget when it is
-    over the budget."""
+    API (a sandbox run too: it says how long the real run would take), and of the ``drafts``
+    it renders (row, price); OverBudget when the creates are over the budget (the renders
+    are held to it one by one, at their exact prices)."""
     bodies = [plan.body for plan in plans if plan.body is not None]
     options = settings.options
     found = forecast(
@@ -312,6 +315,10 @@ def _forecast(settings: Settings, plans: list[RowPlan]) -> Forecast:
     )
     if found.max_credits is not None and found.estimate.credits > found.max_credits:
         raise OverBudget(over_budget_message(found))
+    if drafts:
+        found = replace(
+            found, renders=len(drafts), render_credits=round(sum(p for _, p in drafts), 2)
+        )
     return found
 
 

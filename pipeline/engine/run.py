@@ -15,6 +15,7 @@ import logging
 
 from pipeline.argil.catalogue import Catalogue, fetch_catalogue
 from pipeline.argil.client import ArgilClient, ArgilError, FatalError
+from pipeline.cost import estimate_body
 from pipeline.engine.download import download_files
 from pipeline.engine.follow import Follower
 from pipeline.engine.plan import Plan, Work
@@ -132,6 +133,27 @@ class Engine:
         if options.download is not None:
             await download_files(state, state.plans, options.download)
         return await self._finish()
+
+    def drafts_to_render(self, going: list[RowPlan]) -> list[tuple[RowPlan, float]]:
+        """The drafts made before that this run will render (approved, when render.when says
+        which), with their prices: the API's exact one kept in the state file, else the local
+        estimate. The rows it creates are priced in the forecast itself."""
+        state, options = self.state, self.state.options
+        if not options.render:
+            return []
+        new = {p.row for p in going}
+        found = []
+        for plan in self._render:
+            if plan.row in new or not state.renderable(plan):
+                continue
+            if options.approval is not None and not plan.approved:
+                continue
+            result = state.results[plan.row]
+            price = result.credits
+            if price is None and plan.body is not None:
+                price = estimate_body(plan.body).credits
+            found.append((plan, price or 0.0))
+        return found
 
     # --- status -------------------------------------------------------------------------------
 

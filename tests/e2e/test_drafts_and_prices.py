@@ -32,7 +32,9 @@ def write_sheet(path: Path, count: int, approved: set[int] = frozenset()) -> Non
             writer.writerow([*lead(i, script), "yes" if i in approved else ""])
 
 
-def run(cli: Callable[..., Any], server: EmulatorServer, folder: Path, *extra: str) -> Any:
+def run(
+    cli: Callable[..., Any], server: EmulatorServer, folder: Path, *extra: str, **more: Any
+) -> Any:
     return cli(
         "run",
         folder / "leads.csv",
@@ -44,6 +46,7 @@ def run(cli: Callable[..., Any], server: EmulatorServer, folder: Path, *extra: s
         server.base_url,
         "--no-progress",
         *extra,
+        **more,
     )
 
 
@@ -216,6 +219,16 @@ def test_against_a_server_the_project_did_not_write(
         assert f"Drafts: 30, {total:,.2f} credits to render them all" in drafts.stderr
         assert f"the balance after: {50_000 - total:,.2f}" in drafts.stderr
 
+        # A budget just above the four cheapest approved prices: never more spent than it.
+        approved_prices = sorted(
+            prices[r["argil_video_id"]] for r in rows if r["approved"] == "yes"
+        )
+        budget = round(sum(approved_prices[:4]) + 0.01, 2)
+        limited = go("--render", "--max-credits", str(budget))
+        assert limited.exit_code == 3, limited.stderr
+        assert "the budget is reached" in limited.stderr
+        assert 1 <= len(api.renders) <= 4 and api.spent <= budget
+
         rendered = go("--render", "--wait", "--download", str(videos))
 
         assert rendered.exit_code == 0, rendered.stderr
@@ -276,3 +289,28 @@ def test_an_estimate_read_from_any_shape_or_the_local_one_said_so(
             )
     if shape == "bare":
         assert "4 of them a local estimate: the API's could not be read" in result.stderr
+
+
+def test_on_a_terminal_the_question_counts_the_drafts_at_their_exact_prices(
+    make_emulator: Callable[..., EmulatorServer],
+    cli: Callable[..., Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = make_emulator(balance=100_000.0)
+    write_sheet(tmp_path / "leads.csv", 40)
+    (tmp_path / "c.yaml").write_text(leads_config(), encoding="utf-8")
+    assert run(cli, server, tmp_path).exit_code == 0
+    total = round(sum(float(r["argil_credits"]) for r in read_output(tmp_path / "out.csv")), 2)
+    assert total > 1000  # over the amount a terminal is asked about
+    monkeypatch.setattr("pipeline.cli.run._interactive", lambda: True)
+
+    result = run(cli, server, tmp_path, "--render", input="n\n")
+
+    assert result.exit_code == 2, result.stderr
+    assert (
+        f"To render: 40 drafts made before, {total:,.2f} credits (the API's exact prices "
+        "where known)"
+    ) in result.stderr
+    assert "Send it?" in result.stderr
+    assert server.emulator.stats.renders == 0

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from starlette.applications import Starlette
@@ -68,34 +68,31 @@ class _Server(uvicorn.Server):
                 loop.call_soon_threadsafe(wakeup.set)
 
 
-class EmulatorServer:
-    """The emulator served by uvicorn in a background thread, on loopback.
+class ThreadedServer:
+    """An ASGI app served by uvicorn in a background thread, on loopback: the Argil emulator
+    (:class:`EmulatorServer`) and the fake of Google Sheets
+    (:class:`~pipeline.emulator.sheets.SheetsServer`).
 
-    ``port=0`` picks a free port; the socket is bound here (with SO_REUSEADDR) so ``base_url``
-    is known before serving and a new server can take the same port right after ``stop()``.
+    ``port=0`` picks a free port; the socket is bound here (with SO_REUSEADDR) so the URL is
+    known before serving and a new server can take the same port right after ``stop()``.
     """
 
-    def __init__(
-        self, settings: EmulatorSettings | None = None, host: str = "127.0.0.1", port: int = 0
-    ) -> None:
+    # Who it is, in the thread's name and in the error when it does not start.
+    what = "the server"
+
+    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
         _require_loopback(host)
         self.host = host
         self.port = port
-        self.app = create_app(settings)
-        self.emulator: Emulator = self.app.state.emulator
+        self.app = app
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        """The API root, e.g. ``http://127.0.0.1:53211/v1`` (the port is known once started)."""
-        return f"http://{_url_host(self.host)}:{self.port}/v1"
 
     @property
     def root_url(self) -> str:
         return f"http://{_url_host(self.host)}:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> EmulatorServer:
+    def start(self, timeout: float = 10.0) -> Self:
         if self._thread is not None:
             return self
         sock = _bind(self.host, self.port)
@@ -103,7 +100,7 @@ class EmulatorServer:
         config = _config(self.app, self.host, self.port, log_config=None)
         server = _Server(config)
         thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="argil-emulator", daemon=True
+            target=server.run, kwargs={"sockets": [sock]}, name=self.what, daemon=True
         )
         self._server, self._thread = server, thread
         thread.start()
@@ -112,7 +109,7 @@ class EmulatorServer:
             if not thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
                 sock.close()
-                raise EmulatorStartError(f"the emulator did not start on {self.root_url}")
+                raise EmulatorStartError(f"{self.what} did not start on {self.root_url}")
             time.sleep(0.005)  # waiting on the server thread, not backing off
         return self
 
@@ -128,14 +125,37 @@ class EmulatorServer:
         if thread.is_alive():
             server.force_exit = True
             thread.join(timeout)
-        # Its state file as one snapshot again, for the next start (or anyone) to read.
-        self.emulator.close()
+        self.stopped()
 
-    def __enter__(self) -> EmulatorServer:
+    def stopped(self) -> None:
+        """What a kind of server does once it has stopped serving."""
+
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class EmulatorServer(ThreadedServer):
+    """The emulator served by uvicorn in a background thread, on loopback."""
+
+    what = "the emulator"
+
+    def __init__(
+        self, settings: EmulatorSettings | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        super().__init__(create_app(settings), host, port)
+        self.emulator: Emulator = self.app.state.emulator
+
+    @property
+    def base_url(self) -> str:
+        """The API root, e.g. ``http://127.0.0.1:53211/v1`` (the port is known once started)."""
+        return f"{self.root_url}/v1"
+
+    def stopped(self) -> None:
+        # Its state file as one snapshot again, for the next start (or anyone) to read.
+        self.emulator.close()
 
 
 def _bind(host: str, port: int) -> socket.socket:

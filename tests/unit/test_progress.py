@@ -9,7 +9,15 @@ from __future__ import annotations
 import pytest
 
 from pipeline import progress
-from pipeline.progress import CHECKING, LISTING, WAITING, Progress, RateMeter, progress_display
+from pipeline.progress import (
+    CHECKING,
+    DOWNLOADING,
+    LISTING,
+    WAITING,
+    Progress,
+    RateMeter,
+    progress_display,
+)
 
 
 def lines_for(snapshots: list[Progress]) -> list[str]:
@@ -67,3 +75,16 @@ def test_a_long_pause_asked_by_the_api_is_said_in_the_progress_line() -> None:
         "progress: 10/10 rows, 0 failed (12 requests; paused 42 s: the API asked to wait "
         "(rate limit))"
     ]
+
+
+def test_downloads_are_counted_as_files() -> None:
+    said = lines_for(
+        [
+            Progress(total=4, finished=4, failed=0, requests=9, rpm=0.0),
+            Progress(
+                total=4, finished=4, failed=0, requests=9, rpm=0.0, phase=DOWNLOADING,
+                renders_done=3, renders_total=3,
+            ),
+        ]
+    )  # fmt: skip
+    assert said[-1] == "progress: downloading: 3/3 files"

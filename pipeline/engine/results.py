@@ -28,6 +28,9 @@ FAILED_OUTCOMES = frozenset({FAILED, *FAILED_STATUSES})
 CHANGED_ON_API = "changed-on-the-api"
 
 MAX_ERROR_CHARS = 500
+# How argil_error starts when argil_credits holds the local estimate, the API's price being
+# unreadable: what the review page marks as not exact.
+LOCAL_PRICE_NOTE = "argil_credits is a local estimate"
 
 
 @dataclass

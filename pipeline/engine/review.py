@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipeline.argil.models import VideoStatus
 from pipeline.engine.files import Prepared
-from pipeline.engine.results import RunSummary
+from pipeline.engine.results import LOCAL_PRICE_NOTE, RunSummary
 from pipeline.review import ReviewRow, ReviewTotals, review_path, write_review_page
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,7 @@ def write_review(
                 name=str(body.get("name") or ""),
                 status=got.get("argil_status", "") or plan.status.upper(),
                 credits=float(credits) if credits else None,
-                credits_exact=not got.get("argil_error", "").startswith(
-                    "argil_credits is a local estimate"
-                ),
+                credits_exact=not got.get("argil_error", "").startswith(LOCAL_PRICE_NOTE),
                 moments=moments,
                 preview_url=got.get("argil_preview_url", ""),
                 video_url=got.get("argil_video_url", ""),

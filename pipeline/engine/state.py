@@ -27,6 +27,7 @@ from pipeline.engine.results import (
     FAILED_OUTCOMES,
     IN_DOUBT,
     INVALID,
+    LOCAL_PRICE_NOTE,
     PENDING,
     SKIPPED,
     RowResult,
@@ -235,7 +236,7 @@ class RunState:
             # The balance before this render, which every estimate of the run shares.
             self.balance = new_balance + credits
         if not exact and not result.error:
-            self.set_error(plan, f"argil_credits is a local estimate ({why})")
+            self.set_error(plan, f"{LOCAL_PRICE_NOTE} ({why})")
         self.changes += 1
 
     def downloaded(self, plan: RowPlan, file: str) -> None:

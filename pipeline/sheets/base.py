@@ -185,6 +185,20 @@ class _Table(NamedTuple):
     layout: Layout
     notes: list[str]
 
+    def to_sheet(self, path: Path, kind: str, sheet_name: str | None = None) -> Sheet:
+        """The table as the sheet a reader hands back."""
+        return Sheet(
+            path=path,
+            kind=kind,
+            headers=self.headers,
+            rows=self.rows,
+            sheet_name=sheet_name,
+            notes=self.notes,
+            header_row=self.header_row,
+            columns=self.columns,
+            layout=self.layout,
+        )
+
 
 # A title and a subtitle at most: a third lone cell in a row is more likely a one-column table.
 _MAX_TITLE_ROWS = 2

@@ -32,15 +32,7 @@ def sheet_from_frame(frame: pandas.DataFrame, path: Path) -> Sheet:
         records.append((number, [_text(value) for value in values]))
     # The frame says which its header is: no title row to look for above it.
     table = _table("the DataFrame", records, letters=False, titles=False)
-    return Sheet(
-        path=Path(path),
-        kind="dataframe",
-        headers=table.headers,
-        rows=table.rows,
-        header_row=table.header_row,
-        columns=table.columns,
-        layout=table.layout,
-    )
+    return table.to_sheet(Path(path), "dataframe")
 
 
 # The error values a spreadsheet shows where a formula failed (a sheet read as formatted
@@ -62,32 +54,14 @@ def sheet_from_grid(
     counted, a cell showing an error (``#N/A``) is its row's error."""
     records = list(enumerate(grid, 1))
     table = _table(where, records, letters=True, header_row=header_row)
-    sheet = Sheet(
-        path=path,
-        kind=kind,
-        headers=table.headers,
-        rows=table.rows,
-        sheet_name=sheet_name,
-        notes=table.notes,
-        header_row=table.header_row,
-        columns=table.columns,
-        layout=table.layout,
-    )
-    errors: dict[int, list[CellError]] = {}
+    sheet = table.to_sheet(path, kind, sheet_name)
+    # As in a workbook, a cell showing an error reads blank: the row is refused for it.
     for row in sheet.rows:
         for header, text in row.values.items():
             if text in _ERRORS:
-                column = table.columns.get(header, 0)
-                errors.setdefault(row.number, []).append(
-                    CellError(row.number, column, header, text)
-                )
-    if errors:
-        # As in a workbook, the cell reads blank: the row is refused for its error.
-        for number, found in errors.items():
-            row = next(r for r in sheet.rows if r.number == number)
-            for error in found:
-                row.values[error.header] = ""
-    sheet.cell_errors = errors
+                error = CellError(row.number, table.columns.get(header, 0), header, text)
+                sheet.cell_errors.setdefault(row.number, []).append(error)
+                row.values[header] = ""
     return sheet
 
 

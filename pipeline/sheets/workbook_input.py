@@ -67,17 +67,7 @@ def _read_workbook(
     where = f"{path} sheet {name!r}"
     records = ((number, _texts(cells)) for number, cells in enumerate(grid, 1))
     table = _table(where, records, letters=True, header_row=header_row)
-    result = Sheet(
-        path=path,
-        kind=kind,
-        headers=table.headers,
-        rows=table.rows,
-        sheet_name=name,
-        notes=table.notes,
-        header_row=table.header_row,
-        columns=table.columns,
-        layout=table.layout,
-    )
+    result = table.to_sheet(path, kind, name)
     if kind != "ods":
         scan = scan_cells(result, data)
         result.notes.extend(scan.notes)

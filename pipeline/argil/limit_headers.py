@@ -4,7 +4,6 @@ spellings, and the older ``X-RateLimit-*``)."""
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import math
 import re
@@ -35,6 +34,9 @@ _EPOCH_MS_THRESHOLD = 1e11
 # A number with its exponent, if any, so that "1e12" is not read as its prefix "1".
 _NUM = r"([0-9.]+(?:[eE][+-]?[0-9]+)?)"
 _PARAM = re.compile(r";\s*([a-z]+)\s*=\s*" + _NUM, re.IGNORECASE)
+# How far the answer's ``Date`` may be from the local clock and still count as agreeing: a
+# ``Date`` is rounded down to the second, and a server may cache it for a second or two.
+_DATE_AGREES = 3.0
 _DRAFT7 = re.compile(r"\b(limit|remaining|reset)\s*=\s*" + _NUM, re.IGNORECASE)
 
 
@@ -177,11 +179,19 @@ def parse_retry_after(response: httpx.Response) -> float | None:
     return None if asked is None else asked[0]
 
 
-def read_retry_after(response: httpx.Response) -> tuple[float, str] | None:
+def read_retry_after(
+    response: httpx.Response, now: datetime | None = None
+) -> tuple[float, str] | None:
     """Seconds the server asks to wait, and the header that says so: ``retry-after-ms``, or
-    ``Retry-After`` as delta seconds or as an HTTP date. A date is measured against the
-    answer's own ``Date`` header when there is one, so a skewed local clock does not distort
-    it."""
+    ``Retry-After`` as delta seconds or as an HTTP date. ``now`` is the local time (the
+    current one by default).
+
+    A date is measured against the local clock when the answer's own ``Date`` header agrees
+    with it (within :data:`_DATE_AGREES`), else against that ``Date``, so a skewed local clock
+    does not distort the wait. Measured against ``Date`` alone, a date would be read up to a
+    second long twice (the server rounds the date it asks for up, and ``Date`` is rounded
+    down): a server whose window frees in 0.3 s would seem to ask for 2 s, which the rate gate
+    reads as an overloaded window and answers with a rate cut to a fifth."""
     headers = response.headers
     raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
@@ -201,17 +211,20 @@ def read_retry_after(response: httpx.Response) -> tuple[float, str] | None:
         pass
     else:
         return (max(0.0, value), "Retry-After") if math.isfinite(value) else None
+    when = _http_date(raw)
+    if when is None:
+        return None
+    local = now if now is not None else datetime.now(UTC)
+    server = _http_date(headers.get("date", ""))
+    if server is not None and abs((local - server).total_seconds()) > _DATE_AGREES:
+        local = server
+    return max(0.0, (when - local).total_seconds()), "Retry-After"
+
+
+def _http_date(raw: str) -> datetime | None:
+    """An HTTP date, in UTC when it names no zone; None when it is not one."""
     try:
         when = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now = datetime.now(UTC)
-    server_date = headers.get("date")
-    if server_date:
-        with contextlib.suppress(TypeError, ValueError):
-            now = email.utils.parsedate_to_datetime(server_date)
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds()), "Retry-After"
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when

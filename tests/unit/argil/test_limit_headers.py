@@ -3,10 +3,18 @@ read in each spelling, a reset read against now, and asks past the cap capped.""
 
 from __future__ import annotations
 
+import email.utils
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
 
-from pipeline.argil.limit_headers import MAX_ASKED_WAIT, Announced, parse_announced
+from pipeline.argil.limit_headers import (
+    MAX_ASKED_WAIT,
+    Announced,
+    parse_announced,
+    read_retry_after,
+)
 
 
 @pytest.mark.parametrize(
@@ -90,3 +98,44 @@ def test_a_policy_window_past_the_cap_keeps_its_pace_over_a_window_of_the_cap() 
     # Without a cap, as announced (what the gate's tests read).
     raw = parse_announced(httpx.Headers({"RateLimit-Policy": '"c";q=1;w=1e9'}))
     assert (raw.quota, raw.window, raw.over_cap) == (1, 1e9, None)
+
+
+# --- Retry-After as an HTTP date ----------------------------------------------------------
+
+
+def _dated(retry_after: datetime, date: datetime) -> httpx.Response:
+    return httpx.Response(
+        429,
+        headers={
+            "Retry-After": email.utils.format_datetime(retry_after, True),
+            "Date": email.utils.format_datetime(date, True),
+        },
+    )
+
+
+def test_a_date_is_read_against_the_local_clock_when_the_server_date_agrees() -> None:
+    # 0.3 s of wait asked at 12:00:00.8: the server rounds its date up to 12:00:02 and its
+    # Date down to 12:00:00. Against Date alone that reads 2 s, an overloaded window to the
+    # gate; the local clock, a second off at most, says 1.2 s.
+    local = datetime(2030, 1, 1, 12, 0, 0, 800_000, tzinfo=UTC)
+    response = _dated(datetime(2030, 1, 1, 12, 0, 2, tzinfo=UTC), local.replace(microsecond=0))
+    assert read_retry_after(response, now=local) == (pytest.approx(1.2), "Retry-After")
+
+
+def test_a_date_is_read_against_the_server_date_when_the_local_clock_is_skewed() -> None:
+    server = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+    response = _dated(server + timedelta(seconds=30), server)
+    for skew in (-3600.0, -4.0, 4.0, 86400.0):
+        local = server + timedelta(seconds=skew)
+        assert read_retry_after(response, now=local) == (30.0, "Retry-After")
+
+
+def test_a_date_in_the_past_asks_for_no_wait_and_a_bad_date_for_nothing() -> None:
+    local = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+    past = _dated(local - timedelta(seconds=5), local)
+    assert read_retry_after(past, now=local) == (0.0, "Retry-After")
+    garbled = httpx.Response(429, headers={"Retry-After": "tomorrow-ish"})
+    assert read_retry_after(garbled, now=local) is None
+    # A date without a zone is read as UTC, as HTTP dates are.
+    naive = httpx.Response(429, headers={"Retry-After": "Tue, 01 Jan 2030 12:00:09"})
+    assert read_retry_after(naive, now=local) == (9.0, "Retry-After")

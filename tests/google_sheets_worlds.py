@@ -130,6 +130,13 @@ class Sheets:
         else:
             self.backend.after_writes(n, fn)
 
+    def after_next_read(self, fn: Callable[[], None]) -> None:
+        """``fn()`` once the next read is answered from the tabs, before the client has it."""
+        if self.kind == "own":
+            self.backend.after_read(self.backend.reads + 1, fn)
+        else:
+            self.backend.after_reads(self.backend.successful_reads + 1, fn)
+
     # --- what is there ----------------------------------------------------------------------
 
     def shown(self, tab: str) -> list[list[str]]:

@@ -184,7 +184,7 @@ class SheetsStandin:
         self.window, self.clock, self.wall_clock = window, clock, wall_clock
         self.token_lifetime, self.max_body = token_lifetime, max_body
         self.reads = self.writes = self.rate_limited = self.tokens_issued = 0
-        self.successful_writes = 0
+        self.successful_writes = self.successful_reads = 0
         self.write_log: list[Any] = []  # the body of every write counted against the quotas
         self.errors: list[BaseException] = []  # the stand-in's own failures, answered with 500
         self._books: dict[str, _Book] = {}
@@ -192,6 +192,7 @@ class SheetsStandin:
         self._tokens: dict[str, _Grant] = {}
         self._used: defaultdict[tuple[str, str | None], deque[float]] = defaultdict(deque)
         self._hooks: defaultdict[int, list[Callable[[], None]]] = defaultdict(list)
+        self._read_hooks: defaultdict[int, list[Callable[[], None]]] = defaultdict(list)
         self._rng = Random(seed)
         self._lock = threading.RLock()
         api = self
@@ -367,6 +368,12 @@ class SheetsStandin:
         with self._lock:
             self._hooks[n].append(hook)
 
+    def after_reads(self, n: int, hook: Callable[[], None]) -> None:
+        """Run ``hook`` once the ``n``-th successful read is answered from the tabs, before the
+        answer is sent: an edit between a client's read and the write it bases on it."""
+        with self._lock:
+            self._read_hooks[n].append(hook)
+
     def revoke_tokens(self) -> None:
         with self._lock:
             self._tokens.clear()
@@ -479,10 +486,14 @@ class SheetsStandin:
             raise ApiError(403, "The caller does not have permission", "PERMISSION_DENIED")
         if isinstance(body, str):
             raise ApiError(400, "Invalid JSON payload received. Unexpected token.")
-        if name == "get":
-            return 200, self._spreadsheet(book), {}, []
-        if name == "valuesGet":
-            return 200, self._values_get(book.tabs, m.group(3), q), {}, []
+        if name in ("get", "valuesGet"):
+            answer = (
+                self._spreadsheet(book)
+                if name == "get"
+                else self._values_get(book.tabs, m.group(3), q)
+            )
+            self.successful_reads += 1
+            return 200, answer, {}, self._read_hooks.pop(self.successful_reads, [])
         tabs = [t.copy() for t in book.tabs]  # changed together, kept only if all succeed
         if name == "batchUpdate":
             answer = batch_update(tabs, body)

@@ -89,12 +89,20 @@ class OutputWriter:
     @property
     def notes(self) -> list[str]:
         notes = list(self._file.notes)
-        unplaced = self._file.unplaced if isinstance(self._file, GoogleSheetOutput) else 0
+        if not isinstance(self._file, GoogleSheetOutput) or self.job.google is None:
+            return notes
+        unplaced = self._file.unplaced
         if unplaced:
             rows = "1 row's result has" if unplaced == 1 else f"{unplaced} rows' results have"
             notes.append(
                 f"{rows} no row in the sheet now (deleted, or its key cells edited): kept in "
                 "the state file"
+            )
+        if self._file.unsettled:
+            notes.append(
+                "the sheet changed under each pass of the last write: "
+                f"`argil-batch status {self.job.google.ref.url}` checks that every result is "
+                "on its own row"
             )
         return notes
 

@@ -6,8 +6,9 @@ is now, finds the header again, works out every row's key from its cells (the sa
 run gave it), and writes a row's results on the row that holds its key now; a result whose
 row is gone waits in the state file. Only the ``argil_*`` columns are written (added beside
 the header when missing, the grid grown when too narrow), as typed cells: a number, a date, a
-link; text is always a string value, never read as a formula. One ``batchUpdate`` a write,
-and only the cells that differ from what the sheet shows.
+link; text is always a string value, never read as a formula. One ``batchUpdate`` a pass,
+and only the cells that differ from what the sheet shows; a pass that sent anything is
+checked by the next one's read (see :meth:`GoogleSheetOutput.write`).
 
 A cell's text is the same whichever way it is typed, so these results read back as the
 file output's do."""
@@ -48,6 +49,10 @@ _HEADER_SEARCH = 200
 # is refused.
 MAX_PAYLOAD = 2_000_000
 _ROWS_PER_REQUEST = 500  # about 0.5 MB of results
+# The reads of one write: the first, and those that check what the one before sent. A sort
+# between a read and its batchUpdate is a fraction of a second; twice in a row is rare, three
+# times unseen, and a fifth read would only spend quota on a colleague still sorting.
+_READS = 4
 
 
 class GoogleSheetOutput:
@@ -62,6 +67,8 @@ class GoogleSheetOutput:
         self.client, self.tab, self.sheet, self.keys_of = client, tab, sheet, keys_of
         self.notes: list[str] = []
         self.unplaced = 0  # results whose row is not in the sheet any more
+        # The last write sent cells no read checked since: the sheet changed under each pass.
+        self.unsettled = False
         self.writes = 0
         self._user_headers = [h for h in sheet.headers if h not in OUTPUT_COLUMNS]
 
@@ -76,6 +83,27 @@ class GoogleSheetOutput:
     def write(
         self, results: Mapping[int, Mapping[str, str]], *, headers_only: bool = False
     ) -> None:
+        """Write ``results`` (by row number at the run's start; each carries its row's key),
+        then read again until a read finds nothing to write.
+
+        Google Sheets has no conditional write: a sort that lands between a pass's read and its
+        ``batchUpdate`` puts results on the rows the sort brought there. The read after it
+        sees them (a row showing another row's key) and the next pass puts each back on its
+        own row; a read that finds every row as it should be proves the tab right at that
+        moment, and a later sort moves whole rows, results with them. A colleague who keeps
+        sorting through every pass leaves the rest to the next write (and says so)."""
+        if headers_only:
+            self._write_once(results, headers_only=True)
+            return
+        for _ in range(_READS):
+            self.unsettled = self._write_once(results)
+            if not self.unsettled:
+                return
+
+    def _write_once(
+        self, results: Mapping[int, Mapping[str, str]], *, headers_only: bool = False
+    ) -> bool:
+        """One pass: read the tab, send what differs. Whether any result cell was sent."""
         tab, grid = read_grid(self.client, self.tab)
         self.tab = tab
         header_row = self._header_row(grid)
@@ -100,12 +128,12 @@ class GoogleSheetOutput:
         # account may edit the sheet.
         for column in OUTPUT_COLUMNS if headers_only else added:
             requests.append(_update(tab.gid, header_row, positions[column], [_header_cell(column)]))
-        if not headers_only:
-            requests += self._result_requests(grid, header_row, positions, results)
-        for chunk in _chunks(_merged(requests)):
+        rows = [] if headers_only else self._result_requests(grid, header_row, positions, results)
+        for chunk in _chunks(_merged(requests + rows)):
             self.client.batch_update(tab.ref.spreadsheet_id, chunk)
             self.writes += 1
         self.tab = replace(tab, columns=max(tab.columns, widest))
+        return bool(rows)
 
     def _header_row(self, grid: list[list[str]]) -> int:
         """The header's row now: where it was, or where rows inserted above it moved it."""

@@ -463,6 +463,66 @@ def test_status_refreshes_the_sheet_in_place(
     assert all(row["argil_video_url"].startswith("http") for row in rows)
 
 
+def test_a_sort_between_a_writes_read_and_its_update_is_put_right_by_that_write(
+    sheets: Sheets, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    # Sheets has no conditional write: the sort lands after the write read the tab and before
+    # its batchUpdate, which puts results on the rows the sort brought there. The write is the
+    # run's last (no refresh before it), the one a nightly job's people read.
+    seed(sheets, lead_rows(8))
+    config = tmp_path / "c.yaml"
+    config.write_text(leads_config(), encoding="utf-8")
+    sorted_once: list[bool] = []
+
+    def sort_now() -> None:
+        sheets.sort("Leads", 2, column=2, descending=True)  # by company, Z to A
+        sorted_once.append(True)
+
+    # The run's first write rewrites the result headers; the next read is its results' write.
+    sheets.after_write(1, lambda: sheets.after_next_read(sort_now))
+    outcome = run_job(spec(config, emulator, sleep=sheets.sleep, flush_interval=3600))
+
+    assert outcome.exit_code == 0
+    assert sorted_once, "the sort came before the run wrote its results"
+    rows = assert_own_rows(sheets, emulator)
+    assert [row["email"] for row in rows] == [f"lead{i}@example.com" for i in range(7, -1, -1)]
+    assert all(row["argil_video_id"] and row["argil_status"] == "IDLE" for row in rows)
+    assert not [note for note in outcome.notes if "changed under each pass" in note]
+
+
+def test_a_colleague_sorting_through_every_pass_is_told_and_status_puts_it_right(
+    sheets: Sheets, emulator: EmulatorServer, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    seed(sheets, lead_rows(6))
+    config = tmp_path / "c.yaml"
+    config.write_text(leads_config(), encoding="utf-8")
+    sorts: list[bool] = []
+    sorting = True
+
+    def sort_after_every_read() -> None:
+        if sorting:
+            sheets.sort("Leads", 2, column=2, descending=len(sorts) % 2 == 0)
+            sorts.append(True)
+            sheets.after_next_read(sort_after_every_read)
+
+    sheets.after_write(1, lambda: sheets.after_next_read(sort_after_every_read))
+    outcome = run_job(spec(config, emulator, sleep=sheets.sleep, flush_interval=3600))
+
+    assert outcome.exit_code == 0
+    told = f"`argil-batch status {URL}` checks that every result is on its own row"
+    assert any(told in note for note in outcome.notes), outcome.notes
+    assert len(sorts) == 4  # the write's four reads, no more quota spent on a sorting colleague
+
+    sorting = False  # the colleague stops
+    status = cli("status", URL, "--base-url", emulator.base_url, "--no-progress")
+
+    assert status.exit_code == 0, status.stderr
+    assert "changed under each pass" not in status.stderr
+    rows = assert_own_rows(sheets, emulator)
+    assert len(rows) == 6 and all(row["argil_video_id"] for row in rows)
+    assert len(emulator.emulator.videos) == 6
+
+
 # --- refused before anything is sent -------------------------------------------------------
 
 

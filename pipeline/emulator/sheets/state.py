@@ -71,6 +71,7 @@ class SheetsWorld(Gatekeeper):
         self._tokens = {}
         self._windows = {}
         self._hooks: dict[int, list[Callable[[], None]]] = {}
+        self._read_hooks: dict[int, list[Callable[[], None]]] = {}
         self.reads = self.writes = self.rate_limited = self.tokens = 0
         self.write_log: list[Any] = []
         if state_file is not None and state_file.exists():
@@ -82,6 +83,8 @@ class SheetsWorld(Gatekeeper):
         with self._lock:
             result = look(self._open(sid, email, write=False))
             self.reads += 1
+            for hook in self._read_hooks.pop(self.reads, []):
+                hook()
             return result
 
     def write(self, sid: str, email: str, body: Any, change: Callable[[list[Tab]], T]) -> T:
@@ -102,6 +105,13 @@ class SheetsWorld(Gatekeeper):
         """Run ``fn()`` right after the ``n``-th successful write request is applied."""
         with self._lock:
             self._hooks.setdefault(n, []).append(fn)
+
+    def after_read(self, n: int, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` right after the ``n``-th successful read request is answered from the
+        tabs, before the answer leaves: a colleague's edit between a read and the write the
+        reader bases on it."""
+        with self._lock:
+            self._read_hooks.setdefault(n, []).append(fn)
 
     def _open(self, sid: str, email: str, write: bool) -> Spreadsheet:
         sheet = self.spreadsheets.get(sid)

@@ -350,7 +350,7 @@ def test_a_create_waiting_at_a_closed_gate_is_not_sent() -> None:
 
     async def go() -> None:
         client = ArgilClient(
-            "k", "https://api.example.test/v1", rpm=6, transport=httpx.MockTransport(handler)
+            "k", "https://api.example.test/v1", rpm=60, transport=httpx.MockTransport(handler)
         )
         async with client:
             await client.create_video({"name": "first"})
